@@ -1,0 +1,80 @@
+import { z } from 'zod';
+
+/** Names that end up in container names, directory names and SSH argv: keep them boring. */
+export const slugPattern = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+const hostKeyPattern = /^(?:(?:ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)) [A-Za-z0-9+/]+={0,3}|SHA256:[A-Za-z0-9+/]{43}=?)$/;
+
+const sshSchema = z.strictObject({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(22),
+  user: z.string().regex(/^[a-z_][a-z0-9_.-]*$/i, 'must be a plain user name'),
+  privateKeyPath: z.string().min(1),
+  hostKey: z
+    .string()
+    .transform((s) => s.trim().split(/\s+/).slice(0, 2).join(' '))
+    .pipe(z.string().regex(hostKeyPattern, 'must be a public key line ("ssh-ed25519 AAAA...") or a "SHA256:..." fingerprint')),
+  connectTimeoutMs: z.number().int().positive().default(5000),
+});
+
+export const hostSchema = z.strictObject({
+  name: z.string().regex(slugPattern, 'must match [a-z0-9-]+'),
+  ssh: sshSchema.optional(),
+  dockerSocket: z.string().startsWith('/', 'must be an absolute path').default('/var/run/docker.sock'),
+  gpuMode: z.enum(['device-requests', 'nvidia-runtime']).default('device-requests'),
+});
+
+const sharedMountSchema = z.strictObject({
+  hostPath: z.string().startsWith('/', 'must be an absolute path'),
+  containerPath: z.string().startsWith('/', 'must be an absolute path'),
+  readOnly: z.boolean().default(true),
+});
+
+const quotaSchema = z.strictObject({
+  maxGpus: z.number().int().min(0).max(1024).optional(),
+  gpuHoursPerWeek: z.number().min(0).optional(),
+  maxHours: z.number().positive().max(24 * 365).optional(),
+});
+
+export const configSchema = z
+  .strictObject({
+    hosts: z.array(hostSchema).min(1, 'at least one host is needed').default([{ name: 'local', dockerSocket: '/var/run/docker.sock', gpuMode: 'device-requests' }]),
+    storage: z
+      .strictObject({
+        userRoot: z.string().startsWith('/', 'must be an absolute path').default('/srv/gpubot/users'),
+        mountPath: z.string().startsWith('/', 'must be an absolute path').default('/workspace'),
+        shared: z.array(sharedMountSchema).default([]),
+        shmSize: z.string().regex(/^\d+[kmg]?$/i, 'must look like 8g or 512m').default('8g'),
+      })
+      .prefault({}),
+    images: z
+      .strictObject({
+        default: z.string().min(1).default('pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime'),
+        allowed: z.array(z.string().min(1)).default(['pytorch/pytorch:*', 'nvcr.io/nvidia/pytorch:*']),
+      })
+      .prefault({}),
+    quotas: z
+      .strictObject({
+        default: quotaSchema.prefault({}).transform((q) => ({ maxGpus: q.maxGpus ?? 4, gpuHoursPerWeek: q.gpuHoursPerWeek ?? 168, maxHours: q.maxHours ?? 72 })),
+        users: z.record(z.string(), quotaSchema).default({}),
+      })
+      .prefault({}),
+    admins: z.array(z.string().min(1)).default([]),
+    timeouts: z
+      .strictObject({
+        /** Longest a status reply waits for any one host. */
+        hostMs: z.number().int().positive().default(3000),
+      })
+      .prefault({}),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    cfg.hosts.forEach((h, i) => {
+      if (seen.has(h.name)) ctx.addIssue({ code: 'custom', path: ['hosts', i, 'name'], message: `duplicate host name "${h.name}"` });
+      seen.add(h.name);
+    });
+  });
+
+export type Config = z.output<typeof configSchema>;
+export type HostConfig = z.output<typeof hostSchema>;
+export type QuotaLimits = Config['quotas']['default'];

@@ -1,0 +1,53 @@
+/** What the core knows about hosts and GPUs; the hosts layer fills these in. */
+
+export type HostState = 'up' | 'down';
+
+export interface GpuProcess {
+  pid: number;
+  name: string;
+  usedMemoryMiB: number | null;
+  /** Set when the process runs in a gpubot container. */
+  owner?: string;
+  container?: string;
+  /** Set for a process that is in a container gpubot did not start. */
+  foreignContainer?: string;
+}
+
+export interface GpuHolder {
+  owner: string;
+  /** Container name, or null for a reservation without a container. */
+  container: string | null;
+}
+
+export interface GpuView {
+  index: number;
+  uuid: string;
+  model: string;
+  memoryUsedMiB: number | null;
+  memoryTotalMiB: number | null;
+  utilization: number | null;
+  temperature: number | null;
+  holders: GpuHolder[];
+  /** Processes on this GPU that gpubot did not start. */
+  unmanaged: GpuProcess[];
+  /** Processes in gpubot containers. */
+  managed: GpuProcess[];
+}
+
+export interface HostSnapshot {
+  name: string;
+  state: HostState;
+  /** Why the host is down, or why its GPUs are unknown. */
+  error?: string;
+  /** null when nvidia-smi failed: the GPUs are unknown, not idle. */
+  gpus: GpuView[] | null;
+  gpuError?: string;
+  drained?: boolean;
+  tookMs: number;
+}
+
+export interface ClusterView {
+  hostNames(): string[];
+  /** Every host at once; a down or slow host never delays the others past the timeout. */
+  snapshot(hosts?: string[]): Promise<HostSnapshot[]>;
+}

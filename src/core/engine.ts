@@ -1,0 +1,72 @@
+import type { ClusterView } from './cluster.js';
+import { helpReply } from './commands/help.js';
+import { statusReply } from './commands/status.js';
+import { parseCommand } from './grammar.js';
+import { refuse, type ProgressSink, type Reply } from './reply.js';
+import type { Actor, CommandName, Request } from './requests.js';
+import { InputError } from './validate.js';
+
+export interface CommandContext {
+  actor: Actor;
+  progress: ProgressSink;
+}
+
+/** Handlers for the commands that change things; supplied by the app so the core stays pure. */
+export type Handler<R extends Request = Request> = (request: R, ctx: CommandContext) => Promise<Reply>;
+export type Handlers = { [K in CommandName]?: Handler<Extract<Request, { command: K }>> };
+
+export interface EngineDeps {
+  cluster: ClusterView;
+  handlers?: Handlers;
+  /** Called once per command with its outcome, for logs, audit and metrics. */
+  onCommand?: (event: { actor: Actor; command: CommandName | 'invalid'; ok: boolean; ms: number; error?: string }) => void;
+}
+
+/** The one entry point every adapter calls: text in, Reply out. */
+export class Engine {
+  constructor(private readonly deps: EngineDeps) {}
+
+  async handleText(actor: Actor, text: string, progress: ProgressSink = () => {}): Promise<Reply> {
+    let request: Request;
+    try {
+      request = parseCommand(text);
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err;
+      this.deps.onCommand?.({ actor, command: 'invalid', ok: false, ms: 0, error: err.message });
+      return refuse('That command was not understood', capitalize(err.message));
+    }
+    return this.handle(actor, request, progress);
+  }
+
+  async handle(actor: Actor, request: Request, progress: ProgressSink = () => {}): Promise<Reply> {
+    const started = performance.now();
+    let result: Reply;
+    try {
+      result = await this.dispatch(request, { actor, progress });
+    } catch (err) {
+      result = err instanceof InputError ? refuse('Refused', capitalize(err.message)) : refuse('Something went wrong', (err as Error).message);
+    }
+    this.deps.onCommand?.({ actor, command: request.command, ok: result.tone !== 'error', ms: performance.now() - started, error: result.tone === 'error' ? result.title : undefined });
+    return result;
+  }
+
+  private async dispatch(request: Request, ctx: CommandContext): Promise<Reply> {
+    switch (request.command) {
+      case 'help':
+        return helpReply(request.topic);
+      case 'status': {
+        if (request.host && !this.deps.cluster.hostNames().includes(request.host)) {
+          return refuse(`There is no host "${request.host}"`, `Known hosts: ${this.deps.cluster.hostNames().join(', ')}`);
+        }
+        return statusReply(await this.deps.cluster.snapshot(request.host ? [request.host] : undefined));
+      }
+      default: {
+        const handler = this.deps.handlers?.[request.command] as Handler | undefined;
+        if (!handler) return refuse(`"${request.command}" is not available in this deployment`);
+        return handler(request, ctx);
+      }
+    }
+  }
+}
+
+const capitalize = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);

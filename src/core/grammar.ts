@@ -1,0 +1,222 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import stringArgv from 'string-argv';
+import type { Request, CommandName } from './requests.js';
+import * as v from './validate.js';
+import { InputError, printable } from './validate.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+type Values = Record<string, string | boolean | undefined>;
+
+interface CommandSpec {
+  name: CommandName;
+  usage: string;
+  summary: string;
+  examples: string[];
+  options: Options;
+  /** Accepts `-- CMD ARGS...` after the options. */
+  takesCommand?: boolean;
+  positionals: [min: number, max: number];
+  build(values: Values, positionals: string[], cmd: string[] | undefined): Request;
+}
+
+const str = (values: Values, key: string): string | undefined => values[key] as string | undefined;
+
+export const commands: CommandSpec[] = [
+  {
+    name: 'help',
+    usage: 'help [COMMAND]',
+    summary: 'List the commands, or explain one.',
+    examples: ['help', 'help run'],
+    options: {},
+    positionals: [0, 1],
+    build: (_v, [topic]) => {
+      if (topic !== undefined && !commands.some((c) => c.name === topic)) throw new InputError(`there is no command "${printable(topic)}"; try "help"`);
+      return { command: 'help', topic };
+    },
+  },
+  {
+    name: 'status',
+    usage: 'status [HOST]',
+    summary: 'Every GPU on every host: model, memory, utilization, who holds it, and processes gpubot did not start.',
+    examples: ['status', 'status gpu1'],
+    options: {},
+    positionals: [0, 1],
+    build: (_v, [host]) => ({ command: 'status', host: host === undefined ? undefined : v.hostName(host) }),
+  },
+  {
+    name: 'run',
+    usage: 'run [--gpus N] [--image IMAGE] [--host HOST] [--name NAME] [--hours H] [--shm SIZE] [-- CMD ARGS...]',
+    summary: 'Allocate GPUs and start a container with them; without CMD it stays up for `docker exec`.',
+    examples: ['run --gpus 2', 'run --gpus 1 --image pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime --hours 8 --name exp1 -- python train.py --lr 3e-4'],
+    options: { gpus: { type: 'string' }, image: { type: 'string' }, host: { type: 'string' }, name: { type: 'string' }, hours: { type: 'string' }, shm: { type: 'string' } },
+    takesCommand: true,
+    positionals: [0, 0],
+    build: (values, _p, cmd) => ({
+      command: 'run',
+      gpus: values.gpus === undefined ? 1 : v.integer(str(values, 'gpus')!, 'gpus', 1, 64),
+      image: values.image === undefined ? undefined : v.imageRef(str(values, 'image')!),
+      host: values.host === undefined ? undefined : v.hostName(str(values, 'host')!),
+      name: values.name === undefined ? undefined : v.containerName(str(values, 'name')!),
+      hours: values.hours === undefined ? undefined : v.hours(str(values, 'hours')!),
+      shm: values.shm === undefined ? undefined : v.shmSize(str(values, 'shm')!),
+      cmd: cmd === undefined ? undefined : v.containerCommand(cmd),
+    }),
+  },
+  {
+    name: 'reserve',
+    usage: 'reserve N [--host HOST] [--hours H]',
+    summary: 'Hold N GPUs without a container, for work over SSH.',
+    examples: ['reserve 2 --hours 4', 'reserve 1 --host gpu2'],
+    options: { host: { type: 'string' }, hours: { type: 'string' } },
+    positionals: [1, 1],
+    build: (values, [n]) => ({
+      command: 'reserve',
+      gpus: v.integer(n!, 'the number of GPUs', 1, 64),
+      host: values.host === undefined ? undefined : v.hostName(str(values, 'host')!),
+      hours: values.hours === undefined ? undefined : v.hours(str(values, 'hours')!),
+    }),
+  },
+  {
+    name: 'release',
+    usage: 'release ID|all',
+    summary: 'Give back a reservation (or all of yours).',
+    examples: ['release 12', 'release all'],
+    options: {},
+    positionals: [1, 1],
+    build: (_v, [t]) => ({ command: 'release', target: t === 'all' ? 'all' : v.integer(t!, 'the reservation id', 1, 2 ** 31 - 1) }),
+  },
+  {
+    name: 'ls',
+    usage: 'ls [--all]',
+    summary: 'Your containers and reservations (--all: everyone’s, names and GPUs only).',
+    examples: ['ls', 'ls --all'],
+    options: { all: { type: 'boolean' } },
+    positionals: [0, 0],
+    build: (values) => ({ command: 'ls', all: values.all === true }),
+  },
+  ...(['stop', 'start', 'rm'] as const).map(
+    (name): CommandSpec => ({
+      name,
+      usage: `${name} NAME`,
+      summary: {
+        stop: 'Stop a container and free its GPUs (its files stay).',
+        start: 'Start a stopped container again on the same GPUs, if they are free.',
+        rm: 'Remove a container. Your files in the workspace stay.',
+      }[name],
+      examples: [`${name} exp1`],
+      options: {},
+      positionals: [1, 1],
+      build: (_v, [n]) => ({ command: name, name: v.containerName(n!) }),
+    }),
+  ),
+  {
+    name: 'logs',
+    usage: 'logs NAME [--tail N]',
+    summary: 'The last lines a container printed.',
+    examples: ['logs exp1', 'logs exp1 --tail 200'],
+    options: { tail: { type: 'string' } },
+    positionals: [1, 1],
+    build: (values, [n]) => ({ command: 'logs', name: v.containerName(n!), tail: values.tail === undefined ? 50 : v.integer(str(values, 'tail')!, 'tail', 1, 5000) }),
+  },
+  {
+    name: 'extend',
+    usage: 'extend NAME --hours H',
+    summary: 'Push back the end time of a container (within your quota).',
+    examples: ['extend exp1 --hours 4'],
+    options: { hours: { type: 'string' } },
+    positionals: [1, 1],
+    build: (values, [n]) => {
+      if (values.hours === undefined) throw new InputError('extend needs --hours H');
+      return { command: 'extend', name: v.containerName(n!), hours: v.hours(str(values, 'hours')!) };
+    },
+  },
+  {
+    name: 'images',
+    usage: 'images [HOST]',
+    summary: 'Images present on the hosts, and which ones are allowed.',
+    examples: ['images', 'images gpu1'],
+    options: {},
+    positionals: [0, 1],
+    build: (_v, [host]) => ({ command: 'images', host: host === undefined ? undefined : v.hostName(host) }),
+  },
+];
+
+export const commandSpec = (name: string): CommandSpec | undefined => commands.find((c) => c.name === name);
+
+const MAX_INPUT = 10_000;
+
+/** Splits chat text into words the way a shell would quote them, but expands nothing. */
+export function tokenize(text: string): string[] {
+  if (text.length > MAX_INPUT) throw new InputError(`the message is too long (at most ${MAX_INPUT} characters)`);
+  // Slack and Discord turn quotes into typographic ones; people mean plain quotes.
+  const plain = text.replace(/[\u201c\u201d\u201e]/g, '"').replace(/[\u2018\u2019]/g, "'");
+  if (openQuote(plain)) throw new InputError(`a ${openQuote(plain)} quote is not closed`);
+  return stringArgv(plain.trim());
+}
+
+/** The quote character left open at the end of the text, if any. */
+function openQuote(text: string): string | null {
+  let open: string | null = null;
+  for (const ch of text) {
+    if (open === null && (ch === '"' || ch === "'")) open = ch;
+    else if (ch === open) open = null;
+  }
+  return open;
+}
+
+/** Parses one command line (with or without a leading "/gpu" or "gpu") into a typed request. */
+export function parseCommand(text: string): Request {
+  const words = tokenize(text);
+  if (words[0] === '/gpu' || words[0] === 'gpu') words.shift();
+  return parseWords(words);
+}
+
+export function parseWords(words: string[]): Request {
+  const [name, ...rest] = words;
+  if (name === undefined || name === '') return { command: 'help' };
+  const spec = commandSpec(name);
+  if (!spec) throw new InputError(`unknown command "${printable(name)}"; try "help"`);
+
+  let args = rest;
+  let cmd: string[] | undefined;
+  const dashdash = rest.indexOf('--');
+  if (dashdash >= 0) {
+    if (!spec.takesCommand) throw new InputError(`${spec.name} takes no command after "--"`);
+    args = rest.slice(0, dashdash);
+    cmd = rest.slice(dashdash + 1);
+    if (cmd.length === 0) throw new InputError('nothing follows "--"; give the command to run, e.g. -- python train.py');
+  }
+
+  let parsed: { values: Values; positionals: string[]; tokens: { kind: string; name?: string }[] };
+  try {
+    parsed = parseArgs({ args, options: spec.options, allowPositionals: true, strict: true, tokens: true }) as typeof parsed;
+  } catch (err) {
+    throw new InputError(`${parseArgsMessage(err as Error, spec.options)}. Usage: ${spec.usage}`);
+  }
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option' || !token.name) continue;
+    if (seen.has(token.name)) throw new InputError(`--${token.name} is given twice. Usage: ${spec.usage}`);
+    seen.add(token.name);
+  }
+  const [min, max] = spec.positionals;
+  if (parsed.positionals.length < min) throw new InputError(`${spec.name} needs more arguments. Usage: ${spec.usage}`);
+  if (parsed.positionals.length > max) {
+    throw new InputError(`unexpected "${printable(parsed.positionals[max]!)}". Usage: ${spec.usage}`);
+  }
+  for (const [key, value] of Object.entries(parsed.values)) {
+    if (typeof value === 'string' && value.length === 0) throw new InputError(`--${key} needs a value. Usage: ${spec.usage}`);
+  }
+  return spec.build(parsed.values, parsed.positionals, cmd);
+}
+
+function parseArgsMessage(err: Error, options: Options): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const flag = /'(-{1,2}[^'\s]*)/.exec(err.message)?.[1] ?? '';
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option "${printable(flag)}"`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    const name = flag.replace(/^-+/, '');
+    return options[name]?.type === 'boolean' ? `${flag} takes no value` : `${flag} needs a value`;
+  }
+  return 'could not read the options';
+}

@@ -1,0 +1,20 @@
+/** Typed requests: what every adapter produces from chat input, whatever the chat. */
+export type Request =
+  | { command: 'help'; topic?: string }
+  | { command: 'status'; host?: string }
+  | { command: 'run'; gpus: number; image?: string; host?: string; name?: string; hours?: number; shm?: string; cmd?: string[] }
+  | { command: 'reserve'; gpus: number; host?: string; hours?: number }
+  | { command: 'release'; target: number | 'all' }
+  | { command: 'ls'; all: boolean }
+  | { command: 'stop' | 'start' | 'rm'; name: string }
+  | { command: 'logs'; name: string; tail: number }
+  | { command: 'extend'; name: string; hours: number }
+  | { command: 'images'; host?: string };
+
+export type CommandName = Request['command'];
+
+/** Who is asking. Adapters resolve chat identities to a gpubot user before calling the core. */
+export interface Actor {
+  handle: string;
+  isAdmin: boolean;
+}

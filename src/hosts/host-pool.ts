@@ -1,0 +1,57 @@
+import type { Config } from '../config/schema.js';
+import type { ClusterView, HostSnapshot } from '../core/cluster.js';
+import type { Logger } from '../log.js';
+import { errorMessage } from '../util/errors.js';
+import { withTimeout } from './errors.js';
+import type { GpuHost } from './gpu-host.js';
+import { probeHost, type ExtraHolders } from './gpu-probe.js';
+import { LocalHost } from './local-host.js';
+import { RemoteHost } from './remote-host.js';
+
+/** Every configured host, connected once at start and kept open. */
+export class HostPool implements ClusterView {
+  private readonly hosts = new Map<string, GpuHost>();
+  extraHolders: ExtraHolders | undefined;
+
+  constructor(
+    config: Config,
+    log: Logger,
+    private readonly timeoutMs = config.timeouts.hostMs,
+    localEnv: NodeJS.ProcessEnv = process.env,
+  ) {
+    for (const h of config.hosts) {
+      this.hosts.set(h.name, h.ssh ? new RemoteHost({ ...h, ssh: h.ssh }, log) : new LocalHost(h, localEnv));
+    }
+  }
+
+  hostNames(): string[] {
+    return [...this.hosts.keys()];
+  }
+
+  get(name: string): GpuHost | undefined {
+    return this.hosts.get(name);
+  }
+
+  all(): GpuHost[] {
+    return [...this.hosts.values()];
+  }
+
+  async snapshot(names = this.hostNames()): Promise<HostSnapshot[]> {
+    return Promise.all(
+      names.map(async (name): Promise<HostSnapshot> => {
+        const host = this.hosts.get(name);
+        if (!host) return { name, state: 'down', error: 'no such host in the config', gpus: null, tookMs: 0 };
+        const started = performance.now();
+        try {
+          return await withTimeout(probeHost(host, this.timeoutMs, this.extraHolders), this.timeoutMs, `status of ${name}`);
+        } catch (err) {
+          return { name, state: 'down', error: errorMessage(err), gpus: null, tookMs: Math.round(performance.now() - started) };
+        }
+      }),
+    );
+  }
+
+  close(): void {
+    for (const h of this.hosts.values()) h.close();
+  }
+}

@@ -1,0 +1,205 @@
+import type { Client, ClientChannel } from 'ssh2';
+import { NodeSSH } from 'node-ssh';
+import type { Logger } from '../log.js';
+import { quoteArgv } from './argv.js';
+import { HostDownError, TimeoutError } from './errors.js';
+import { fingerprint, hostKeyMatches } from './host-key.js';
+import type { CommandOutput } from './nvidia-smi.js';
+
+export interface SshTarget {
+  host: string;
+  port: number;
+  user: string;
+  privateKeyPath: string;
+  hostKey: string;
+  connectTimeoutMs: number;
+}
+
+export type ConnectionState = 'connecting' | 'up' | 'down' | 'closed';
+
+const MIN_BACKOFF_MS = 250;
+const MAX_BACKOFF_MS = 15_000;
+const MAX_OUTPUT = 4 * 1024 * 1024;
+
+/**
+ * One SSH connection per host, kept open and reconnected with backoff. Calls on a host that is
+ * down fail at once with the last error instead of waiting for the next attempt.
+ */
+export class SshConnection {
+  state: ConnectionState = 'connecting';
+  lastError: string | undefined;
+  private client: Client | null = null;
+  private backoffMs = MIN_BACKOFF_MS;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private waiters: { resolve: (c: Client) => void; reject: (e: Error) => void }[] = [];
+  private readonly listeners = new Set<(state: ConnectionState) => void>();
+
+  constructor(
+    readonly name: string,
+    private readonly target: SshTarget,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    if (this.state === 'closed') return;
+    this.setState('connecting');
+    void this.attempt();
+  }
+
+  onStateChange(listener: (state: ConnectionState) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The connected client; waits only while the first attempt (or a reconnect) is in flight. */
+  async ready(timeoutMs: number): Promise<Client> {
+    if (this.state === 'up' && this.client) return this.client;
+    if (this.state === 'closed') throw new HostDownError(this.name, 'connection closed');
+    // A host already known to be failing is reported at once, even while a retry is in flight.
+    if (this.state === 'down' || this.lastError) throw new HostDownError(this.name, this.lastError ?? 'not connected');
+    return new Promise<Client>((resolve, reject) => {
+      const waiter = {
+        resolve: (c: Client) => {
+          clearTimeout(timer);
+          resolve(c);
+        },
+        reject: (e: Error) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new HostDownError(this.name, `no SSH connection within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Runs a fixed argv on the host. The exit code is returned, not thrown. */
+  async exec(argv: string[], timeoutMs: number): Promise<CommandOutput> {
+    const client = await this.ready(timeoutMs);
+    const command = quoteArgv(argv);
+    return new Promise<CommandOutput>((resolve, reject) => {
+      let channel: ClientChannel | undefined;
+      const timer = setTimeout(() => {
+        channel?.close();
+        reject(new TimeoutError(`${this.name}: "${argv[0]}" took longer than ${timeoutMs} ms`));
+      }, timeoutMs);
+      client.exec(command, (err, stream) => {
+        if (err) {
+          clearTimeout(timer);
+          reject(new HostDownError(this.name, err.message));
+          return;
+        }
+        channel = stream;
+        const out: Buffer[] = [];
+        const errOut: Buffer[] = [];
+        let size = 0;
+        const collect = (into: Buffer[]) => (chunk: Buffer) => {
+          size += chunk.length;
+          if (size <= MAX_OUTPUT) into.push(chunk);
+        };
+        stream.on('data', collect(out));
+        stream.stderr.on('data', collect(errOut));
+        stream.on('close', (code: number | null) => {
+          clearTimeout(timer);
+          resolve({ code: code ?? null, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') });
+        });
+      });
+    });
+  }
+
+  /** A direct-streamlocal channel to a unix socket on the host (the Docker socket). */
+  async openStreamLocal(socketPath: string, timeoutMs: number): Promise<ClientChannel> {
+    const client = await this.ready(timeoutMs);
+    return new Promise((resolve, reject) => {
+      client.openssh_forwardOutStreamLocal(socketPath, (err, stream) => (err ? reject(new HostDownError(this.name, `cannot reach ${socketPath}: ${err.message}`)) : resolve(stream)));
+    });
+  }
+
+  close(): void {
+    this.setState('closed');
+    clearTimeout(this.retryTimer);
+    this.client?.end();
+    this.client = null;
+    this.flushWaiters(new HostDownError(this.name, 'connection closed'));
+  }
+
+  private async attempt(): Promise<void> {
+    let offered: Buffer | undefined;
+    const ssh = new NodeSSH();
+    try {
+      await ssh.connect({
+        host: this.target.host,
+        port: this.target.port,
+        username: this.target.user,
+        privateKeyPath: this.target.privateKeyPath,
+        readyTimeout: this.target.connectTimeoutMs,
+        keepaliveInterval: 2000,
+        keepaliveCountMax: 3,
+        // No trust on first use: the key must match the one pinned in the config.
+        hostVerifier: (key: Buffer) => {
+          offered = key;
+          return hostKeyMatches(this.target.hostKey, key);
+        },
+      });
+    } catch (err) {
+      ssh.dispose();
+      const message = offered && !hostKeyMatches(this.target.hostKey, offered)
+        ? `host key ${fingerprint(offered)} does not match the key pinned in the config; refusing to connect`
+        : (err as Error).message || String(err);
+      this.fail(message);
+      return;
+    }
+    const client = ssh.connection!;
+    if (this.state === 'closed') {
+      client.end();
+      return;
+    }
+    this.client = client;
+    this.backoffMs = MIN_BACKOFF_MS;
+    this.lastError = undefined;
+    client.on('error', (err: Error) => {
+      this.lastError = err.message;
+    });
+    client.on('close', () => {
+      if (this.client !== client) return;
+      this.client = null;
+      this.fail(this.lastError ?? 'connection lost');
+    });
+    this.setState('up');
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.resolve(client);
+  }
+
+  private fail(message: string): void {
+    if (this.state === 'closed') return;
+    if (message !== this.lastError || this.state !== 'down') this.log.warn({ host: this.name, err: message }, 'ssh connection failed');
+    this.lastError = message;
+    this.setState('down');
+    this.flushWaiters(new HostDownError(this.name, message));
+    const delay = this.backoffMs * (0.8 + Math.random() * 0.4);
+    this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      if (this.state === 'closed') return;
+      this.setState('connecting');
+      void this.attempt();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  private flushWaiters(err: Error): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.reject(err);
+  }
+
+  private setState(state: ConnectionState): void {
+    if (this.state === state) return;
+    this.state = state;
+    for (const l of this.listeners) l(state);
+  }
+}
