@@ -27,7 +27,7 @@ export class App {
     });
   }
 
-  actor(handle: string): Actor {
+  async actor(handle: string): Promise<Actor> {
     return { handle, isAdmin: this.options.config.admins.includes(handle) };
   }
 

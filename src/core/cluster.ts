@@ -42,6 +42,8 @@ export interface HostSnapshot {
   /** null when nvidia-smi failed: the GPUs are unknown, not idle. */
   gpus: GpuView[] | null;
   gpuError?: string;
+  /** Set when the host answers but its Docker daemon does not: holders are unknown. */
+  dockerError?: string;
   drained?: boolean;
   tookMs: number;
 }

@@ -1,7 +1,7 @@
 import type { ClusterView } from './cluster.js';
 import { helpReply } from './commands/help.js';
 import { statusReply } from './commands/status.js';
-import { parseCommand } from './grammar.js';
+import { parseCommand, parseWords } from './grammar.js';
 import { refuse, type ProgressSink, type Reply } from './reply.js';
 import type { Actor, CommandName, Request } from './requests.js';
 import { InputError } from './validate.js';
@@ -26,10 +26,11 @@ export interface EngineDeps {
 export class Engine {
   constructor(private readonly deps: EngineDeps) {}
 
-  async handleText(actor: Actor, text: string, progress: ProgressSink = () => {}): Promise<Reply> {
+  /** Text as typed in chat, or words already split (a terminal's argv). */
+  async handleText(actor: Actor, text: string | string[], progress: ProgressSink = () => {}): Promise<Reply> {
     let request: Request;
     try {
-      request = parseCommand(text);
+      request = typeof text === 'string' ? parseCommand(text) : parseWords(text);
     } catch (err) {
       if (!(err instanceof InputError)) throw err;
       this.deps.onCommand?.({ actor, command: 'invalid', ok: false, ms: 0, error: err.message });

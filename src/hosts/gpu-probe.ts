@@ -41,11 +41,16 @@ export async function probeHost(host: GpuHost, timeoutMs: number, extraHolders?:
   const conn = host.connection();
   if (conn.state === 'down' || conn.state === 'closed') return { name: host.name, state: 'down', error: conn.lastError ?? 'not connected', gpus: null, tookMs: took() };
 
-  const [gpuOut, appsOut, listed] = await Promise.all([
+  const [gpuOut, appsOut, containers] = await Promise.all([
     host.run(GPU_QUERY, timeoutMs),
     host.run(APPS_QUERY, timeoutMs),
-    host.docker.listContainers({ all: false }) as Promise<Docker.ContainerInfo[]>,
+    // Docker being unreachable must not hide the GPUs: holders are then unknown, not absent.
+    (host.docker.listContainers({ all: false }) as Promise<Docker.ContainerInfo[]>).then(
+      (list) => ({ list }),
+      (err: Error) => ({ list: [] as Docker.ContainerInfo[], error: `Docker is unreachable: ${err.message}` }),
+    ),
   ]);
+  const listed = containers.list;
   const running = new Map<string, RunningContainer>(listed.map((c) => [c.Id, { id: c.Id, name: containerName(c), labels: c.Labels ?? {} }]));
 
   const gpus = parseGpus(gpuOut);
@@ -84,6 +89,7 @@ export async function probeHost(host: GpuHost, timeoutMs: number, extraHolders?:
     state: 'up',
     gpus: views,
     gpuError: procs.ok ? undefined : procs.error,
+    dockerError: 'error' in containers ? containers.error : undefined,
     tookMs: took(),
   };
 }

@@ -26,8 +26,9 @@ function hostSection(h: HostSnapshot): Block {
     },
   ];
   if (h.gpuError) blocks.push({ type: 'text', text: `Processes unknown: ${h.gpuError}` });
+  if (h.dockerError) blocks.push({ type: 'text', text: `Holders unknown: ${h.dockerError}` });
   const drained = h.drained ? ', drained' : '';
-  return { type: 'section', heading: `${h.name}: ${free}/${h.gpus.length} GPUs free${drained}`, tone: h.gpuError ? 'warning' : 'info', blocks };
+  return { type: 'section', heading: `${h.name}: ${free}/${h.gpus.length} GPUs free${drained}`, tone: h.gpuError || h.dockerError ? 'warning' : 'info', blocks };
 }
 
 export function statusReply(hosts: HostSnapshot[]): Reply {

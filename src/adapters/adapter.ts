@@ -1,0 +1,18 @@
+import type { App } from '../app.js';
+import type { Logger } from '../log.js';
+
+/** A chat front end. Thin: chat events in, core requests out, Replies rendered back. */
+export interface ChatAdapter {
+  readonly name: string;
+  start(app: App): Promise<void>;
+  /** Resolves when the adapter has ended by itself (e.g. the console's input closed). */
+  readonly done?: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface AdapterFactory {
+  name: string;
+  /** Whether the environment has what this adapter needs (its tokens). */
+  isConfigured(env: NodeJS.ProcessEnv): boolean;
+  create(env: NodeJS.ProcessEnv, log: Logger): ChatAdapter;
+}

@@ -1,0 +1,60 @@
+import { createInterface, type Interface } from 'node:readline';
+import type { App } from '../../app.js';
+import { isFailure, type Reply } from '../../core/reply.js';
+import type { ChatAdapter } from '../adapter.js';
+import { renderText } from './render.js';
+
+export interface ConsoleIO {
+  input: NodeJS.ReadableStream;
+  output: NodeJS.WritableStream;
+}
+
+/** Runs one command as `handle` and prints the reply; progress lines as the work goes on. */
+export async function runOnce(app: App, handle: string, message: string | string[], output: NodeJS.WritableStream): Promise<Reply> {
+  const actor = await app.actor(handle);
+  const reply = await app.engine.handleText(actor, message, (line) => {
+    output.write(`… ${line}\n`);
+  });
+  output.write(`${renderText(reply)}\n`);
+  return reply;
+}
+
+/** A terminal chat: each line is a command, as `/gpu ...` would be in Slack or Discord. */
+export class ConsoleAdapter implements ChatAdapter {
+  readonly name = 'console';
+  private rl: Interface | undefined;
+  private resolveDone!: () => void;
+  readonly done = new Promise<void>((resolve) => (this.resolveDone = resolve));
+
+  constructor(
+    private readonly handle: string,
+    private readonly io: ConsoleIO = { input: process.stdin, output: process.stdout },
+  ) {}
+
+  async start(app: App): Promise<void> {
+    const { input, output } = this.io;
+    const interactive = (input as NodeJS.ReadStream).isTTY === true;
+    this.rl = createInterface({ input, output, prompt: `${this.handle}> `, terminal: interactive });
+    output.write(`gpubot console: you are "${this.handle}". Type "help", or "quit" to leave.\n`);
+    this.rl.prompt();
+    let queue = Promise.resolve();
+    this.rl.on('line', (line) => {
+      // One command at a time, in order, as a person typing would expect.
+      queue = queue.then(async () => {
+        const text = line.trim();
+        if (text === 'quit' || text === 'exit') return void this.rl?.close();
+        if (text) {
+          const reply = await runOnce(app, this.handle, text, output);
+          if (isFailure(reply) && !interactive) process.exitCode = 1;
+        }
+        this.rl?.prompt();
+      });
+    });
+    this.rl.on('close', () => void queue.then(() => this.resolveDone()));
+  }
+
+  async stop(): Promise<void> {
+    this.rl?.close();
+    await this.done;
+  }
+}

@@ -1,0 +1,4 @@
+import type { AdapterFactory } from './adapter.js';
+
+/** Chat adapters by name; each decides from the environment whether it is configured. */
+export const adapterFactories: AdapterFactory[] = [];

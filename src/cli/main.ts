@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+import { userInfo } from 'node:os';
+import { App } from '../app.js';
+import { ConsoleAdapter, runOnce } from '../adapters/console/console-adapter.js';
+import { adapterFactories } from '../adapters/registry.js';
+import type { ChatAdapter } from '../adapters/adapter.js';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { isFailure } from '../core/reply.js';
+import { createLogger } from '../log.js';
+import { errorMessage } from '../util/errors.js';
+
+const USAGE = `gpubot: share GPU servers from Slack, Discord or a terminal.
+
+Usage:
+  gpubot start                      start every configured chat adapter (the console one when no chat token is set)
+  gpubot chat --user NAME MESSAGE   run one command as NAME and print the reply (exit 0 done, 1 refused or failed)
+  gpubot chat --user NAME           an interactive console as NAME
+  gpubot migrate                    apply pending database migrations
+  gpubot help                       this text
+
+Config: $GPUBOT_CONFIG or ./gpubot.yaml; database: $DATABASE_URL (default file:./data/gpubot.db).`;
+
+/** `--user NAME` then the message: everything after it, so `chat --user a run --gpus 2` works unquoted. */
+function chatArgs(args: string[]): { user?: string; message: string[] } {
+  let user: string | undefined;
+  let i = 0;
+  for (; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--user' || a === '-u') user = args[++i];
+    else if (a.startsWith('--user=')) user = a.slice('--user='.length);
+    else if (a === '--') {
+      i++;
+      break;
+    } else break;
+  }
+  return { user, message: args.slice(i) };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [sub = 'help', ...rest] = argv;
+  if (sub === 'help' || sub === '--help' || sub === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (!['start', 'chat', 'migrate'].includes(sub)) {
+    process.stderr.write(`unknown command "${sub}"\n\n${USAGE}\n`);
+    return 2;
+  }
+
+  const oneShot = sub === 'chat' && chatArgs(rest).message.length > 0;
+  // One-shot runs keep stdout for the reply; logs go to stderr at warn unless asked otherwise.
+  const log = createLogger(process.env.LOG_LEVEL ?? (sub === 'chat' ? 'warn' : 'info'));
+  const { config, path } = await loadConfig();
+  if (!path) log.warn('no gpubot.yaml found (set GPUBOT_CONFIG): starting with one host, "local", on this machine’s Docker socket');
+
+  if (sub === 'migrate') {
+    process.stdout.write('no database yet\n');
+    return 0;
+  }
+
+  const app = new App({ config, log });
+  try {
+    if (sub === 'chat') {
+      const { user, message } = chatArgs(rest);
+      if (!user) {
+        process.stderr.write('gpubot chat needs --user NAME\n');
+        return 2;
+      }
+      if (oneShot) {
+        const reply = await runOnce(app, user, message.length === 1 ? message[0]! : message, process.stdout);
+        return isFailure(reply) ? 1 : 0;
+      }
+      const console = new ConsoleAdapter(user);
+      await console.start(app);
+      await console.done;
+      return 0;
+    }
+
+    // start
+    const env = process.env;
+    const adapters: ChatAdapter[] = adapterFactories.filter((f) => f.isConfigured(env)).map((f) => f.create(env, log));
+    if (adapters.length === 0) {
+      log.info('no chat token is set: starting the console adapter');
+      adapters.push(new ConsoleAdapter(env.GPUBOT_CONSOLE_USER ?? userInfo().username));
+    }
+    for (const a of adapters) await a.start(app);
+    log.info({ adapters: adapters.map((a) => a.name), hosts: app.pool.hostNames() }, 'gpubot started');
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+      // The process ends when every adapter that can end by itself has.
+      const ending = adapters.map((a) => a.done).filter((d): d is Promise<void> => d !== undefined);
+      if (ending.length === adapters.length) void Promise.all(ending).then(stop);
+    });
+    log.info('shutting down');
+    await Promise.all(adapters.map((a) => a.stop()));
+    return 0;
+  } finally {
+    await app.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`${err instanceof ConfigError ? err.message : `gpubot: ${errorMessage(err)}`}\n`);
+    process.exitCode = 1;
+  },
+);

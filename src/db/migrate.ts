@@ -1,0 +1,300 @@
+// Applies prisma/migrations/*/migration.sql to the database at start, the way
+// `prisma migrate deploy` would, without Prisma's schema-engine binary (which this
+// project cannot download). It keeps Prisma's own bookkeeping table,
+// _prisma_migrations, with the DDL and row contents Prisma's schema engine writes,
+// so a later `prisma migrate deploy` / `migrate status` against the same database
+// agrees with it and sees nothing pending.
+//
+// SQLite only for now; the Postgres DDL is kept below for when that provider lands.
+
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * `CREATE TABLE` for `_prisma_migrations`, byte for byte as Prisma's schema engine
+ * (7.10.0 and 6.19.3, node_modules/prisma{,6}/build/schema_engine_bg.wasm) issues it.
+ */
+export const PRISMA_MIGRATIONS_DDL = {
+  sqlite: `CREATE TABLE "_prisma_migrations" (
+    "id"                    TEXT PRIMARY KEY NOT NULL,
+    "checksum"              TEXT NOT NULL,
+    "finished_at"           DATETIME,
+    "migration_name"        TEXT NOT NULL,
+    "logs"                  TEXT,
+    "rolled_back_at"        DATETIME,
+    "started_at"            DATETIME NOT NULL DEFAULT current_timestamp,
+    "applied_steps_count"   INTEGER UNSIGNED NOT NULL DEFAULT 0
+);
+`,
+  postgresql: `CREATE TABLE _prisma_migrations (
+    id                      VARCHAR(36) PRIMARY KEY NOT NULL,
+    checksum                VARCHAR(64) NOT NULL,
+    finished_at             TIMESTAMPTZ,
+    migration_name          VARCHAR(255) NOT NULL,
+    logs                    TEXT,
+    rolled_back_at          TIMESTAMPTZ,
+    started_at              TIMESTAMPTZ NOT NULL DEFAULT now(),
+    applied_steps_count     INTEGER NOT NULL DEFAULT 0
+);
+`,
+} as const;
+
+export interface MigrateOptions {
+  /** Folder holding `<name>/migration.sql` folders; default <project>/prisma/migrations. */
+  migrationsDir?: string;
+  /** Progress and warnings, one line each; default: stderr. */
+  log?: (msg: string) => void;
+}
+
+/** How long a connection waits for another process's write lock before failing. */
+const MIGRATE_BUSY_TIMEOUT_MS = 60_000;
+
+/**
+ * Brings the database at `url` up to date with the migrations folder. Returns the
+ * names of the migrations it applied (none when already up to date).
+ *
+ * Each pending migration runs in its own `BEGIN IMMEDIATE` transaction together with
+ * the insert of its `_prisma_migrations` row, so a failed migration leaves neither
+ * its changes nor a row, and a second process migrating the same file at the same
+ * time waits for the write lock, then sees the row and skips that migration.
+ */
+export async function migrate(url: string, opts: MigrateOptions = {}): Promise<{ applied: string[] }> {
+  const log = opts.log ?? ((msg: string) => process.stderr.write(`${msg}\n`));
+  const migrationsDir = opts.migrationsDir ?? defaultMigrationsDir();
+  const migrations = readMigrations(migrationsDir);
+
+  if (!isSqliteUrl(url)) {
+    throw new Error(`migrate: only SQLite (file:) database URLs are supported so far, got ${redactUrl(url)}`);
+  }
+  const file = sqlitePathFromUrl(url);
+  const db = openSqlite(file, { timeoutMs: MIGRATE_BUSY_TIMEOUT_MS });
+  try {
+    return { applied: migrateSqlite(db, migrations, log) };
+  } finally {
+    db.close();
+  }
+}
+
+interface MigrationFile {
+  name: string;
+  script: string;
+  checksum: string;
+}
+
+interface MigrationRow {
+  id: string;
+  checksum: string;
+  finished_at: unknown;
+  migration_name: string;
+  rolled_back_at: unknown;
+}
+
+function migrateSqlite(db: SqliteDatabase, migrations: MigrationFile[], log: (msg: string) => void): string[] {
+  // Prisma's SQLite migrations rebuild tables (CREATE new_X, copy, DROP X, RENAME) with
+  // `PRAGMA foreign_keys=OFF` around it. That pragma is a no-op inside a transaction, and
+  // better-sqlite3 turns foreign keys on, under which DROP TABLE would run the ON DELETE
+  // CASCADE actions of other tables' rows. So switch them off outside the transaction,
+  // and check them before each commit instead, as SQLite's ALTER TABLE recipe does.
+  db.pragma('foreign_keys = OFF');
+  const applied: string[] = [];
+  let warnedChecksums = false;
+
+  for (;;) {
+    db.exec('BEGIN IMMEDIATE');
+    let committed = false;
+    try {
+      const rows = readMigrationRows(db);
+      if (!warnedChecksums) {
+        warnModified(rows, migrations, log);
+        warnedChecksums = true;
+      }
+      const failed = rows.find((r) => r.finished_at == null && r.rolled_back_at == null);
+      if (failed) {
+        throw new Error(
+          `migrate: migration \`${failed.migration_name}\` failed before (its _prisma_migrations row has no ` +
+            'finished_at); fix the database, then mark it with `prisma migrate resolve` (P3009).',
+        );
+      }
+      const done = new Set(rows.filter((r) => r.finished_at != null && r.rolled_back_at == null).map((r) => r.migration_name));
+      const next = migrations.find((m) => !done.has(m.name));
+      if (!next) {
+        db.exec('COMMIT');
+        committed = true;
+        break;
+      }
+
+      log(`Applying migration \`${next.name}\``);
+      const startedAt = Date.now();
+      try {
+        db.exec(next.script);
+      } catch (error) {
+        throw new Error(`migrate: migration \`${next.name}\` failed: ${(error as Error).message}`, { cause: error });
+      }
+      const violations = db.prepare('PRAGMA foreign_key_check').all();
+      if (violations.length > 0) {
+        throw new Error(
+          `migrate: migration \`${next.name}\` leaves ${violations.length} foreign key violation(s): ` +
+            JSON.stringify(violations.slice(0, 5)),
+        );
+      }
+      // Row as Prisma writes it: started_at/finished_at as Unix epoch milliseconds
+      // (its quaint/rusqlite SQLite driver stores chrono DateTimes that way), logs and
+      // rolled_back_at NULL, one step per SQLite migration script.
+      db.prepare(
+        `INSERT INTO "_prisma_migrations"
+           ("id", "checksum", "finished_at", "migration_name", "logs", "rolled_back_at", "started_at", "applied_steps_count")
+         VALUES (?, ?, ?, ?, NULL, NULL, ?, 1)`,
+      ).run(randomUUID(), next.checksum, Date.now(), next.name, startedAt);
+      db.exec('COMMIT');
+      committed = true;
+      applied.push(next.name);
+    } finally {
+      if (!committed && db.inTransaction) db.exec('ROLLBACK');
+    }
+  }
+
+  db.pragma('foreign_keys = ON');
+  if (applied.length > 0) log(`Applied ${applied.length} migration(s): ${applied.join(', ')}`);
+  return applied;
+}
+
+function readMigrationRows(db: SqliteDatabase): MigrationRow[] {
+  const exists = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_prisma_migrations'`).get();
+  if (!exists) {
+    db.exec(PRISMA_MIGRATIONS_DDL.sqlite);
+    return [];
+  }
+  return db
+    .prepare(
+      `SELECT "id", "checksum", "finished_at", "migration_name", "rolled_back_at"
+         FROM "_prisma_migrations" ORDER BY "started_at" ASC`,
+    )
+    .all() as MigrationRow[];
+}
+
+function warnModified(rows: MigrationRow[], migrations: MigrationFile[], log: (msg: string) => void): void {
+  const byName = new Map(migrations.map((m) => [m.name, m]));
+  for (const row of rows) {
+    if (row.finished_at == null || row.rolled_back_at != null) continue;
+    const file = byName.get(row.migration_name);
+    if (file && !scriptMatchesChecksum(file.script, row.checksum)) {
+      // Prisma's wording; like `migrate deploy` it is not an error.
+      log(`WARNING: The migration \`${row.migration_name}\` was modified after it was applied.`);
+    }
+  }
+}
+
+/** sha256 hex of the text, as Prisma computes a migration's checksum. */
+export function checksumOf(script: string | Buffer): string {
+  return createHash('sha256').update(script).digest('hex');
+}
+
+/**
+ * Prisma's comparison: the script as is, or with its line endings turned to LF or
+ * CRLF (git may have rewritten them), matches the stored checksum.
+ */
+function scriptMatchesChecksum(script: string, checksum: string): boolean {
+  return (
+    checksumOf(script) === checksum ||
+    checksumOf(script.replaceAll('\r\n', '\n')) === checksum ||
+    checksumOf(script.replaceAll('\n', '\r\n')) === checksum
+  );
+}
+
+function readMigrations(dir: string): MigrationFile[] {
+  if (!existsSync(dir)) throw new Error(`migrate: migrations folder not found: ${dir}`);
+  const names = readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
+  return names.map((name) => {
+    const file = path.join(dir, name, 'migration.sql');
+    if (!existsSync(file)) {
+      // Prisma refuses too (P3015).
+      throw new Error(`migrate: ${file} is missing; delete the folder ${name} or restore the file`);
+    }
+    const bytes = readFileSync(file);
+    return { name, script: bytes.toString('utf8'), checksum: checksumOf(bytes) };
+  });
+}
+
+/**
+ * <project>/prisma/migrations, where <project> is the nearest folder above this
+ * module holding a package.json: works from src/db/migrate.ts (tsx, vitest) and
+ * from dist/db/migrate.js alike.
+ */
+export function defaultMigrationsDir(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (let dir = here; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'prisma', 'migrations');
+    if (path.dirname(dir) === dir) throw new Error(`migrate: no package.json above ${here}`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Small SQLite helpers shared with client.ts.
+
+export function isSqliteUrl(url: string): boolean {
+  return url.startsWith('file:');
+}
+
+/**
+ * The file path of a `file:` URL, the way Prisma reads it: `file:./data/x.db` is
+ * relative to the working directory, `file:/abs/x.db` and `file:///abs/x.db` are
+ * absolute; a `?query` is dropped.
+ */
+export function sqlitePathFromUrl(url: string): string {
+  if (!isSqliteUrl(url)) throw new Error(`not a file: URL: ${redactUrl(url)}`);
+  let rest = url.slice('file:'.length);
+  const q = rest.indexOf('?');
+  if (q >= 0) rest = rest.slice(0, q);
+  if (rest.startsWith('//')) rest = rest.slice(2); // file:///abs -> /abs
+  if (rest === '') throw new Error(`no file path in ${url}`);
+  return rest;
+}
+
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+/** The part of better-sqlite3's API used here (the project has no @types/better-sqlite3). */
+export interface SqliteDatabase {
+  exec(sql: string): SqliteDatabase;
+  prepare(sql: string): {
+    run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
+    get(...params: unknown[]): unknown;
+    all(...params: unknown[]): unknown[];
+  };
+  pragma(sql: string, options?: { simple?: boolean }): unknown;
+  close(): void;
+  readonly inTransaction: boolean;
+}
+
+type SqliteConstructor = new (file: string, options?: { timeout?: number }) => SqliteDatabase;
+
+const require = createRequire(import.meta.url);
+let sqliteConstructor: SqliteConstructor | undefined;
+
+/**
+ * Opens (creating it and its folder if missing) a SQLite file with better-sqlite3,
+ * waiting up to `timeoutMs` on other writers, and switches it to WAL mode (a
+ * property of the file, so it holds for every later connection too).
+ */
+export function openSqlite(file: string, { timeoutMs }: { timeoutMs: number }): SqliteDatabase {
+  sqliteConstructor ??= require('better-sqlite3') as SqliteConstructor;
+  if (file !== ':memory:') {
+    const dir = path.dirname(path.resolve(file));
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) mkdirSync(dir, { recursive: true });
+  }
+  const db = new sqliteConstructor(file, { timeout: timeoutMs });
+  try {
+    if (file !== ':memory:') db.pragma('journal_mode = WAL');
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
+}

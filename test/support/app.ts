@@ -1,0 +1,29 @@
+import { Writable } from 'node:stream';
+import { App } from '../../src/app.js';
+import { runOnce } from '../../src/adapters/console/console-adapter.js';
+import { parseConfig } from '../../src/config/load.js';
+import type { Reply } from '../../src/core/reply.js';
+import { silentLogger } from '../../src/log.js';
+import type { Bed } from '../bed/testbed.js';
+import { waitFor } from './wait.js';
+
+/** An App wired to the bed's hosts, connected. */
+export async function appFor(bed: Bed, extra: Record<string, unknown> = {}, raw?: Record<string, unknown>): Promise<App> {
+  const config = parseConfig(raw ?? bed.config(extra));
+  const app = new App({ config, log: silentLogger() });
+  await waitFor(() => app.pool.all().every((h) => h.connection().state !== 'connecting'), { what: 'SSH connections' });
+  return app;
+}
+
+/** What a console user sees for one command, and the Reply behind it. */
+export async function chat(app: App, user: string, message: string): Promise<{ text: string; reply: Reply }> {
+  let text = '';
+  const out = new Writable({
+    write(chunk, _enc, cb) {
+      text += String(chunk);
+      cb();
+    },
+  });
+  const reply = await runOnce(app, user, message, out);
+  return { text, reply };
+}
