@@ -63,12 +63,10 @@ const MIGRATE_BUSY_TIMEOUT_MS = 60_000;
  */
 export async function migrate(url: string, opts: MigrateOptions = {}): Promise<{ applied: string[] }> {
   const log = opts.log ?? ((msg: string) => process.stderr.write(`${msg}\n`));
-  const migrationsDir = opts.migrationsDir ?? defaultMigrationsDir();
-  const migrations = readMigrations(migrationsDir);
-
   if (!isSqliteUrl(url)) {
     throw new Error(`migrate: only SQLite (file:) database URLs are supported so far, got ${redactUrl(url)}`);
   }
+  const migrations = readMigrations(opts.migrationsDir ?? defaultMigrationsDir());
   const file = sqlitePathFromUrl(url);
   const db = openSqlite(file, { timeoutMs: MIGRATE_BUSY_TIMEOUT_MS });
   try {
@@ -291,10 +289,30 @@ export function openSqlite(file: string, { timeoutMs }: { timeoutMs: number }): 
   }
   const db = new sqliteConstructor(file, { timeout: timeoutMs });
   try {
-    if (file !== ':memory:') db.pragma('journal_mode = WAL');
+    if (file !== ':memory:') useWal(db, timeoutMs);
   } catch (error) {
     db.close();
     throw error;
   }
   return db;
+}
+
+/**
+ * `PRAGMA journal_mode = WAL`, retried: switching the mode needs an exclusive lock and
+ * SQLite answers SQLITE_BUSY at once, without the busy handler, when another
+ * connection holds a lock (two processes opening a new file together do hit this).
+ */
+function useWal(db: SqliteDatabase, timeoutMs: number): void {
+  const deadline = Date.now() + timeoutMs;
+  for (let pause = 5; ; pause = Math.min(pause * 2, 200)) {
+    try {
+      if (db.pragma('journal_mode', { simple: true }) === 'wal') return;
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode === 'wal') return;
+      throw new Error(`SQLite refused WAL mode (journal_mode is ${String(mode)})`);
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, pause);
+    }
+  }
 }

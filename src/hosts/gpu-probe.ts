@@ -2,7 +2,7 @@ import type Docker from 'dockerode';
 import type { GpuHolder, GpuProcess, GpuView, HostSnapshot } from '../core/cluster.js';
 import type { GpuHost } from './gpu-host.js';
 import { LABEL, parseGpuList } from './labels.js';
-import { APPS_QUERY, GPU_QUERY, containerIdFromCgroup, parseGpus, parseProcesses, type SmiProcess } from './nvidia-smi.js';
+import { GPU_AND_APPS_QUERY, containerIdFromCgroup, parseGpus, parseProcesses, splitCombined, type SmiProcess } from './nvidia-smi.js';
 
 interface RunningContainer {
   id: string;
@@ -34,16 +34,15 @@ async function containersOfPids(host: GpuHost, pids: number[], timeoutMs: number
 
 export type ExtraHolders = (host: string) => Map<number, GpuHolder[]>;
 
-/** One host's GPUs, holders and processes in two parallel round trips. */
+/** One host's GPUs, holders and processes: one exec and one Docker call in parallel, plus one exec when GPU processes need mapping. */
 export async function probeHost(host: GpuHost, timeoutMs: number, extraHolders?: ExtraHolders): Promise<HostSnapshot> {
   const started = performance.now();
   const took = () => Math.round(performance.now() - started);
   const conn = host.connection();
   if (conn.state === 'down' || conn.state === 'closed') return { name: host.name, state: 'down', error: conn.lastError ?? 'not connected', gpus: null, tookMs: took() };
 
-  const [gpuOut, appsOut, containers] = await Promise.all([
-    host.run(GPU_QUERY, timeoutMs),
-    host.run(APPS_QUERY, timeoutMs),
+  const [smiOut, containers] = await Promise.all([
+    host.run(GPU_AND_APPS_QUERY, timeoutMs),
     // Docker being unreachable must not hide the GPUs: holders are then unknown, not absent.
     (host.docker.listContainers({ all: false }) as Promise<Docker.ContainerInfo[]>).then(
       (list) => ({ list }),
@@ -51,6 +50,7 @@ export async function probeHost(host: GpuHost, timeoutMs: number, extraHolders?:
     ),
   ]);
   const listed = containers.list;
+  const [gpuOut, appsOut] = splitCombined(smiOut);
   const running = new Map<string, RunningContainer>(listed.map((c) => [c.Id, { id: c.Id, name: containerName(c), labels: c.Labels ?? {} }]));
 
   const gpus = parseGpus(gpuOut);

@@ -4,6 +4,28 @@
 export const GPU_QUERY = ['nvidia-smi', '--query-gpu=index,uuid,memory.used,memory.total,utilization.gpu,temperature.gpu,name', '--format=csv,noheader,nounits'];
 export const APPS_QUERY = ['nvidia-smi', '--query-compute-apps=gpu_uuid,pid,used_memory,process_name', '--format=csv,noheader,nounits'];
 
+const MARK = '::gpubot-exit ';
+
+/**
+ * Both queries in one SSH session (a constant script, nothing interpolated): one exec per host
+ * instead of two, each query's exit code kept.
+ */
+export const GPU_AND_APPS_QUERY = ['sh', '-c', `${GPU_QUERY.join(' ')}; echo "${MARK}$?"; ${APPS_QUERY.join(' ')}; echo "${MARK}$?"`];
+
+/** Splits the combined output back into the two queries' outputs. */
+export function splitCombined(out: CommandOutput): [CommandOutput, CommandOutput] {
+  const parts: CommandOutput[] = [];
+  let lines: string[] = [];
+  for (const line of out.stdout.split('\n')) {
+    if (line.startsWith(MARK)) {
+      parts.push({ code: Number(line.slice(MARK.length)), stdout: lines.join('\n'), stderr: out.stderr });
+      lines = [];
+    } else lines.push(line);
+  }
+  const missing: CommandOutput = { code: out.code === 0 ? -1 : out.code, stdout: lines.join('\n'), stderr: out.stderr || 'nvidia-smi gave no answer' };
+  return [parts[0] ?? missing, parts[1] ?? missing];
+}
+
 export interface SmiGpu {
   index: number;
   uuid: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { containerIdFromCgroup, parseGpus, parseProcesses } from '../../src/hosts/nvidia-smi.js';
+import { containerIdFromCgroup, parseGpus, parseProcesses, splitCombined } from '../../src/hosts/nvidia-smi.js';
 
 const ok = (stdout: string) => ({ code: 0, stdout, stderr: '' });
 
@@ -87,5 +87,29 @@ describe('containerIdFromCgroup', () => {
 
   it('returns null for a process outside any container', () => {
     expect(containerIdFromCgroup('0::/user.slice/user-1000.slice/session-3.scope\n12:memory:/\n')).toBeNull();
+  });
+});
+
+describe('splitCombined', () => {
+  it('separates the two queries and keeps each exit code', () => {
+    const [gpus, apps] = splitCombined({ code: 0, stdout: '0, GPU-a, 1, 2, 3, 4, A\n::gpubot-exit 0\nGPU-a, 7, 5, python\n::gpubot-exit 0\n', stderr: '' });
+    expect(parseGpus(gpus).ok).toBe(true);
+    expect(parseProcesses(apps)).toEqual({ ok: true, value: [{ gpuUuid: 'GPU-a', pid: 7, usedMemoryMiB: 5, name: 'python' }] });
+  });
+
+  it('keeps a failing query failing', () => {
+    const [gpus] = splitCombined({ code: 0, stdout: 'No devices were found\n::gpubot-exit 6\n::gpubot-exit 6\n', stderr: '' });
+    expect(parseGpus(gpus)).toEqual({ ok: false, error: 'nvidia-smi failed (exit 6): No devices were found' });
+  });
+
+  it('reports nvidia-smi missing through sh', () => {
+    const [gpus] = splitCombined({ code: 0, stdout: '::gpubot-exit 127\n::gpubot-exit 127\n', stderr: 'sh: 1: nvidia-smi: not found\nsh: 1: nvidia-smi: not found\n' });
+    expect(parseGpus(gpus)).toEqual({ ok: false, error: 'nvidia-smi is not installed on this host' });
+  });
+
+  it('treats output cut short as a failure, not as no GPUs', () => {
+    const [gpus, apps] = splitCombined({ code: null, stdout: '', stderr: '' });
+    expect(parseGpus(gpus).ok).toBe(false);
+    expect(parseProcesses(apps).ok).toBe(false);
   });
 });
