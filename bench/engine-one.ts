@@ -18,7 +18,7 @@ const run = promisify(execFile);
 export async function benchEngineOne(report: (line: string) => void): Promise<Record<string, number>> {
   const HOSTS = 16;
   const bed = await startBed({ hosts: HOSTS });
-  const app = new App({ config: parseConfig(bed.config()), log: silentLogger() });
+  const app = await App.create({ config: parseConfig(bed.config()), log: silentLogger(), databaseUrl: `file:${bed.baseDir}/bench.db` });
   try {
     await waitFor(() => app.pool.all().every((h) => h.connection().state === 'up'), { what: 'connections' });
     const knownHosts = join(bed.baseDir, 'bench_known_hosts');

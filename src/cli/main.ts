@@ -7,6 +7,8 @@ import type { ChatAdapter } from '../adapters/adapter.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { isFailure } from '../core/reply.js';
 import { createLogger } from '../log.js';
+import { databaseUrl } from '../db/client.js';
+import { migrate } from '../db/migrate.js';
 import { errorMessage } from '../util/errors.js';
 
 const USAGE = `gpubot: share GPU servers from Slack, Discord or a terminal.
@@ -53,12 +55,14 @@ async function main(argv: string[]): Promise<number> {
   const { config, path } = await loadConfig();
   if (!path) log.warn('no gpubot.yaml found (set GPUBOT_CONFIG): starting with one host, "local", on this machine’s Docker socket');
 
+  const url = databaseUrl();
   if (sub === 'migrate') {
-    process.stdout.write('no database yet\n');
+    const { applied } = await migrate(url, { log: (msg) => log.info(msg) });
+    process.stdout.write(applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}\n` : 'the database is up to date\n');
     return 0;
   }
 
-  const app = new App({ config, log });
+  const app = await App.create({ config, log, databaseUrl: url });
   try {
     if (sub === 'chat') {
       const { user, message } = chatArgs(rest);

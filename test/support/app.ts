@@ -7,10 +7,12 @@ import { silentLogger } from '../../src/log.js';
 import type { Bed } from '../bed/testbed.js';
 import { waitFor } from './wait.js';
 
-/** An App wired to the bed's hosts, connected. */
+let databases = 0;
+
+/** An App wired to the bed's hosts (and a fresh SQLite file in the bed's dir), connected. */
 export async function appFor(bed: Bed, extra: Record<string, unknown> = {}, raw?: Record<string, unknown>): Promise<App> {
   const config = parseConfig(raw ?? bed.config(extra));
-  const app = new App({ config, log: silentLogger() });
+  const app = await App.create({ config, log: silentLogger(), databaseUrl: `file:${bed.baseDir}/gpubot-${++databases}.db` });
   await waitFor(() => app.pool.all().every((h) => h.connection().state !== 'connecting'), { what: 'SSH connections' });
   return app;
 }

@@ -50,3 +50,18 @@ describe('config validation', () => {
     expect(() => parseConfig(raw, 'gpubot.yaml')).toThrow(message);
   });
 });
+
+describe('the shipped example config', () => {
+  it('is valid', async () => {
+    const { loadConfig } = await import('../../src/config/load.js');
+    const { config, path } = await loadConfig({ GPUBOT_CONFIG: 'gpubot.example.yaml' });
+    expect(path).toBe('gpubot.example.yaml');
+    expect(config.hosts.map((h) => h.name)).toEqual(['gpu1', 'local']);
+    expect(config.storage.shared[0]).toEqual({ hostPath: '/srv/datasets', containerPath: '/datasets', readOnly: true });
+  });
+
+  it('a missing explicit config file is an error, a missing default one is not', async () => {
+    const { loadConfig } = await import('../../src/config/load.js');
+    await expect(loadConfig({ GPUBOT_CONFIG: '/nonexistent/gpubot.yaml' })).rejects.toThrow(/cannot read config file/);
+  });
+});

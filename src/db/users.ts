@@ -1,0 +1,35 @@
+import type { PrismaClient, User } from './client.js';
+
+export type Platform = 'console' | 'slack' | 'discord';
+
+/** A chat display name as a handle: lowercase, [a-z0-9-], also the user's volume dir name. */
+export function slugify(name: string): string {
+  const slug = name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 32)
+    .replace(/-+$/g, '');
+  return slug || 'user';
+}
+
+/** The user behind a chat identity, created on first use with a unique handle. */
+export async function ensureUser(db: PrismaClient, platform: Platform, externalId: string, displayName: string): Promise<User> {
+  const known = await db.chatIdentity.findUnique({ where: { platform_externalId: { platform, externalId } }, include: { user: true } });
+  if (known) return known.user;
+  const base = slugify(displayName);
+  for (let n = 1; n < 1000; n++) {
+    const handle = n === 1 ? base : `${base}-${n}`;
+    try {
+      return await db.user.create({ data: { handle, identities: { create: { platform, externalId, displayName } } } });
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'P2002') throw err;
+      // Someone else got that identity at the same moment: use theirs.
+      const raced = await db.chatIdentity.findUnique({ where: { platform_externalId: { platform, externalId } }, include: { user: true } });
+      if (raced) return raced.user;
+    }
+  }
+  throw new Error(`no free handle for ${displayName}`);
+}

@@ -1,0 +1,87 @@
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { startBed, type Bed } from '../bed/testbed.js';
+
+const exec = promisify(execFile);
+const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
+
+/** The real command line, as an admin would type it: exit code and printed text. */
+async function gpubot(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec('node', [...CLI, ...args], { env: { ...process.env, ...env }, timeout: 30_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('gpubot command line', () => {
+  let bed: Bed;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    bed = await startBed({ hosts: 1 });
+    const configPath = join(bed.baseDir, 'gpubot.yaml');
+    const config = bed.config() as { hosts: Record<string, unknown>[] };
+    // Plus this machine's own Docker (here: h1's socket) as the ssh-less "local" host.
+    config.hosts.push({ name: 'local', dockerSocket: bed.host('h1').dockerSocket });
+    await writeFile(configPath, stringify(config));
+    env = {
+      GPUBOT_CONFIG: configPath,
+      DATABASE_URL: `file:${bed.baseDir}/cli.db`,
+      PATH: `${bed.host('h1').dir}/bin:${process.env.PATH}`,
+    };
+  });
+  afterAll(async () => bed?.teardown());
+
+  it('migrate applies the migrations once', async () => {
+    const first = await gpubot(['migrate'], env);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/applied 1 migration\(s\): \d+_init/);
+    const again = await gpubot(['migrate'], env);
+    expect(again.stdout).toBe('the database is up to date\n');
+  });
+
+  it('chat prints status for the SSH host and the local host, exit 0', async () => {
+    const r = await gpubot(['chat', '--user', 'alice', 'status'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('8/8 GPUs free on 2 hosts');
+    expect(r.stdout).toContain('h1: 4/4 GPUs free');
+    expect(r.stdout).toContain('local: 4/4 GPUs free');
+    expect(r.stdout).toContain('NVIDIA A100-SXM4-80GB');
+  });
+
+  it('chat takes an unquoted command and exits 1 on a refusal', async () => {
+    const r = await gpubot(['chat', '--user', 'alice', 'status', 'nosuchhost'], env);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('There is no host "nosuchhost"');
+    const bad = await gpubot(['chat', '--user', 'alice', 'status; reboot'], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain('That command was not understood');
+  });
+
+  it('chat without a message is a console REPL', async () => {
+    const child = execFile('node', [...CLI, 'chat', '--user', 'bob'], { env: { ...process.env, ...env }, timeout: 30_000 });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += String(d)));
+    child.stdin!.end('help\nstatus h1\nquit\n');
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    expect(code).toBe(0);
+    expect(out).toContain('gpubot console: you are "bob"');
+    expect(out).toContain('gpubot commands');
+    expect(out).toContain('h1: 4/4 GPUs free');
+  });
+
+  it('a bad config file is refused with the field named', async () => {
+    const path = join(bed.baseDir, 'bad.yaml');
+    await writeFile(path, stringify({ hosts: [{ name: 'Bad Name' }] }));
+    const r = await gpubot(['chat', '--user', 'alice', 'status'], { ...env, GPUBOT_CONFIG: path });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('hosts[0].name: must match [a-z0-9-]+');
+  });
+});
