@@ -8,6 +8,10 @@ import { ensureUser, type Platform } from './db/users.js';
 import { HostPool } from './hosts/host-pool.js';
 import type { Logger } from './log.js';
 import { errorMessage } from './util/errors.js';
+import { reconcile, type ReconcileReport } from './jobs/reconcile.js';
+import { snapshotWithHolders } from './operations/cluster-state.js';
+import type { OpsDeps } from './operations/deps.js';
+import { createHandlers } from './operations/handlers.js';
 
 export interface AppOptions {
   config: Config;
@@ -15,13 +19,21 @@ export interface AppOptions {
   databaseUrl: string;
   /** Environment for the local host's commands (nvidia-smi on PATH). */
   localEnv?: NodeJS.ProcessEnv;
+  /** Replaces the built-in command handlers (tests). */
   handlers?: Handlers;
+  now?: () => Date;
+  /** How often hosts and database are reconciled (also once at start); 0: only at start; null: never. */
+  reconcileEveryMs?: number | null;
+  failpoint?: string;
 }
 
 /** The bot without any chat: database, hosts, engine. Adapters wrap this. */
 export class App {
   readonly engine: Engine;
+  readonly ops: OpsDeps;
   private readonly inventory: InventoryRecorder;
+  private reconcileTimer: NodeJS.Timeout | undefined;
+  private reconciling: Promise<unknown> = Promise.resolve();
 
   private constructor(
     readonly options: AppOptions,
@@ -30,17 +42,18 @@ export class App {
   ) {
     const { log } = options;
     this.inventory = new InventoryRecorder(db);
+    this.ops = { config: options.config, db, pool, log, now: options.now ?? (() => new Date()), launching: new Set(), failpoint: options.failpoint };
     const cluster = {
       hostNames: () => pool.hostNames(),
       snapshot: async (hosts?: string[]) => {
-        const snapshots = await pool.snapshot(hosts);
+        const snapshots = await snapshotWithHolders({ db, pool }, hosts);
         this.inventory.record(snapshots).catch((err) => log.warn({ err: errorMessage(err) }, 'could not record GPU inventory'));
         return snapshots;
       },
     };
     this.engine = new Engine({
       cluster,
-      handlers: options.handlers,
+      handlers: options.handlers ?? createHandlers(this.ops),
       onCommand: (e) => log.info({ user: e.actor.handle, command: e.command, ok: e.ok, ms: Math.round(e.ms), err: e.error }, 'command'),
     });
   }
@@ -53,17 +66,37 @@ export class App {
     const db = await openDatabase(databaseUrl);
     await syncHosts(db, config.hosts.map((h) => h.name));
     const pool = new HostPool(config, log, config.timeouts.hostMs, options.localEnv);
-    return new App(options, db, pool);
+    const app = new App(options, db, pool);
+    if (options.reconcileEveryMs !== null) app.startReconciling(options.reconcileEveryMs ?? 60_000);
+    return app;
+  }
+
+  /** Once as soon as the hosts have answered (or failed to), then on a timer. */
+  private startReconciling(everyMs: number): void {
+    const run = () => {
+      this.reconciling = this.reconciling.then(() => this.reconcile()).catch((err) => this.options.log.warn({ err: errorMessage(err) }, 'reconciliation failed'));
+    };
+    this.reconciling = this.pool.settled().then(run);
+    if (everyMs > 0) {
+      this.reconcileTimer = setInterval(run, everyMs);
+      this.reconcileTimer.unref();
+    }
+  }
+
+  reconcile(): Promise<ReconcileReport> {
+    return reconcile(this.ops);
   }
 
   /** The gpubot user behind a chat identity; admins by handle or chat id in the config. */
   async actor(externalId: string, platform: Platform = 'console', displayName = externalId): Promise<Actor> {
     const user = await ensureUser(this.db, platform, externalId, displayName);
     const admins = this.options.config.admins;
-    return { handle: user.handle, isAdmin: admins.includes(user.handle) || admins.includes(externalId) };
+    return { userId: user.id, handle: user.handle, isAdmin: admins.includes(user.handle) || admins.includes(externalId) };
   }
 
   async close(): Promise<void> {
+    clearInterval(this.reconcileTimer);
+    await this.reconciling;
     this.pool.close();
     await this.db.$disconnect();
   }

@@ -62,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  const app = await App.create({ config, log, databaseUrl: url });
+  const app = await App.create({ config, log, databaseUrl: url, failpoint: process.env.GPUBOT_FAILPOINT });
   try {
     if (sub === 'chat') {
       const { user, message } = chatArgs(rest);

@@ -6,7 +6,9 @@ export type Request =
   | { command: 'reserve'; gpus: number; host?: string; hours?: number }
   | { command: 'release'; target: number | 'all' }
   | { command: 'ls'; all: boolean }
-  | { command: 'stop' | 'start' | 'rm'; name: string }
+  | { command: 'stop'; name: string }
+  | { command: 'start'; name: string }
+  | { command: 'rm'; name: string }
   | { command: 'logs'; name: string; tail: number }
   | { command: 'extend'; name: string; hours: number }
   | { command: 'images'; host?: string };
@@ -15,6 +17,7 @@ export type CommandName = Request['command'];
 
 /** Who is asking. Adapters resolve chat identities to a gpubot user before calling the core. */
 export interface Actor {
+  userId: number;
   handle: string;
   isAdmin: boolean;
 }

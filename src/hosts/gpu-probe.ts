@@ -32,10 +32,8 @@ async function containersOfPids(host: GpuHost, pids: number[], timeoutMs: number
   return map;
 }
 
-export type ExtraHolders = (host: string) => Map<number, GpuHolder[]>;
-
 /** One host's GPUs, holders and processes: one exec and one Docker call in parallel, plus one exec when GPU processes need mapping. */
-export async function probeHost(host: GpuHost, timeoutMs: number, extraHolders?: ExtraHolders): Promise<HostSnapshot> {
+export async function probeHost(host: GpuHost, timeoutMs: number): Promise<HostSnapshot> {
   const started = performance.now();
   const took = () => Math.round(performance.now() - started);
   const conn = host.connection();
@@ -65,11 +63,6 @@ export async function probeHost(host: GpuHost, timeoutMs: number, extraHolders?:
     for (const index of parseGpuList(c.labels[LABEL.gpus])) {
       holders.set(index, [...(holders.get(index) ?? []), { owner: c.labels[LABEL.owner] ?? '?', container: c.labels[LABEL.name] ?? c.name }]);
     }
-  }
-  for (const [index, extra] of extraHolders?.(host.name) ?? []) {
-    const list = holders.get(index) ?? [];
-    for (const h of extra) if (!list.some((x) => x.owner === h.owner && x.container === h.container)) list.push(h);
-    holders.set(index, list);
   }
 
   const views: GpuView[] = gpus.value.map((g) => {

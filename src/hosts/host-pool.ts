@@ -4,14 +4,13 @@ import type { Logger } from '../log.js';
 import { errorMessage } from '../util/errors.js';
 import { withTimeout } from './errors.js';
 import type { GpuHost } from './gpu-host.js';
-import { probeHost, type ExtraHolders } from './gpu-probe.js';
+import { probeHost } from './gpu-probe.js';
 import { LocalHost } from './local-host.js';
 import { RemoteHost } from './remote-host.js';
 
 /** Every configured host, connected once at start and kept open. */
 export class HostPool implements ClusterView {
   private readonly hosts = new Map<string, GpuHost>();
-  extraHolders: ExtraHolders | undefined;
 
   constructor(
     config: Config,
@@ -36,6 +35,11 @@ export class HostPool implements ClusterView {
     return [...this.hosts.values()];
   }
 
+  /** Resolves once every host has connected or failed its first attempt (at most the connect timeout). */
+  async settled(): Promise<void> {
+    await Promise.all(this.all().map((h) => (h instanceof RemoteHost ? h.ssh.ready(h.config.ssh.connectTimeoutMs + 1000).catch(() => {}) : undefined)));
+  }
+
   async snapshot(names = this.hostNames()): Promise<HostSnapshot[]> {
     return Promise.all(
       names.map(async (name): Promise<HostSnapshot> => {
@@ -43,7 +47,7 @@ export class HostPool implements ClusterView {
         if (!host) return { name, state: 'down', error: 'no such host in the config', gpus: null, tookMs: 0 };
         const started = performance.now();
         try {
-          return await withTimeout(probeHost(host, this.timeoutMs, this.extraHolders), this.timeoutMs, `status of ${name}`);
+          return await withTimeout(probeHost(host, this.timeoutMs), this.timeoutMs, `status of ${name}`);
         } catch (err) {
           return { name, state: 'down', error: errorMessage(err), gpus: null, tookMs: Math.round(performance.now() - started) };
         }

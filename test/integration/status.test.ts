@@ -35,7 +35,8 @@ describe('status against three real hosts', () => {
       s.gpus[2]!.utilization = 55;
       s.processes.push({ gpuIndex: 2, pid: hostProcess.pid!, name: 'python3', usedMemoryMiB: 2000 });
     });
-    app = await appFor(bed);
+    // Containers planted by hand here are not in the database: keep reconciliation from removing them.
+    app = await appFor(bed, {}, undefined, { reconcileEveryMs: null });
   });
 
   afterAll(async () => {

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { App } from '../../src/app.js';
+import { App, type AppOptions } from '../../src/app.js';
 import { runOnce } from '../../src/adapters/console/console-adapter.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { Reply } from '../../src/core/reply.js';
@@ -10,9 +10,9 @@ import { waitFor } from './wait.js';
 let databases = 0;
 
 /** An App wired to the bed's hosts (and a fresh SQLite file in the bed's dir), connected. */
-export async function appFor(bed: Bed, extra: Record<string, unknown> = {}, raw?: Record<string, unknown>): Promise<App> {
+export async function appFor(bed: Bed, extra: Record<string, unknown> = {}, raw?: Record<string, unknown>, options: Partial<AppOptions> = {}): Promise<App> {
   const config = parseConfig(raw ?? bed.config(extra));
-  const app = await App.create({ config, log: silentLogger(), databaseUrl: `file:${bed.baseDir}/gpubot-${++databases}.db` });
+  const app = await App.create({ config, log: silentLogger(), databaseUrl: `file:${bed.baseDir}/gpubot-${++databases}.db`, reconcileEveryMs: 0, ...options });
   await waitFor(() => app.pool.all().every((h) => h.connection().state !== 'connecting'), { what: 'SSH connections' });
   return app;
 }

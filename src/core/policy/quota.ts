@@ -1,0 +1,22 @@
+import type { QuotaLimits } from '../../config/schema.js';
+
+/** The limits that apply to one user: their own entry over the defaults. */
+export function limitsFor(handle: string, defaults: QuotaLimits, users: Record<string, Partial<QuotaLimits>>): QuotaLimits {
+  return { ...defaults, ...Object.fromEntries(Object.entries(users[handle] ?? {}).filter(([, v]) => v !== undefined)) };
+}
+
+export type QuotaCheck = { ok: true } | { ok: false; reason: string };
+
+/** Concurrent GPUs and longest duration, checked when a request is made. */
+export function checkRequest(limits: QuotaLimits, heldGpus: number, wantGpus: number, hours: number): QuotaCheck {
+  if (heldGpus + wantGpus > limits.maxGpus) {
+    return { ok: false, reason: `quota maxGpus: you hold ${heldGpus} GPU${heldGpus === 1 ? '' : 's'} and asked for ${wantGpus} more; your limit is ${limits.maxGpus} at a time` };
+  }
+  if (hours > limits.maxHours) return { ok: false, reason: `quota maxHours: you asked for ${hours} h; your limit is ${limits.maxHours} h` };
+  return { ok: true };
+}
+
+/** Without --hours: a working day, never more than the user's limit. */
+export const defaultHours = (limits: QuotaLimits): number => Math.min(24, limits.maxHours);
+
+export const overQuota = (reason: string): boolean => reason.startsWith('quota ');

@@ -1,0 +1,109 @@
+import type { Placement } from '../core/policy/allocation.js';
+import type { QuotaCheck } from '../core/policy/quota.js';
+import type { Allocation, PrismaClient } from './client.js';
+
+export type AllocationKind = 'container' | 'reservation';
+
+/** Who holds each leased GPU: "host:index" -> holder. */
+export interface LeaseHolder {
+  allocationId: number;
+  owner: string;
+  kind: AllocationKind;
+  container: string | null;
+}
+
+export const gpuKey = (host: string, index: number): string => `${host}:${index}`;
+export const formatIndexes = (indexes: number[]): string => indexes.join(',');
+export const parseIndexes = (text: string): number[] => (text ? text.split(',').map(Number) : []);
+
+export async function leaseHolders(db: PrismaClient): Promise<Map<string, LeaseHolder>> {
+  const leases = await db.gpuLease.findMany({ include: { allocation: { include: { user: true, container: true } } } });
+  return new Map(
+    leases.map((l) => [
+      gpuKey(l.hostName, l.gpuIndex),
+      { allocationId: l.allocationId, owner: l.allocation.user.handle, kind: l.allocation.kind as AllocationKind, container: l.allocation.container?.name ?? null },
+    ]),
+  );
+}
+
+export interface AllocateRequest {
+  userId: number;
+  kind: AllocationKind;
+  endsAt: Date;
+  /** Quota check against the GPUs the user holds right now (read in the same transaction). */
+  quota: (heldGpus: number) => QuotaCheck;
+  /** Placement given the GPUs leased right now (read in the same transaction). */
+  place: (leased: Set<string>) => Placement;
+}
+
+export type AllocateResult = { ok: true; allocation: Allocation; host: string; indexes: number[] } | { ok: false; reason: string };
+
+const isConflict = (err: unknown): boolean => {
+  const e = err as { code?: string; message?: string };
+  return e.code === 'P2002' || e.code === 'P2034' || /SQLITE_BUSY|database is locked|could not serialize|deadlock/i.test(e.message ?? '');
+};
+
+/**
+ * Takes GPUs in one transaction. A GpuLease row per held GPU with a unique (host, index) means
+ * two requests can never both get a GPU, whatever the timing: the loser's insert fails, and it
+ * decides again from the new state.
+ */
+export async function allocate(db: PrismaClient, req: AllocateRequest): Promise<AllocateResult> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await db.$transaction(
+        async (tx): Promise<AllocateResult> => {
+          const held = await tx.gpuLease.count({ where: { allocation: { userId: req.userId } } });
+          const quota = req.quota(held);
+          if (!quota.ok) return quota;
+          const leased = new Set((await tx.gpuLease.findMany({ select: { hostName: true, gpuIndex: true } })).map((l) => gpuKey(l.hostName, l.gpuIndex)));
+          const placement = req.place(leased);
+          if (!placement.ok) return placement;
+          const allocation = await tx.allocation.create({
+            data: {
+              userId: req.userId,
+              kind: req.kind,
+              hostName: placement.host,
+              gpuIndexes: formatIndexes(placement.indexes),
+              state: 'active',
+              endsAt: req.endsAt,
+              leases: { create: placement.indexes.map((gpuIndex) => ({ hostName: placement.host, gpuIndex })) },
+            },
+          });
+          return { ok: true, allocation, host: placement.host, indexes: placement.indexes };
+        },
+        { maxWait: 20_000, timeout: 20_000 },
+      );
+    } catch (err) {
+      if (!isConflict(err) || attempt >= 20) throw err;
+      await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (attempt + 1)));
+    }
+  }
+}
+
+/** Takes exactly these GPUs (start of a stopped container), or says who holds them. */
+export async function allocateExactly(db: PrismaClient, userId: number, host: string, indexes: number[], endsAt: Date | null): Promise<AllocateResult> {
+  try {
+    const allocation = await db.allocation.create({
+      data: { userId, kind: 'container', hostName: host, gpuIndexes: formatIndexes(indexes), state: 'active', endsAt, leases: { create: indexes.map((gpuIndex) => ({ hostName: host, gpuIndex })) } },
+    });
+    return { ok: true, allocation, host, indexes };
+  } catch (err) {
+    if (!isConflict(err)) throw err;
+    const holders = await leaseHolders(db);
+    const taken = indexes
+      .map((i) => ({ i, h: holders.get(gpuKey(host, i)) }))
+      .filter((x) => x.h)
+      .map(({ i, h }) => `GPU ${i} is held by ${h!.owner}${h!.container ? ` (container ${h!.container})` : ' (reservation)'}`);
+    return { ok: false, reason: `${taken.join('; ') || 'its GPUs are taken'} on ${host}` };
+  }
+}
+
+/** Frees the GPUs of an allocation; a no-op when already released. */
+export async function release(db: PrismaClient, allocationId: number, reason: string): Promise<boolean> {
+  return db.$transaction(async (tx) => {
+    await tx.gpuLease.deleteMany({ where: { allocationId } });
+    const { count } = await tx.allocation.updateMany({ where: { id: allocationId, state: 'active' }, data: { state: 'released', releasedAt: new Date(), releaseReason: reason } });
+    return count > 0;
+  });
+}

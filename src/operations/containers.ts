@@ -1,0 +1,136 @@
+import type { CommandContext } from '../core/engine.js';
+import { isoMinute } from '../core/format.js';
+import { checkRequest, defaultHours, limitsFor } from '../core/policy/quota.js';
+import { refuse, reply, type Reply } from '../core/reply.js';
+import type { Request } from '../core/requests.js';
+import { allocateExactly, parseIndexes, release } from '../db/allocations.js';
+import { audit } from '../db/audit.js';
+import type { Container } from '../db/client.js';
+import { withTimeout } from '../hosts/errors.js';
+import type { GpuHost } from '../hosts/gpu-host.js';
+import { errorMessage } from '../util/errors.js';
+import { DOCKER_TIMEOUT_MS, type OpsDeps } from './deps.js';
+import { ownedContainer } from './ownership.js';
+
+type Named<C extends string> = Extract<Request, { command: C }>;
+const HOUR = 3_600_000;
+const statusCode = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
+
+/** The host of a container, if it can be reached now; acting on a down host is refused, not guessed. */
+function reachable(deps: OpsDeps, c: Container): GpuHost | Reply {
+  const host = deps.pool.get(c.hostName);
+  if (!host) return refuse(`${c.name} is on ${c.hostName}, which is no longer configured`);
+  const state = host.connection().state;
+  if (state !== 'up') return refuse(`${c.hostName} is down`, `${c.name} cannot be reached right now (${host.connection().lastError ?? state}). Nothing was changed; try again when the host is back.`);
+  return host;
+}
+
+/** Marks a container gone and renames its row, so its name can be used again. */
+async function markRemoved(deps: OpsDeps, c: Container, reason: string): Promise<void> {
+  if (c.allocationId) await release(deps.db, c.allocationId, reason);
+  await deps.db.container.update({ where: { id: c.id }, data: { state: 'removed', removedAt: deps.now(), name: `#${c.id}:${c.name}` } });
+}
+
+export async function stopContainer(deps: OpsDeps, req: Named<'stop'>, { actor }: CommandContext): Promise<Reply> {
+  const c = await ownedContainer(deps.db, actor, req.name);
+  if (c.state === 'stopped') return refuse(`${c.name} is already stopped`, `Start it with "start ${c.name}" or remove it with "rm ${c.name}".`);
+  const host = reachable(deps, c);
+  if (!('docker' in host)) return host;
+  try {
+    await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).stop({ t: 10 }), DOCKER_TIMEOUT_MS, 'stopping');
+  } catch (err) {
+    if (statusCode(err) === 404) {
+      await markRemoved(deps, c, 'container gone');
+      return refuse(`${c.name} no longer exists on ${c.hostName}`, 'Its GPUs were released.');
+    }
+    if (statusCode(err) !== 304) throw err; // 304: already stopped
+  }
+  if (c.allocationId) await release(deps.db, c.allocationId, 'stopped');
+  await deps.db.container.update({ where: { id: c.id }, data: { state: 'stopped', stoppedAt: deps.now(), allocationId: null } });
+  await audit(deps.db, { actor: actor.handle, action: 'stop', target: c.name, result: 'ok' });
+  return reply('success', `${c.name} is stopped; GPUs ${c.gpuIndexes} on ${c.hostName} are free again`, [{ type: 'text', text: `Its files stay. "start ${c.name}" takes the same GPUs again if they are free.` }]);
+}
+
+export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor }: CommandContext): Promise<Reply> {
+  const c = await ownedContainer(deps.db, actor, req.name);
+  if (c.state !== 'stopped') return refuse(`${c.name} is ${c.state}, not stopped`);
+  const host = reachable(deps, c);
+  if (!('docker' in host)) return host;
+  const indexes = parseIndexes(c.gpuIndexes);
+  const limits = limitsFor(c.user.handle, deps.config.quotas.default, deps.config.quotas.users);
+  const held = await deps.db.gpuLease.count({ where: { allocation: { userId: c.userId } } });
+  const quota = checkRequest(limits, held, indexes.length, defaultHours(limits));
+  if (!quota.ok) return refuse(`${c.name} cannot start`, quota.reason);
+  const endsAt = new Date(deps.now().getTime() + defaultHours(limits) * HOUR);
+  const taken = await allocateExactly(deps.db, c.userId, c.hostName, indexes, endsAt);
+  if (!taken.ok) {
+    await audit(deps.db, { actor: actor.handle, action: 'start', target: c.name, result: 'refused', detail: taken.reason });
+    return refuse(`${c.name} cannot start: its GPUs are taken`, `${taken.reason}. Ask them, wait, or "rm ${c.name}" and "run" again to get other GPUs (your files stay).`);
+  }
+  try {
+    await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).start(), DOCKER_TIMEOUT_MS, 'starting');
+  } catch (err) {
+    if (statusCode(err) !== 304) {
+      await release(deps.db, taken.allocation.id, 'start failed');
+      return refuse(`Could not start ${c.name}`, errorMessage(err));
+    }
+  }
+  await deps.db.container.update({ where: { id: c.id }, data: { state: 'running', allocationId: taken.allocation.id, endsAt, stoppedAt: null } });
+  await audit(deps.db, { actor: actor.handle, action: 'start', target: c.name, result: 'ok' });
+  return reply('success', `${c.name} is running again on ${c.hostName} with GPUs ${c.gpuIndexes}`, [{ type: 'fields', fields: [{ label: 'Ends', value: isoMinute(endsAt) }] }]);
+}
+
+export async function removeContainer(deps: OpsDeps, req: Named<'rm'>, { actor }: CommandContext): Promise<Reply> {
+  const c = await ownedContainer(deps.db, actor, req.name);
+  const host = reachable(deps, c);
+  if (!('docker' in host)) return host;
+  try {
+    await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).remove({ force: true }), DOCKER_TIMEOUT_MS, 'removing');
+  } catch (err) {
+    if (statusCode(err) !== 404) throw err;
+  }
+  await markRemoved(deps, c, 'removed');
+  await audit(deps.db, { actor: actor.handle, action: 'rm', target: c.name, result: 'ok' });
+  return reply('success', `${c.name} is removed`, [{ type: 'text', text: `Files in ${deps.config.storage.mountPath} stay in your directory and show up in your next container.` }]);
+}
+
+/** Docker's log stream without a TTY is framed: 8-byte headers before each chunk. */
+function demux(buf: Buffer): string {
+  const parts: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length && (buf[i] === 1 || buf[i] === 2 || buf[i] === 0) && buf[i + 1] === 0) {
+    const size = buf.readUInt32BE(i + 4);
+    parts.push(buf.subarray(i + 8, i + 8 + size));
+    i += 8 + size;
+  }
+  return i === 0 ? buf.toString('utf8') : Buffer.concat(parts).toString('utf8');
+}
+
+const MAX_LOG_CHARS = 3500;
+
+export async function containerLogs(deps: OpsDeps, req: Named<'logs'>, { actor }: CommandContext): Promise<Reply> {
+  const c = await ownedContainer(deps.db, actor, req.name);
+  const host = reachable(deps, c);
+  if (!('docker' in host)) return host;
+  const raw = (await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).logs({ stdout: true, stderr: true, tail: req.tail, follow: false }), DOCKER_TIMEOUT_MS, 'reading logs')) as unknown as Buffer;
+  let text = demux(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
+  const cut = text.length > MAX_LOG_CHARS;
+  if (cut) text = text.slice(-MAX_LOG_CHARS);
+  return reply('info', `Last ${req.tail} lines of ${c.name}`, [{ type: 'code', text: text.trimEnd() || '(no output yet)' }, ...(cut ? [{ type: 'text' as const, text: `Showing the last ${MAX_LOG_CHARS} characters.` }] : [])]);
+}
+
+export async function extendContainer(deps: OpsDeps, req: Named<'extend'>, { actor }: CommandContext): Promise<Reply> {
+  const c = await ownedContainer(deps.db, actor, req.name);
+  const limits = limitsFor(c.user.handle, deps.config.quotas.default, deps.config.quotas.users);
+  const now = deps.now().getTime();
+  const endsAt = new Date(Math.max(now, c.endsAt?.getTime() ?? now) + req.hours * HOUR);
+  const fromNow = (endsAt.getTime() - now) / HOUR;
+  if (fromNow > limits.maxHours) {
+    await audit(deps.db, { actor: actor.handle, action: 'extend', target: c.name, result: 'refused', detail: 'maxHours' });
+    return refuse(`${c.name} cannot run that long`, `quota maxHours: it would end ${fromNow.toFixed(1)} h from now; the limit is ${limits.maxHours} h.`);
+  }
+  await deps.db.container.update({ where: { id: c.id }, data: { endsAt } });
+  if (c.allocationId) await deps.db.allocation.update({ where: { id: c.allocationId }, data: { endsAt } });
+  await audit(deps.db, { actor: actor.handle, action: 'extend', target: c.name, result: 'ok', detail: endsAt.toISOString() });
+  return reply('success', `${c.name} now ends ${isoMinute(endsAt)}`);
+}

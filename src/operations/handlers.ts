@@ -1,0 +1,23 @@
+import type { Handlers } from '../core/engine.js';
+import { containerLogs, extendContainer, removeContainer, startContainer, stopContainer } from './containers.js';
+import type { OpsDeps } from './deps.js';
+import { listImages } from './images.js';
+import { listMine } from './ls.js';
+import { releaseReservation, reserveGpus } from './reservations.js';
+import { runContainer } from './run.js';
+
+/** The commands that read or change allocations and containers. */
+export function createHandlers(deps: OpsDeps): Handlers {
+  return {
+    run: (r, ctx) => runContainer(deps, r, ctx),
+    reserve: (r, ctx) => reserveGpus(deps, r, ctx),
+    release: (r, ctx) => releaseReservation(deps, r, ctx),
+    ls: (r, ctx) => listMine(deps, r, ctx),
+    stop: (r, ctx) => stopContainer(deps, r, ctx),
+    start: (r, ctx) => startContainer(deps, r, ctx),
+    rm: (r, ctx) => removeContainer(deps, r, ctx),
+    logs: (r, ctx) => containerLogs(deps, r, ctx),
+    extend: (r, ctx) => extendContainer(deps, r, ctx),
+    images: (r) => listImages(deps, r),
+  };
+}

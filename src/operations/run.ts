@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto';
+import type { CommandContext } from '../core/engine.js';
+import { placeGpus } from '../core/policy/allocation.js';
+import { imageAllowed } from '../core/policy/images.js';
+import { checkRequest, defaultHours, limitsFor, overQuota } from '../core/policy/quota.js';
+import { refuse, reply, type Reply } from '../core/reply.js';
+import type { Request } from '../core/requests.js';
+import { containerActions, containerBlocks } from '../core/views.js';
+import { allocate, release } from '../db/allocations.js';
+import { audit } from '../db/audit.js';
+import { drainedHosts } from '../db/hosts.js';
+import { userDir } from '../hosts/container-spec.js';
+import { errorMessage } from '../util/errors.js';
+import { candidates } from './cluster-state.js';
+import type { OpsDeps } from './deps.js';
+import { createAndStart, ensureImage, ensureUserDir } from './launch.js';
+
+type RunRequest = Extract<Request, { command: 'run' }>;
+
+const HOUR = 3_600_000;
+
+export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, progress }: CommandContext): Promise<Reply> {
+  const { config, db } = deps;
+  const image = req.image ?? config.images.default;
+  const limits = limitsFor(actor.handle, config.quotas.default, config.quotas.users);
+  const hours = req.hours ?? defaultHours(limits);
+  const refused = async (title: string, detail: string) => {
+    await audit(db, { actor: actor.handle, action: 'run', target: req.name, result: 'refused', detail });
+    return refuse(title, detail);
+  };
+  if (!imageAllowed(image, config.images.allowed)) return refused('That image is not allowed', `${image} is not on the allow-list: ${config.images.allowed.join(', ')}`);
+  if (req.host && !deps.pool.get(req.host)) return refused(`There is no host "${req.host}"`, `Known hosts: ${deps.pool.hostNames().join(', ')}`);
+
+  const name = req.name ?? `${actor.handle}-${randomBytes(2).toString('hex')}`;
+  if (await db.container.findUnique({ where: { name } })) return refused(`The name "${name}" is taken`, 'Pick another --name, or remove the old container with "rm".');
+
+  const [snapshots, drained] = await Promise.all([deps.pool.snapshot(req.host ? [req.host] : undefined), drainedHosts(db)]);
+  const endsAt = new Date(deps.now().getTime() + hours * HOUR);
+  const taken = await allocate(db, {
+    userId: actor.userId,
+    kind: 'container',
+    endsAt,
+    quota: (held) => checkRequest(limits, held, req.gpus, hours),
+    place: (leased) => placeGpus(candidates(snapshots, drained, leased), req.gpus, req.host),
+  });
+  if (!taken.ok) return refused(overQuota(taken.reason) ? 'Over your quota' : 'No GPUs for you right now', `${taken.reason}.`);
+
+  const host = deps.pool.get(taken.host)!;
+  deps.launching.add(name);
+  let row;
+  try {
+    row = await db.container.create({
+      data: { name, userId: actor.userId, hostName: taken.host, image, gpuIndexes: taken.indexes.join(','), allocationId: taken.allocation.id, state: 'creating', command: req.cmd ? JSON.stringify(req.cmd) : null, shmSize: req.shm ?? config.storage.shmSize, endsAt },
+    });
+  } catch (err) {
+    deps.launching.delete(name);
+    await release(db, taken.allocation.id, 'launch failed');
+    if ((err as { code?: string }).code === 'P2002') return refused(`The name "${name}" is taken`, 'Pick another --name.');
+    throw err;
+  }
+
+  try {
+    await progress(`GPUs ${taken.indexes.join(',')} on ${taken.host} are yours; preparing the container`);
+    await ensureUserDir(host, config, actor.handle);
+    await ensureImage(host, image, progress);
+    const dockerId = await createAndStart(deps, host, row, actor.handle, req.cmd);
+    row = await db.container.update({ where: { id: row.id }, data: { dockerId, state: 'running' } });
+  } catch (err) {
+    const message = errorMessage(err);
+    await db.container.update({ where: { id: row.id }, data: { state: 'removed', removedAt: deps.now(), name: `#${row.id}:${name}` } });
+    await release(db, taken.allocation.id, 'launch failed');
+    await audit(db, { actor: actor.handle, action: 'run', target: name, result: 'error', detail: message });
+    return refuse(`Could not start ${name}`, `${message}. Nothing is held: the GPUs went back to the pool.`);
+  } finally {
+    deps.launching.delete(name);
+  }
+
+  await audit(db, { actor: actor.handle, action: 'run', target: name, result: 'ok', detail: `${taken.host} GPUs ${taken.indexes.join(',')} ${image}` });
+  const mounts = [`${userDir(config, actor.handle)} -> ${config.storage.mountPath}`, ...config.storage.shared.map((s) => `${s.hostPath} -> ${s.containerPath}${s.readOnly ? ' (read-only)' : ''}`)];
+  const view = { name, owner: actor.handle, host: taken.host, gpus: taken.indexes, image, state: 'running' as const, endsAt, mounts };
+  return reply('success', `${name} is running on ${taken.host} with GPU${taken.indexes.length === 1 ? '' : 's'} ${taken.indexes.join(',')}`, [
+    ...containerBlocks(view),
+    { type: 'text', text: 'Get a shell in it:' },
+    { type: 'code', text: `ssh ${taken.host} docker exec -it ${name} bash` },
+    { type: 'actions', actions: containerActions(view) },
+  ]);
+}
