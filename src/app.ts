@@ -76,14 +76,15 @@ export class App {
     const run = () => {
       this.reconciling = this.reconciling.then(() => this.reconcile()).catch((err) => this.options.log.warn({ err: errorMessage(err) }, 'reconciliation failed'));
     };
-    this.reconciling = this.pool.settled().then(run);
+    run();
     if (everyMs > 0) {
       this.reconcileTimer = setInterval(run, everyMs);
       this.reconcileTimer.unref();
     }
   }
 
-  reconcile(): Promise<ReconcileReport> {
+  async reconcile(): Promise<ReconcileReport> {
+    await this.pool.settled();
     return reconcile(this.ops);
   }
 

@@ -16,11 +16,24 @@ export class SshDockerAgent extends Agent {
     options: AgentOptions = {},
   ) {
     super({ keepAlive: true, maxSockets: 32, maxFreeSockets: 8, ...options });
+    // Channels of a lost connection never say so themselves: drop them so the pool cannot hand
+    // a dead one to the next request.
+    connection.onStateChange((state) => {
+      if (state === 'up') return;
+      for (const channel of this.channels) channel.destroy();
+      this.channels.clear();
+    });
   }
+
+  private readonly channels = new Set<Duplex>();
 
   override createConnection(_options: unknown, callback?: (err: Error | null, socket: Duplex) => void): Duplex | undefined {
     this.connection.openStreamLocal(this.socketPath, this.openTimeoutMs).then(
-      (channel) => callback?.(null, asSocket(channel)),
+      (channel) => {
+        this.channels.add(channel);
+        channel.once('close', () => this.channels.delete(channel));
+        callback?.(null, asSocket(channel));
+      },
       (err: Error) => callback?.(err, null as never),
     );
     return undefined;

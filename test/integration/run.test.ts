@@ -121,7 +121,7 @@ describe('run, and what a container gets', () => {
   });
 
   it('logs, extend, stop frees the GPUs, start takes the same ones again', async () => {
-    const run = await chat(app, 'erin', 'run --host h2 --name talker -- sh -c 'trap "exit 0" TERM; echo hello from erin; sleep 3600 & wait'');
+    const run = await chat(app, 'erin', `run --host h2 --name talker -- sh -c 'trap "exit 0" TERM; echo hello from erin; sleep 3600 & wait'`);
     expect(run.reply.tone, run.text).toBe('success');
     const gpus = fields(run.reply.blocks).GPUs;
     const logs = await chat(app, 'erin', 'logs talker --tail 5');
