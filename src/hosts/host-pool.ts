@@ -40,19 +40,44 @@ export class HostPool implements ClusterView {
     await Promise.all(this.all().map((h) => (h instanceof RemoteHost ? h.ssh.ready(h.config.ssh.connectTimeoutMs + 1000).catch(() => {}) : undefined)));
   }
 
-  async snapshot(names = this.hostNames()): Promise<HostSnapshot[]> {
+  private readonly recent = new Map<string, { at: number; snapshot: Promise<HostSnapshot> }>();
+
+  /** Like snapshot, but reuses a probe of an up host younger than maxAgeMs (in flight or done). */
+  async recentSnapshot(maxAgeMs: number, names = this.hostNames()): Promise<HostSnapshot[]> {
+    const now = Date.now();
     return Promise.all(
-      names.map(async (name): Promise<HostSnapshot> => {
-        const host = this.hosts.get(name);
-        if (!host) return { name, state: 'down', error: 'no such host in the config', gpus: null, tookMs: 0 };
-        const started = performance.now();
-        try {
-          return await withTimeout(probeHost(host, this.timeoutMs), this.timeoutMs, `status of ${name}`);
-        } catch (err) {
-          return { name, state: 'down', error: errorMessage(err), gpus: null, tookMs: Math.round(performance.now() - started) };
-        }
+      names.map((name) => {
+        const hit = this.recent.get(name);
+        if (hit && now - hit.at < maxAgeMs && this.hosts.get(name)?.connection().state === 'up') return hit.snapshot;
+        return this.probe(name);
       }),
     );
+  }
+
+  /** Probes every host now. The results are shared with recentSnapshot callers: treat them as read-only. */
+  async snapshot(names = this.hostNames()): Promise<HostSnapshot[]> {
+    return Promise.all(names.map((name) => this.probe(name)));
+  }
+
+  private probe(name: string): Promise<HostSnapshot> {
+    const snapshot = this.probeNow(name);
+    this.recent.set(name, { at: Date.now(), snapshot });
+    // A failed probe is never reused.
+    void snapshot.then((s) => {
+      if (s.state !== 'up' || !s.gpus) this.recent.delete(name);
+    });
+    return snapshot;
+  }
+
+  private async probeNow(name: string): Promise<HostSnapshot> {
+    const host = this.hosts.get(name);
+    if (!host) return { name, state: 'down', error: 'no such host in the config', gpus: null, tookMs: 0 };
+    const started = performance.now();
+    try {
+      return await withTimeout(probeHost(host, this.timeoutMs), this.timeoutMs, `status of ${name}`);
+    } catch (err) {
+      return { name, state: 'down', error: errorMessage(err), gpus: null, tookMs: Math.round(performance.now() - started) };
+    }
   }
 
   close(): void {

@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import type { ProgressSink } from '../core/reply.js';
+import { errorMessage } from '../util/errors.js';
 
 interface PullEvent {
   status?: string;
@@ -18,27 +19,52 @@ export async function hasImage(docker: Docker, image: string): Promise<boolean> 
   }
 }
 
-/** Pulls an image, reporting progress at most every `everyMs` (chat messages are edited, not spammed). */
-export async function pullImage(docker: Docker, image: string, progress: ProgressSink, everyMs = 2000): Promise<void> {
-  const stream = await docker.pull(image);
+/** Docker's error text without dockerode's "(HTTP code N) unexpected - " prefix. */
+const dockerReason = (err: unknown): string => errorMessage(err).replace(/^\(HTTP code \d+\)\s*[a-z ]*-\s*/i, '').trim();
+
+/**
+ * Pulls an image, reporting download progress at most every `everyMs` (chat messages are edited,
+ * not spammed). A pull that shows no sign of life for `stallMs` is abandoned.
+ */
+export async function pullImage(docker: Docker, image: string, progress: ProgressSink, { everyMs = 2000, stallMs = 120_000 } = {}): Promise<void> {
+  const report = (text: string) => Promise.resolve(progress(text)).catch(() => {});
+  let stream: NodeJS.ReadableStream;
+  try {
+    stream = await docker.pull(image);
+  } catch (err) {
+    throw new Error(`pulling ${image} failed: ${dockerReason(err)}`);
+  }
   const layers = new Map<string, { current: number; total: number }>();
-  let last = 0;
+  let last = Date.now();
   await new Promise<void>((resolve, reject) => {
+    let stall = setTimeout(onStall, stallMs);
+    function onStall() {
+      (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+      reject(new Error(`pulling ${image} failed: no progress for ${Math.round(stallMs / 1000)} s`));
+    }
     docker.modem.followProgress(
       stream,
       (err: Error | null, events: PullEvent[]) => {
+        clearTimeout(stall);
         const failed = events?.find((e) => e.error);
-        if (err || failed) reject(new Error(`pulling ${image} failed: ${err?.message ?? failed?.error}`));
+        if (err || failed) reject(new Error(`pulling ${image} failed: ${err ? dockerReason(err) : failed!.error}`));
         else resolve();
       },
       (event: PullEvent) => {
-        if (event.id && event.progressDetail?.total) layers.set(event.id, { current: event.progressDetail.current ?? 0, total: event.progressDetail.total });
+        clearTimeout(stall);
+        stall = setTimeout(onStall, stallMs);
+        // Percentages count downloads only; extraction reuses the same layer ids.
+        if (event.id && event.status === 'Downloading' && event.progressDetail?.total) layers.set(event.id, { current: event.progressDetail.current ?? 0, total: event.progressDetail.total });
+        if (event.id && event.status === 'Download complete') {
+          const layer = layers.get(event.id);
+          if (layer) layer.current = layer.total;
+        }
         const now = Date.now();
-        if (now - last < everyMs) return;
+        if (now - last < everyMs || layers.size === 0) return;
         last = now;
         const current = [...layers.values()].reduce((n, l) => n + l.current, 0);
         const total = [...layers.values()].reduce((n, l) => n + l.total, 0);
-        void progress(total ? `pulling ${image}: ${Math.round((100 * current) / total)} % of ${(total / 1024 ** 2).toFixed(0)} MiB` : `pulling ${image}: ${event.status ?? 'working'}`);
+        void report(`pulling ${image}: ${Math.round((100 * current) / total)} % of ${(total / 1024 ** 2).toFixed(0)} MiB`);
       },
     );
   });

@@ -6,7 +6,8 @@ import type { OpsDeps } from './deps.js';
 
 /** Status snapshots with holders from the database (reservations included) and drained flags. */
 export async function snapshotWithHolders(deps: Pick<OpsDeps, 'db' | 'pool'>, hosts?: string[]): Promise<HostSnapshot[]> {
-  const [snapshots, holders, drained] = await Promise.all([deps.pool.snapshot(hosts), leaseHolders(deps.db), drainedHosts(deps.db)]);
+  const [probed, holders, drained] = await Promise.all([deps.pool.snapshot(hosts), leaseHolders(deps.db), drainedHosts(deps.db)]);
+  const snapshots = structuredClone(probed); // probes are shared; this view adds to them
   for (const s of snapshots) {
     s.drained = drained.has(s.name);
     for (const g of s.gpus ?? []) {

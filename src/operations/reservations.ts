@@ -8,7 +8,7 @@ import { allocate, release } from '../db/allocations.js';
 import { audit } from '../db/audit.js';
 import { drainedHosts } from '../db/hosts.js';
 import { candidates } from './cluster-state.js';
-import type { OpsDeps } from './deps.js';
+import { SNAPSHOT_MAX_AGE_MS, type OpsDeps } from './deps.js';
 
 const HOUR = 3_600_000;
 
@@ -16,7 +16,7 @@ export async function reserveGpus(deps: OpsDeps, req: Extract<Request, { command
   const limits = limitsFor(actor.handle, deps.config.quotas.default, deps.config.quotas.users);
   const hours = req.hours ?? defaultHours(limits);
   if (req.host && !deps.pool.get(req.host)) return refuse(`There is no host "${req.host}"`, `Known hosts: ${deps.pool.hostNames().join(', ')}`);
-  const [snapshots, drained] = await Promise.all([deps.pool.snapshot(req.host ? [req.host] : undefined), drainedHosts(deps.db)]);
+  const [snapshots, drained] = await Promise.all([deps.pool.recentSnapshot(SNAPSHOT_MAX_AGE_MS, req.host ? [req.host] : undefined), drainedHosts(deps.db)]);
   const endsAt = new Date(deps.now().getTime() + hours * HOUR);
   const taken = await allocate(deps.db, {
     userId: actor.userId,

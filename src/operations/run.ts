@@ -12,7 +12,7 @@ import { drainedHosts } from '../db/hosts.js';
 import { userDir } from '../hosts/container-spec.js';
 import { errorMessage } from '../util/errors.js';
 import { candidates } from './cluster-state.js';
-import type { OpsDeps } from './deps.js';
+import { SNAPSHOT_MAX_AGE_MS, type OpsDeps } from './deps.js';
 import { createAndStart, ensureImage, ensureUserDir } from './launch.js';
 
 type RunRequest = Extract<Request, { command: 'run' }>;
@@ -34,7 +34,7 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
   const name = req.name ?? `${actor.handle}-${randomBytes(2).toString('hex')}`;
   if (await db.container.findUnique({ where: { name } })) return refused(`The name "${name}" is taken`, 'Pick another --name, or remove the old container with "rm".');
 
-  const [snapshots, drained] = await Promise.all([deps.pool.snapshot(req.host ? [req.host] : undefined), drainedHosts(db)]);
+  const [snapshots, drained] = await Promise.all([deps.pool.recentSnapshot(SNAPSHOT_MAX_AGE_MS, req.host ? [req.host] : undefined), drainedHosts(db)]);
   const endsAt = new Date(deps.now().getTime() + hours * HOUR);
   const taken = await allocate(db, {
     userId: actor.userId,
@@ -61,8 +61,9 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
 
   try {
     await progress(`GPUs ${taken.indexes.join(',')} on ${taken.host} are yours; preparing the container`);
-    await ensureUserDir(host, config, actor.handle);
-    await ensureImage(host, image, progress);
+    // Both at once, but the reply waits for both: no pull outlives a refusal.
+    const prepared = await Promise.allSettled([ensureUserDir(host, config, actor.handle), ensureImage(host, image, progress)]);
+    for (const p of prepared) if (p.status === 'rejected') throw p.reason;
     const dockerId = await createAndStart(deps, host, row, actor.handle, req.cmd);
     row = await db.container.update({ where: { id: row.id }, data: { dockerId, state: 'running' } });
   } catch (err) {
