@@ -64,7 +64,7 @@ async function benchRun(report: (line: string) => void): Promise<Record<string, 
     const runMs = await timed(gpubotRun, rmByBot);
     const bareSshMs = await timed(bare(remote), rmBare);
     const bareLocalMs = await timed(bare(local), rmBare);
-    report(`run end to end (allocate, mkdir, image check, create, start, record): ${ms(runMs)} median`);
+    report(`run end to end (allocate, image check, create, start, record): ${ms(runMs)} median`);
     report(`bare dockerode create+start of the same container, same daemon over the same SSH connection: ${ms(bareSshMs)} median`);
     report(`bare dockerode create+start over the daemon's local socket: ${ms(bareLocalMs)} median`);
     report(`  -> run / bare (same transport) = ${(runMs / bareSshMs).toFixed(2)} (target <= 1.2); run / bare local = ${(runMs / bareLocalMs).toFixed(2)}`);

@@ -1,10 +1,12 @@
-import { benchEngineOne } from './engine-one.js';
-
-/** npm run bench: every benchmark in one run; figures go to docs/BENCHMARKS.md by hand. */
+/** npm run bench [-- one|two]: the benchmarks in one run; figures go to docs/BENCHMARKS.md. */
+const only = process.argv[2];
 const report = (line: string) => process.stdout.write(`${line}\n`);
 report(`gpubot benchmarks (${new Date().toISOString()}, node ${process.version})`);
-report('\n## Engine I: status and Docker over SSH');
-await benchEngineOne(report);
-
-report('\n## Engine II: allocation and launch');
-await (await import('./engine-two.js')).benchEngineTwo(report);
+if (!only || only === 'one') {
+  report('\n## Engine I: status and Docker over SSH');
+  await (await import('./engine-one.js')).benchEngineOne(report);
+}
+if (!only || only === 'two') {
+  report('\n## Engine II: allocation and launch');
+  await (await import('./engine-two.js')).benchEngineTwo(report);
+}

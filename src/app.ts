@@ -42,7 +42,7 @@ export class App {
   ) {
     const { log } = options;
     this.inventory = new InventoryRecorder(db);
-    this.ops = { config: options.config, db, pool, log, now: options.now ?? (() => new Date()), launching: new Set(), failpoint: options.failpoint };
+    this.ops = { config: options.config, db, pool, log, now: options.now ?? (() => new Date()), launching: new Set(), userDirs: new Set(), failpoint: options.failpoint };
     const cluster = {
       hostNames: () => pool.hostNames(),
       snapshot: async (hosts?: string[]) => {

@@ -48,7 +48,10 @@ export async function openDatabase(url: string = databaseUrl()): Promise<PrismaC
     // `timeout` is better-sqlite3's busy timeout (sqlite3_busy_timeout); the adapter
     // passes its options through to `new Database(path, options)`.
     const adapter = new PrismaBetterSqlite3({ url: file, timeout: SQLITE_BUSY_TIMEOUT_MS });
-    return new PrismaClient({ adapter });
+    const client = new PrismaClient({ adapter });
+    // In WAL mode NORMAL is still crash-safe (no corruption); it skips an fsync per commit.
+    await client.$queryRawUnsafe('PRAGMA synchronous = NORMAL');
+    return client;
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     const adapter = new PrismaPg({ connectionString: url });

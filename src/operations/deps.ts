@@ -12,6 +12,8 @@ export interface OpsDeps {
   now: () => Date;
   /** Container names being launched by this process right now; reconciliation leaves them alone. */
   launching: Set<string>;
+  /** "host:handle" whose user directory this process has made or seen: an SSH exec saved per run. */
+  userDirs: Set<string>;
   /** Test-only fault injection (GPUBOT_FAILPOINT): kill the process at a named point. */
   failpoint?: string;
 }

@@ -1,10 +1,10 @@
-import type { Config } from '../config/schema.js';
 import type { ProgressSink } from '../core/reply.js';
 import type { Container } from '../db/client.js';
 import type { GpuHost } from '../hosts/gpu-host.js';
 import { containerSpec, userDir } from '../hosts/container-spec.js';
 import { hasImage, pullImage } from '../hosts/images.js';
 import { withTimeout } from '../hosts/errors.js';
+import { errorMessage } from '../util/errors.js';
 import { DOCKER_TIMEOUT_MS, type OpsDeps } from './deps.js';
 
 /** Kills the process at a named point when GPUBOT_FAILPOINT says so (crash-recovery tests). */
@@ -12,12 +12,21 @@ export function failpoint(deps: Pick<OpsDeps, 'failpoint'>, name: string): void 
   if (deps.failpoint === name) process.kill(process.pid, 'SIGKILL');
 }
 
-/** The user's directory on the host, made with a fixed argv (never a shell string). */
-export async function ensureUserDir(host: GpuHost, config: Config, handle: string): Promise<void> {
-  const dir = userDir(config, handle);
+/**
+ * The user's directory on the host, made with a fixed argv (never a shell string). Skipped when
+ * this process made it before; if it has gone since, Docker refuses the bind mount and
+ * createAndStart makes it and tries once more.
+ */
+export async function ensureUserDir(deps: Pick<OpsDeps, 'config' | 'userDirs'>, host: GpuHost, handle: string, force = false): Promise<void> {
+  const key = `${host.name}:${handle}`;
+  if (!force && deps.userDirs.has(key)) return;
+  const dir = userDir(deps.config, handle);
   const out = await host.run(['mkdir', '-p', '--', dir], 10_000);
   if (out.code !== 0) throw new Error(`could not create ${dir} on ${host.name}: ${out.stderr.trim() || `exit ${out.code}`}`);
+  deps.userDirs.add(key);
 }
+
+const missingBindSource = (err: unknown): boolean => /bind source path does not exist/i.test(errorMessage(err));
 
 export async function ensureImage(host: GpuHost, image: string, progress: ProgressSink): Promise<void> {
   if (await withTimeout(hasImage(host.docker, image), DOCKER_TIMEOUT_MS, `looking for ${image}`)) return;
@@ -38,7 +47,12 @@ export async function createAndStart(deps: OpsDeps, host: GpuHost, row: Containe
     cmd,
     host: host.config,
   });
-  const container = await withTimeout(host.docker.createContainer(spec), DOCKER_TIMEOUT_MS, 'creating the container');
+  const create = () => withTimeout(host.docker.createContainer(spec), DOCKER_TIMEOUT_MS, 'creating the container');
+  const container = await create().catch(async (err: unknown) => {
+    if (!missingBindSource(err)) throw err;
+    await ensureUserDir(deps, host, owner, true);
+    return create();
+  });
   failpoint(deps, 'after-container-create');
   try {
     await withTimeout(container.start(), DOCKER_TIMEOUT_MS, 'starting the container');

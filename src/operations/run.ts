@@ -62,7 +62,7 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
   try {
     await progress(`GPUs ${taken.indexes.join(',')} on ${taken.host} are yours; preparing the container`);
     // Both at once, but the reply waits for both: no pull outlives a refusal.
-    const prepared = await Promise.allSettled([ensureUserDir(host, config, actor.handle), ensureImage(host, image, progress)]);
+    const prepared = await Promise.allSettled([ensureUserDir(deps, host, actor.handle), ensureImage(host, image, progress)]);
     for (const p of prepared) if (p.status === 'rejected') throw p.reason;
     const dockerId = await createAndStart(deps, host, row, actor.handle, req.cmd);
     row = await db.container.update({ where: { id: row.id }, data: { dockerId, state: 'running' } });

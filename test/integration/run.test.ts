@@ -120,6 +120,18 @@ describe('run, and what a container gets', () => {
     expect(await exec('exp1', ['cat', '/workspace/model.txt'])).toContain('checkpoint-42');
   });
 
+  it('makes the user directory again if it vanished since', async () => {
+    const { rm } = await import('node:fs/promises');
+    await rm(`${bed.baseDir}/users/alice`, { recursive: true });
+    // alice ran on h1 before, so this process skips the mkdir and Docker finds the dir missing.
+    const r = await chat(app, 'alice', 'run --host h1 --name again');
+    expect(r.reply.tone, r.text).toBe('success');
+    expect((await inspect(bed, 'h1', 'again')).State.Running).toBe(true);
+    const { stat } = await import('node:fs/promises');
+    expect((await stat(`${bed.baseDir}/users/alice`)).isDirectory()).toBe(true);
+    await chat(app, 'alice', 'rm again');
+  });
+
   it('logs, extend, stop frees the GPUs, start takes the same ones again', async () => {
     const run = await chat(app, 'erin', `run --host h2 --name talker -- sh -c 'trap "exit 0" TERM; echo hello from erin; sleep 3600 & wait'`);
     expect(run.reply.tone, run.text).toBe('success');
