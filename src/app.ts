@@ -1,6 +1,7 @@
 import type { Config } from './config/schema.js';
 import { Engine, type Handlers } from './core/engine.js';
 import type { Actor } from './core/requests.js';
+import type { Reply } from './core/reply.js';
 import { openDatabase, type PrismaClient } from './db/client.js';
 import { InventoryRecorder, syncHosts } from './db/hosts.js';
 import { migrate } from './db/migrate.js';
@@ -42,7 +43,17 @@ export class App {
   ) {
     const { log } = options;
     this.inventory = new InventoryRecorder(db);
-    this.ops = { config: options.config, db, pool, log, now: options.now ?? (() => new Date()), launching: new Set(), userDirs: new Set(), failpoint: options.failpoint };
+    this.ops = {
+      config: options.config,
+      db,
+      pool,
+      log,
+      now: options.now ?? (() => new Date()),
+      launching: new Set(),
+      userDirs: new Set(),
+      failpoint: options.failpoint,
+      notify: (userId, message) => this.notifyUser(userId, message),
+    };
     const cluster = {
       hostNames: () => pool.hostNames(),
       snapshot: async (hosts?: string[]) => {
@@ -89,10 +100,33 @@ export class App {
   }
 
   /** The gpubot user behind a chat identity; admins by handle or chat id in the config. */
-  async actor(externalId: string, platform: Platform = 'console', displayName = externalId): Promise<Actor> {
+  async actor(externalId: string, platform: Platform = 'console', displayName: string | (() => Promise<string>) = externalId): Promise<Actor> {
     const user = await ensureUser(this.db, platform, externalId, displayName);
     const admins = this.options.config.admins;
     return { userId: user.id, handle: user.handle, isAdmin: admins.includes(user.handle) || admins.includes(externalId) };
+  }
+
+  private readonly notifiers = new Map<Platform, (externalId: string, reply: Reply) => Promise<void>>();
+
+  /** An adapter that can reach people privately (DMs) registers here. */
+  registerNotifier(platform: Platform, send: (externalId: string, reply: Reply) => Promise<void>): void {
+    this.notifiers.set(platform, send);
+  }
+
+  /** Tells one person something through every chat they use that can reach them. */
+  async notifyUser(userId: number, message: Reply): Promise<void> {
+    const identities = await this.db.chatIdentity.findMany({ where: { userId } });
+    await Promise.all(
+      identities.map(async (i) => {
+        const send = this.notifiers.get(i.platform as Platform);
+        if (!send) return;
+        try {
+          await send(i.externalId, message);
+        } catch (err) {
+          this.options.log.warn({ user: userId, platform: i.platform, err: errorMessage(err) }, 'could not notify');
+        }
+      }),
+    );
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { AdapterFactory } from './adapter.js';
+import { slackAdapterFactory } from './slack/index.js';
 
 /** Chat adapters by name; each decides from the environment whether it is configured. */
-export const adapterFactories: AdapterFactory[] = [];
+export const adapterFactories: AdapterFactory[] = [slackAdapterFactory];

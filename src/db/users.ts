@@ -16,9 +16,11 @@ export function slugify(name: string): string {
 }
 
 /** The user behind a chat identity, created on first use with a unique handle. */
-export async function ensureUser(db: PrismaClient, platform: Platform, externalId: string, displayName: string): Promise<User> {
+export async function ensureUser(db: PrismaClient, platform: Platform, externalId: string, name: string | (() => Promise<string>)): Promise<User> {
   const known = await db.chatIdentity.findUnique({ where: { platform_externalId: { platform, externalId } }, include: { user: true } });
   if (known) return known.user;
+  // Looked up only for someone new (a chat API call).
+  const displayName = typeof name === 'string' ? name : await name();
   const base = slugify(displayName);
   for (let n = 1; n < 1000; n++) {
     const handle = n === 1 ? base : `${base}-${n}`;

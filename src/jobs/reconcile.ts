@@ -1,4 +1,5 @@
 import type Docker from 'dockerode';
+import { reply } from '../core/reply.js';
 import { release } from '../db/allocations.js';
 import { audit } from '../db/audit.js';
 import { withTimeout } from '../hosts/errors.js';
@@ -75,6 +76,13 @@ export async function reconcile(deps: OpsDeps): Promise<ReconcileReport> {
         if (row.allocationId) await release(db, row.allocationId, 'container exited');
         await db.container.update({ where: { id: row.id }, data: { state: 'stopped', stoppedAt: now, allocationId: null } });
         report.exitedContainers.push(`${host.name}/${row.name}`);
+        await deps.notify(
+          row.userId,
+          reply('info', `Your container ${row.name} on ${host.name} has ended`, [
+            { type: 'text', text: `Its GPUs (${row.gpuIndexes}) went back to the pool. Its files stay; "logs ${row.name}" shows what it printed.` },
+            { type: 'actions', actions: [{ id: 'logs', label: 'Logs', command: `logs ${row.name}` }, { id: 'rm', label: 'Remove', command: `rm ${row.name}`, style: 'danger', confirm: `Remove ${row.name}? Files in the workspace stay.` }] },
+          ]),
+        );
       }
     }
   }

@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.js';
 import type { PrismaClient } from '../db/client.js';
 import type { HostPool } from '../hosts/host-pool.js';
 import type { Logger } from '../log.js';
+import type { Reply } from '../core/reply.js';
 
 /** What the command handlers work with. */
 export interface OpsDeps {
@@ -14,6 +15,8 @@ export interface OpsDeps {
   launching: Set<string>;
   /** "host:handle" whose user directory this process has made or seen: an SSH exec saved per run. */
   userDirs: Set<string>;
+  /** Tells a user something privately (DM), through whichever chats they use. */
+  notify: (userId: number, message: Reply) => Promise<void>;
   /** Test-only fault injection (GPUBOT_FAILPOINT): kill the process at a named point. */
   failpoint?: string;
 }

@@ -35,6 +35,10 @@ export class ConsoleAdapter implements ChatAdapter {
     const { input, output } = this.io;
     const interactive = (input as NodeJS.ReadStream).isTTY === true;
     this.rl = createInterface({ input, output, prompt: `${this.handle}> `, terminal: interactive });
+    // Notices for a person (their container ended, ...) are printed where the console runs.
+    app.registerNotifier('console', async (user, message) => {
+      output.write(`\n[for ${user}] ${renderText(message)}\n`);
+    });
     output.write(`gpubot console: you are "${this.handle}". Type "help", or "quit" to leave.\n`);
     this.rl.prompt();
     let queue = Promise.resolve();

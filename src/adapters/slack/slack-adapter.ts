@@ -1,0 +1,121 @@
+import { App as BoltApp, LogLevel, type RespondFn } from '@slack/bolt';
+import type { WebClient } from '@slack/web-api';
+import type { App } from '../../app.js';
+import { tokenize } from '../../core/grammar.js';
+import { refuse, type Reply } from '../../core/reply.js';
+import { InputError } from '../../core/validate.js';
+import type { Logger } from '../../log.js';
+import { errorMessage } from '../../util/errors.js';
+import type { ChatAdapter } from '../adapter.js';
+import { toSlackMessage } from './blocks.js';
+import { RUN_MODAL_ID, runModal, runWords } from './run-modal.js';
+import type { SlackSettings } from './settings.js';
+
+/** `/gpu` in Slack: slash commands, buttons, the launch form and DMs, all onto the core engine. */
+export class SlackAdapter implements ChatAdapter {
+  readonly name = 'slack';
+  private bolt: BoltApp | undefined;
+
+  constructor(
+    private readonly settings: SlackSettings,
+    private readonly log: Logger,
+  ) {}
+
+  async start(app: App): Promise<void> {
+    const s = this.settings;
+    const clientOptions = { slackApiUrl: s.apiUrl, ...(s.retries !== undefined ? { retryConfig: { retries: s.retries } } : {}) };
+    const bolt = s.appToken
+      ? new BoltApp({ token: s.botToken, appToken: s.appToken, socketMode: true, clientOptions, logLevel: LogLevel.WARN })
+      : new BoltApp({ token: s.botToken, signingSecret: s.signingSecret!, port: s.port, clientOptions, logLevel: LogLevel.WARN });
+    this.bolt = bolt;
+
+    bolt.command('/gpu', async ({ command, ack, respond, client }) => {
+      const text = command.text.trim();
+      if (/^run$/i.test(text)) {
+        // The form needs the trigger id within 3 s: open it before anything slow.
+        await ack();
+        await client.views.open({ trigger_id: command.trigger_id, view: (await runModal(app)) as never });
+        return;
+      }
+      await ack();
+      await this.answer(app, client, command.user_id, text, respond);
+    });
+
+    // Buttons carry the command they run; the clicker's own rights apply (owner or admin).
+    bolt.action(/^gpubot_/, async ({ ack, body, action, respond, client }) => {
+      await ack();
+      const command = (action as { value?: string }).value ?? '';
+      await this.answer(app, client, body.user.id, command, respond);
+    });
+
+    bolt.view(RUN_MODAL_ID, async ({ ack, body, view, client }) => {
+      let words: string[];
+      try {
+        words = runWords(view.state.values as never, tokenize);
+      } catch (err) {
+        if (!(err instanceof InputError)) throw err;
+        await ack({ response_action: 'errors', errors: { command: err.message } });
+        return;
+      }
+      await ack();
+      const actor = await this.actorFor(app, client, body.user.id);
+      let progressTs: string | undefined;
+      const channel = await this.dmChannel(client, body.user.id);
+      const reply = await app.engine.handleText(actor, words, async (line) => {
+        if (progressTs) await client.chat.update({ channel, ts: progressTs, text: line });
+        else progressTs = (await client.chat.postMessage({ channel, text: line })).ts;
+      });
+      const message = toSlackMessage(reply);
+      if (progressTs) await client.chat.update({ channel, ts: progressTs, ...message });
+      else await client.chat.postMessage({ channel, ...message });
+    });
+
+    bolt.error(async (err) => {
+      this.log.error({ err: errorMessage(err) }, 'slack handler failed');
+    });
+
+    app.registerNotifier('slack', async (userId, reply) => {
+      const channel = await this.dmChannel(bolt.client, userId);
+      await bolt.client.chat.postMessage({ channel, ...toSlackMessage(reply) });
+    });
+
+    if (s.appToken) await bolt.start();
+    else await bolt.start(s.port);
+    this.log.info({ mode: s.appToken ? 'socket' : 'http', port: s.appToken ? undefined : s.port }, 'slack adapter started');
+  }
+
+  /** Runs a command for a Slack user; progress replaces itself, the answer replaces the progress. */
+  private async answer(app: App, client: WebClient, userId: string, text: string, respond: RespondFn): Promise<void> {
+    let reply: Reply;
+    let progressShown = false;
+    try {
+      const actor = await this.actorFor(app, client, userId);
+      reply = await app.engine.handleText(actor, text, async (line) => {
+        await respond({ response_type: 'ephemeral', replace_original: progressShown, text: `:hourglass_flowing_sand: ${line}` });
+        progressShown = true;
+      });
+    } catch (err) {
+      this.log.error({ user: userId, err: errorMessage(err) }, 'command failed');
+      reply = refuse('Something went wrong', errorMessage(err));
+    }
+    const inChannel = reply.visibility === 'channel';
+    await respond({ ...toSlackMessage(reply), response_type: inChannel ? 'in_channel' : 'ephemeral', replace_original: progressShown && !inChannel });
+  }
+
+  private actorFor(app: App, client: WebClient, userId: string) {
+    return app.actor(userId, 'slack', async () => {
+      const info = await client.users.info({ user: userId });
+      const u = info.user;
+      return u?.profile?.display_name || u?.real_name || u?.name || userId;
+    });
+  }
+
+  private async dmChannel(client: WebClient, userId: string): Promise<string> {
+    const opened = await client.conversations.open({ users: userId });
+    return opened.channel!.id!;
+  }
+
+  async stop(): Promise<void> {
+    await this.bolt?.stop();
+  }
+}
