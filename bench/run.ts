@@ -10,3 +10,7 @@ if (!only || only === 'two') {
   report('\n## Engine II: allocation and launch');
   await (await import('./engine-two.js')).benchEngineTwo(report);
 }
+if (!only || only === 'slack') {
+  report('\n## Slack adapter');
+  await (await import('./slack.js')).benchSlack(report);
+}
