@@ -39,6 +39,7 @@ export class App {
   private constructor(
     readonly options: AppOptions,
     readonly db: PrismaClient,
+    private readonly txDb: PrismaClient,
     readonly pool: HostPool,
   ) {
     const { log } = options;
@@ -46,10 +47,12 @@ export class App {
     this.ops = {
       config: options.config,
       db,
+      txDb,
       pool,
       log,
       now: options.now ?? (() => new Date()),
       launching: new Set(),
+      pendingAllocations: new Set(),
       userDirs: new Set(),
       failpoint: options.failpoint,
       notify: (userId, message) => this.notifyUser(userId, message),
@@ -75,9 +78,10 @@ export class App {
     const { applied } = await migrate(databaseUrl, { log: (msg) => log.info(msg) });
     if (applied.length) log.info({ applied }, 'database migrated');
     const db = await openDatabase(databaseUrl);
+    const txDb = await openDatabase(databaseUrl);
     await syncHosts(db, config.hosts.map((h) => h.name));
     const pool = new HostPool(config, log, config.timeouts.hostMs, options.localEnv);
-    const app = new App(options, db, pool);
+    const app = new App(options, db, txDb, pool);
     if (options.reconcileEveryMs !== null) app.startReconciling(options.reconcileEveryMs ?? 60_000);
     return app;
   }
@@ -101,8 +105,9 @@ export class App {
 
   /** The gpubot user behind a chat identity; admins by handle or chat id in the config. */
   async actor(externalId: string, platform: Platform = 'console', displayName: string | (() => Promise<string>) = externalId): Promise<Actor> {
-    const user = await ensureUser(this.db, platform, externalId, displayName);
-    const admins = this.options.config.admins;
+    const { admins, quotas } = this.options.config;
+    const reserved = new Set([...admins, ...Object.keys(quotas.users)]);
+    const user = await ensureUser(this.db, platform, externalId, displayName, reserved);
     return { userId: user.id, handle: user.handle, isAdmin: admins.includes(user.handle) || admins.includes(externalId) };
   }
 
@@ -133,6 +138,6 @@ export class App {
     clearInterval(this.reconcileTimer);
     await this.reconciling;
     this.pool.close();
-    await this.db.$disconnect();
+    await Promise.all([this.db.$disconnect(), this.txDb.$disconnect()]);
   }
 }

@@ -62,7 +62,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  const app = await App.create({ config, log, databaseUrl: url, failpoint: process.env.GPUBOT_FAILPOINT });
+  // `chat` may run beside a running bot: only `start` reconciles (another process's launches in
+  // flight look abandoned from here).
+  const app = await App.create({ config, log, databaseUrl: url, failpoint: process.env.GPUBOT_FAILPOINT, reconcileEveryMs: sub === 'start' ? undefined : null });
   try {
     if (sub === 'chat') {
       const { user, message } = chatArgs(rest);

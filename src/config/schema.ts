@@ -44,7 +44,7 @@ export const configSchema = z
         userRoot: z.string().startsWith('/', 'must be an absolute path').default('/srv/gpubot/users'),
         mountPath: z.string().startsWith('/', 'must be an absolute path').default('/workspace'),
         shared: z.array(sharedMountSchema).default([]),
-        shmSize: z.string().regex(/^\d+[kmg]?$/i, 'must look like 8g or 512m').default('8g'),
+        shmSize: z.string().regex(/^\d{1,6}[kmg]$/i, 'must look like 8g or 512m').default('8g'),
       })
       .prefault({}),
     images: z

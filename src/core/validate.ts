@@ -39,12 +39,21 @@ export function hours(value: string, max = 24 * 365): number {
   return n;
 }
 
+const UNITS = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as const;
+
+/** Bytes of a size like 8g, 512m or 64k (the unit is required). */
+export function sizeBytes(value: string): number {
+  const m = /^(\d{1,6})([kmg])$/i.exec(value);
+  if (!m) return NaN;
+  return Number(m[1]) * UNITS[m[2]!.toLowerCase() as keyof typeof UNITS];
+}
+
 /** Shared-memory size for /dev/shm, e.g. 8g; PyTorch DataLoaders need far more than Docker's 64m. */
 export function shmSize(value: string): string {
-  const m = /^(\d{1,6})([kmg])$/i.exec(value);
-  if (!m) throw new InputError(`shm size must look like 8g or 512m, not "${printable(value)}"`);
-  const bytes = Number(m[1]) * { k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as 'k' | 'm' | 'g'];
-  if (bytes < 64 * 1024 ** 2 || bytes > 512 * 1024 ** 3) throw new InputError('shm size must be between 64m and 512g');
+  const bytes = sizeBytes(value);
+  if (Number.isNaN(bytes)) throw new InputError(`shm size must look like 8g or 512m, not "${printable(value)}"`);
+  // /dev/shm is RAM: a bound keeps one container from claiming a host's memory.
+  if (bytes < 64 * 1024 ** 2 || bytes > 64 * 1024 ** 3) throw new InputError('shm size must be between 64m and 64g');
   return value.toLowerCase();
 }
 

@@ -43,15 +43,29 @@ const isConflict = (err: unknown): boolean => {
   return e.code === 'P2002' || e.code === 'P2034' || /SQLITE_BUSY|database is locked|could not serialize|deadlock/i.test(e.message ?? '');
 };
 
+/** Runs a transaction again when SQLite or a unique key says another writer got there first. */
+async function retrying<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      if (!isConflict(err) || attempt >= 20) throw err;
+      await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (attempt + 1)));
+    }
+  }
+}
+
 /**
+ * Callers pass the transaction client (OpsDeps.txDb): with one SQLite connection, a query sent
+ * while an interactive transaction is open would run inside it, and be rolled back with it.
+ *
  * Takes GPUs in one transaction. A GpuLease row per held GPU with a unique (host, index) means
  * two requests can never both get a GPU, whatever the timing: the loser's insert fails, and it
  * decides again from the new state.
  */
 export async function allocate(db: PrismaClient, req: AllocateRequest): Promise<AllocateResult> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await db.$transaction(
+  return retrying(() =>
+      db.$transaction(
         async (tx): Promise<AllocateResult> => {
           const held = await tx.gpuLease.count({ where: { allocation: { userId: req.userId } } });
           const quota = req.quota(held);
@@ -73,12 +87,8 @@ export async function allocate(db: PrismaClient, req: AllocateRequest): Promise<
           return { ok: true, allocation, host: placement.host, indexes: placement.indexes };
         },
         { maxWait: 20_000, timeout: 20_000 },
-      );
-    } catch (err) {
-      if (!isConflict(err) || attempt >= 20) throw err;
-      await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (attempt + 1)));
-    }
-  }
+      ),
+  );
 }
 
 /** Takes exactly these GPUs (start of a stopped container), or says who holds them. */
@@ -101,9 +111,11 @@ export async function allocateExactly(db: PrismaClient, userId: number, host: st
 
 /** Frees the GPUs of an allocation; a no-op when already released. */
 export async function release(db: PrismaClient, allocationId: number, reason: string): Promise<boolean> {
-  return db.$transaction(async (tx) => {
-    await tx.gpuLease.deleteMany({ where: { allocationId } });
-    const { count } = await tx.allocation.updateMany({ where: { id: allocationId, state: 'active' }, data: { state: 'released', releasedAt: new Date(), releaseReason: reason } });
-    return count > 0;
-  });
+  return retrying(() =>
+    db.$transaction(async (tx) => {
+      await tx.gpuLease.deleteMany({ where: { allocationId } });
+      const { count } = await tx.allocation.updateMany({ where: { id: allocationId, state: 'active' }, data: { state: 'released', releasedAt: new Date(), releaseReason: reason } });
+      return count > 0;
+    }),
+  );
 }

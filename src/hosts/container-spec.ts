@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import type { Config, HostConfig } from '../config/schema.js';
 import { LABEL } from './labels.js';
+import { sizeBytes } from '../core/validate.js';
 
 export interface LaunchSpec {
   name: string;
@@ -17,8 +18,6 @@ export const IDLE_COMMAND = ['sh', '-c', 'trap "exit 0" TERM INT; sleep infinity
 
 export const userDir = (config: Config, handle: string): string => `${config.storage.userRoot.replace(/\/+$/, '')}/${handle}`;
 
-const SIZE_UNITS = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as const;
-export const sizeBytes = (size: string): number => Number(size.slice(0, -1)) * SIZE_UNITS[size.slice(-1).toLowerCase() as keyof typeof SIZE_UNITS];
 
 /**
  * The one container shape gpubot creates: the chosen GPUs, the user's dir and the shared dirs,

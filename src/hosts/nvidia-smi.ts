@@ -53,7 +53,7 @@ export interface CommandOutput {
 
 /** A failed or missing nvidia-smi means "unknown", never "0 % used". */
 function failure(out: CommandOutput): string | null {
-  if (out.code === 127 || /command not found|No such file/i.test(out.stderr)) return 'nvidia-smi is not installed on this host';
+  if (out.code === 127 || (out.code !== 0 && /command not found|nvidia-smi: not found|No such file/i.test(out.stderr))) return 'nvidia-smi is not installed on this host';
   if (out.code !== 0) {
     const first = `${out.stdout}\n${out.stderr}`.split('\n').map((l) => l.trim()).find((l) => l.length > 0);
     return `nvidia-smi failed (exit ${out.code ?? 'signal'})${first ? `: ${first.slice(0, 200)}` : ''}`;

@@ -20,6 +20,7 @@ export type ConnectionState = 'connecting' | 'up' | 'down' | 'closed';
 const MIN_BACKOFF_MS = 250;
 const MAX_BACKOFF_MS = 15_000;
 const MAX_OUTPUT = 4 * 1024 * 1024;
+const MAX_SESSIONS = 8;
 
 /**
  * One SSH connection per host, kept open and reconnected with backoff. Calls on a host that is
@@ -76,22 +77,42 @@ export class SshConnection {
     });
   }
 
+  private running = 0;
+  private readonly queued: (() => void)[] = [];
+
+  /** sshd allows 10 sessions per connection by default (MaxSessions); stay under it. */
+  private async session<T>(work: () => Promise<T>): Promise<T> {
+    if (this.running >= MAX_SESSIONS) await new Promise<void>((resolve) => this.queued.push(resolve));
+    this.running++;
+    try {
+      return await work();
+    } finally {
+      this.running--;
+      this.queued.shift()?.();
+    }
+  }
+
   /** Runs a fixed argv on the host. The exit code is returned, not thrown. */
   async exec(argv: string[], timeoutMs: number): Promise<CommandOutput> {
     const client = await this.ready(timeoutMs);
     const command = quoteArgv(argv);
-    return new Promise<CommandOutput>((resolve, reject) => {
+    const deadline = Date.now() + timeoutMs;
+    return this.session(() => new Promise<CommandOutput>((resolve, reject) => {
       let channel: ClientChannel | undefined;
+      let timedOut = false;
       const timer = setTimeout(() => {
+        timedOut = true;
         channel?.close();
         reject(new TimeoutError(`${this.name}: "${argv[0]}" took longer than ${timeoutMs} ms`));
-      }, timeoutMs);
+      }, Math.max(1, deadline - Date.now()));
       client.exec(command, (err, stream) => {
         if (err) {
           clearTimeout(timer);
-          reject(new HostDownError(this.name, err.message));
+          reject(new HostDownError(this.name, `cannot open an SSH session: ${err.message}`));
           return;
         }
+        // A channel that opens after the deadline is closed at once, not leaked.
+        if (timedOut) return void stream.close();
         channel = stream;
         const out: Buffer[] = [];
         const errOut: Buffer[] = [];
@@ -107,7 +128,7 @@ export class SshConnection {
           resolve({ code: code ?? null, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') });
         });
       });
-    });
+    }));
   }
 
   /** A direct-streamlocal channel to a unix socket on the host (the Docker socket). */
@@ -138,6 +159,8 @@ export class SshConnection {
         readyTimeout: this.target.connectTimeoutMs,
         keepaliveInterval: 2000,
         keepaliveCountMax: 3,
+        // A pinned key line also fixes the algorithm: ssh2 would otherwise ask for ed25519 first.
+        ...(this.target.hostKey.startsWith('SHA256:') ? {} : { algorithms: { serverHostKey: hostKeyAlgorithms(this.target.hostKey) as never[] } }),
         // No trust on first use: the key must match the one pinned in the config.
         hostVerifier: (key: Buffer) => {
           offered = key;
@@ -202,4 +225,10 @@ export class SshConnection {
     this.state = state;
     for (const l of this.listeners) l(state);
   }
+}
+
+/** Signature algorithms that prove a key of the pinned type (an RSA key signs with SHA-2 today). */
+function hostKeyAlgorithms(keyLine: string): string[] {
+  const type = keyLine.split(' ')[0]!;
+  return type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type];
 }

@@ -4,6 +4,7 @@ import { checkRequest, defaultHours, limitsFor } from '../core/policy/quota.js';
 import { refuse, reply, type Reply } from '../core/reply.js';
 import type { Request } from '../core/requests.js';
 import { allocateExactly, parseIndexes, release } from '../db/allocations.js';
+import { markRemoved, markStopped } from '../db/containers.js';
 import { audit } from '../db/audit.js';
 import type { Container } from '../db/client.js';
 import { withTimeout } from '../hosts/errors.js';
@@ -25,14 +26,15 @@ function reachable(deps: OpsDeps, c: Container): GpuHost | Reply {
   return host;
 }
 
-/** Marks a container gone and renames its row, so its name can be used again. */
-async function markRemoved(deps: OpsDeps, c: Container, reason: string): Promise<void> {
-  if (c.allocationId) await release(deps.db, c.allocationId, reason);
-  await deps.db.container.update({ where: { id: c.id }, data: { state: 'removed', removedAt: deps.now(), name: `#${c.id}:${c.name}` } });
+/** A container still being launched is left to its launch. */
+function settled(c: Container): Reply | null {
+  return c.state === 'creating' ? refuse(`${c.name} is still starting`, 'Try again in a moment.') : null;
 }
 
 export async function stopContainer(deps: OpsDeps, req: Named<'stop'>, { actor }: CommandContext): Promise<Reply> {
   const c = await ownedContainer(deps.db, actor, req.name);
+  const busy = settled(c);
+  if (busy) return busy;
   if (c.state === 'stopped') return refuse(`${c.name} is already stopped`, `Start it with "start ${c.name}" or remove it with "rm ${c.name}".`);
   const host = reachable(deps, c);
   if (!('docker' in host)) return host;
@@ -40,13 +42,12 @@ export async function stopContainer(deps: OpsDeps, req: Named<'stop'>, { actor }
     await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).stop({ t: 10 }), DOCKER_TIMEOUT_MS, 'stopping');
   } catch (err) {
     if (statusCode(err) === 404) {
-      await markRemoved(deps, c, 'container gone');
+      await markRemoved(deps, c, 'container gone', deps.now());
       return refuse(`${c.name} no longer exists on ${c.hostName}`, 'Its GPUs were released.');
     }
     if (statusCode(err) !== 304) throw err; // 304: already stopped
   }
-  if (c.allocationId) await release(deps.db, c.allocationId, 'stopped');
-  await deps.db.container.update({ where: { id: c.id }, data: { state: 'stopped', stoppedAt: deps.now(), allocationId: null } });
+  await markStopped(deps, c, 'stopped', deps.now());
   await audit(deps.db, { actor: actor.handle, action: 'stop', target: c.name, result: 'ok' });
   return reply('success', `${c.name} is stopped; GPUs ${c.gpuIndexes} on ${c.hostName} are free again`, [{ type: 'text', text: `Its files stay. "start ${c.name}" takes the same GPUs again if they are free.` }]);
 }
@@ -54,6 +55,8 @@ export async function stopContainer(deps: OpsDeps, req: Named<'stop'>, { actor }
 export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor }: CommandContext): Promise<Reply> {
   const c = await ownedContainer(deps.db, actor, req.name);
   if (c.state !== 'stopped') return refuse(`${c.name} is ${c.state}, not stopped`);
+  const drained = await deps.db.host.findUnique({ where: { name: c.hostName } });
+  if (drained?.drained) return refuse(`${c.name} cannot start: ${c.hostName} is drained by an admin`, `"rm ${c.name}" and "run" again to start on another host (your files stay).`);
   const host = reachable(deps, c);
   if (!('docker' in host)) return host;
   const indexes = parseIndexes(c.gpuIndexes);
@@ -62,26 +65,36 @@ export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor
   const quota = checkRequest(limits, held, indexes.length, defaultHours(limits));
   if (!quota.ok) return refuse(`${c.name} cannot start`, quota.reason);
   const endsAt = new Date(deps.now().getTime() + defaultHours(limits) * HOUR);
-  const taken = await allocateExactly(deps.db, c.userId, c.hostName, indexes, endsAt);
-  if (!taken.ok) {
-    await audit(deps.db, { actor: actor.handle, action: 'start', target: c.name, result: 'refused', detail: taken.reason });
-    return refuse(`${c.name} cannot start: its GPUs are taken`, `${taken.reason}. Ask them, wait, or "rm ${c.name}" and "run" again to get other GPUs (your files stay).`);
-  }
+  deps.launching.add(c.name);
   try {
-    await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).start(), DOCKER_TIMEOUT_MS, 'starting');
-  } catch (err) {
-    if (statusCode(err) !== 304) {
-      await release(deps.db, taken.allocation.id, 'start failed');
-      return refuse(`Could not start ${c.name}`, errorMessage(err));
+    const taken = await allocateExactly(deps.txDb, c.userId, c.hostName, indexes, endsAt);
+    if (!taken.ok) {
+      await audit(deps.db, { actor: actor.handle, action: 'start', target: c.name, result: 'refused', detail: taken.reason });
+      return refuse(`${c.name} cannot start: its GPUs are taken`, `${taken.reason}. Ask them, wait, or "rm ${c.name}" and "run" again to get other GPUs (your files stay).`);
     }
+    // Tied to the row at once, so reconciliation never sees it as an allocation without a container.
+    await deps.db.container.update({ where: { id: c.id }, data: { allocationId: taken.allocation.id } });
+    try {
+      await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).start(), DOCKER_TIMEOUT_MS, 'starting');
+    } catch (err) {
+      if (statusCode(err) !== 304) {
+        await deps.db.container.update({ where: { id: c.id }, data: { allocationId: null } });
+        await release(deps.txDb, taken.allocation.id, 'start failed');
+        return refuse(`Could not start ${c.name}`, errorMessage(err));
+      }
+    }
+    await deps.db.container.update({ where: { id: c.id }, data: { state: 'running', endsAt, stoppedAt: null } });
+  } finally {
+    deps.launching.delete(c.name);
   }
-  await deps.db.container.update({ where: { id: c.id }, data: { state: 'running', allocationId: taken.allocation.id, endsAt, stoppedAt: null } });
   await audit(deps.db, { actor: actor.handle, action: 'start', target: c.name, result: 'ok' });
   return reply('success', `${c.name} is running again on ${c.hostName} with GPUs ${c.gpuIndexes}`, [{ type: 'fields', fields: [{ label: 'Ends', value: isoMinute(endsAt) }] }]);
 }
 
 export async function removeContainer(deps: OpsDeps, req: Named<'rm'>, { actor }: CommandContext): Promise<Reply> {
   const c = await ownedContainer(deps.db, actor, req.name);
+  const busy = settled(c);
+  if (busy) return busy;
   const host = reachable(deps, c);
   if (!('docker' in host)) return host;
   try {
@@ -89,7 +102,7 @@ export async function removeContainer(deps: OpsDeps, req: Named<'rm'>, { actor }
   } catch (err) {
     if (statusCode(err) !== 404) throw err;
   }
-  await markRemoved(deps, c, 'removed');
+  await markRemoved(deps, c, 'removed', deps.now());
   await audit(deps.db, { actor: actor.handle, action: 'rm', target: c.name, result: 'ok' });
   return reply('success', `${c.name} is removed`, [{ type: 'text', text: `Files in ${deps.config.storage.mountPath} stay in your directory and show up in your next container.` }]);
 }

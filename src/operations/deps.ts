@@ -8,11 +8,15 @@ import type { Reply } from '../core/reply.js';
 export interface OpsDeps {
   config: Config;
   db: PrismaClient;
+  /** A second client (its own SQLite connection) for the GPU transactions: allocate and release. */
+  txDb: PrismaClient;
   pool: HostPool;
   log: Logger;
   now: () => Date;
-  /** Container names being launched by this process right now; reconciliation leaves them alone. */
+  /** Container names being launched or started by this process right now; reconciliation leaves them alone. */
   launching: Set<string>;
+  /** Allocation ids taken by this process and not yet tied to a container row. */
+  pendingAllocations: Set<number>;
   /** "host:handle" whose user directory this process has made or seen: an SSH exec saved per run. */
   userDirs: Set<string>;
   /** Tells a user something privately (DM), through whichever chats they use. */

@@ -2,6 +2,7 @@ import type { ProgressSink } from '../core/reply.js';
 import type { Container } from '../db/client.js';
 import type { GpuHost } from '../hosts/gpu-host.js';
 import { containerSpec, userDir } from '../hosts/container-spec.js';
+import { LABEL } from '../hosts/labels.js';
 import { hasImage, pullImage } from '../hosts/images.js';
 import { withTimeout } from '../hosts/errors.js';
 import { errorMessage } from '../util/errors.js';
@@ -54,11 +55,25 @@ export async function createAndStart(deps: OpsDeps, host: GpuHost, row: Containe
     return create();
   });
   failpoint(deps, 'after-container-create');
-  try {
-    await withTimeout(container.start(), DOCKER_TIMEOUT_MS, 'starting the container');
-  } catch (err) {
-    await container.remove({ force: true }).catch(() => {});
-    throw err;
-  }
+  await withTimeout(container.start(), DOCKER_TIMEOUT_MS, 'starting the container').catch((err: unknown) => {
+    // The caller removes the container (by id) before it gives the GPUs back.
+    throw Object.assign(err instanceof Error ? err : new Error(String(err)), { containerId: container.id });
+  });
   return container.id;
+}
+
+/**
+ * Removes the container of an allocation; true when the host confirms none is left. Looks before
+ * it removes: a container of the same name that another allocation (or nobody's) owns is not ours.
+ */
+export async function removeIfPresent(host: GpuHost, idOrName: string, allocationId: number): Promise<boolean> {
+  try {
+    const c = host.docker.getContainer(idOrName);
+    const info = await withTimeout(c.inspect(), DOCKER_TIMEOUT_MS, 'inspecting');
+    if (info.Config.Labels?.[LABEL.allocation] !== String(allocationId)) return true;
+    await withTimeout(c.remove({ force: true }), DOCKER_TIMEOUT_MS, 'removing');
+    return true;
+  } catch (err) {
+    return (err as { statusCode?: number }).statusCode === 404;
+  }
 }

@@ -18,7 +18,7 @@ export async function reserveGpus(deps: OpsDeps, req: Extract<Request, { command
   if (req.host && !deps.pool.get(req.host)) return refuse(`There is no host "${req.host}"`, `Known hosts: ${deps.pool.hostNames().join(', ')}`);
   const [snapshots, drained] = await Promise.all([deps.pool.recentSnapshot(SNAPSHOT_MAX_AGE_MS, req.host ? [req.host] : undefined), drainedHosts(deps.db)]);
   const endsAt = new Date(deps.now().getTime() + hours * HOUR);
-  const taken = await allocate(deps.db, {
+  const taken = await allocate(deps.txDb, {
     userId: actor.userId,
     kind: 'reservation',
     endsAt,
@@ -42,7 +42,7 @@ export async function reserveGpus(deps: OpsDeps, req: Extract<Request, { command
 export async function releaseReservation(deps: OpsDeps, req: Extract<Request, { command: 'release' }>, { actor }: CommandContext): Promise<Reply> {
   if (req.target === 'all') {
     const mine = await deps.db.allocation.findMany({ where: { userId: actor.userId, kind: 'reservation', state: 'active' } });
-    for (const a of mine) await release(deps.db, a.id, 'released');
+    for (const a of mine) await release(deps.txDb, a.id, 'released');
     await audit(deps.db, { actor: actor.handle, action: 'release', target: 'all', result: 'ok', detail: mine.map((a) => a.id).join(',') });
     return reply(mine.length ? 'success' : 'info', mine.length ? `Released ${mine.length} reservation${mine.length === 1 ? '' : 's'}` : 'You have no reservations');
   }
@@ -52,7 +52,7 @@ export async function releaseReservation(deps: OpsDeps, req: Extract<Request, { 
     await audit(deps.db, { actor: actor.handle, action: 'release', target: String(a.id), result: 'refused', detail: 'not the owner' });
     return refuse(`Reservation ${a.id} belongs to ${a.user.handle}`, 'Only they or an admin can release it.');
   }
-  await release(deps.db, a.id, actor.userId === a.userId ? 'released' : `released by admin ${actor.handle}`);
+  await release(deps.txDb, a.id, actor.userId === a.userId ? 'released' : `released by admin ${actor.handle}`);
   await audit(deps.db, { actor: actor.handle, action: 'release', target: String(a.id), result: 'ok' });
   return reply('success', `Released reservation ${a.id}: GPUs ${a.gpuIndexes} on ${a.hostName} are free again`);
 }

@@ -7,13 +7,14 @@ import { refuse, reply, type Reply } from '../core/reply.js';
 import type { Request } from '../core/requests.js';
 import { containerActions, containerBlocks } from '../core/views.js';
 import { allocate, release } from '../db/allocations.js';
+import { markRemoved } from '../db/containers.js';
 import { audit } from '../db/audit.js';
 import { drainedHosts } from '../db/hosts.js';
 import { userDir } from '../hosts/container-spec.js';
 import { errorMessage } from '../util/errors.js';
 import { candidates } from './cluster-state.js';
 import { SNAPSHOT_MAX_AGE_MS, type OpsDeps } from './deps.js';
-import { createAndStart, ensureImage, ensureUserDir } from './launch.js';
+import { createAndStart, ensureImage, ensureUserDir, removeIfPresent } from './launch.js';
 
 type RunRequest = Extract<Request, { command: 'run' }>;
 
@@ -36,7 +37,7 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
 
   const [snapshots, drained] = await Promise.all([deps.pool.recentSnapshot(SNAPSHOT_MAX_AGE_MS, req.host ? [req.host] : undefined), drainedHosts(db)]);
   const endsAt = new Date(deps.now().getTime() + hours * HOUR);
-  const taken = await allocate(db, {
+  const taken = await allocate(deps.txDb, {
     userId: actor.userId,
     kind: 'container',
     endsAt,
@@ -47,6 +48,7 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
 
   const host = deps.pool.get(taken.host)!;
   deps.launching.add(name);
+  deps.pendingAllocations.add(taken.allocation.id);
   let row;
   try {
     row = await db.container.create({
@@ -54,24 +56,33 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
     });
   } catch (err) {
     deps.launching.delete(name);
-    await release(db, taken.allocation.id, 'launch failed');
+    await release(deps.txDb, taken.allocation.id, 'launch failed');
     if ((err as { code?: string }).code === 'P2002') return refused(`The name "${name}" is taken`, 'Pick another --name.');
     throw err;
+  } finally {
+    deps.pendingAllocations.delete(taken.allocation.id);
   }
 
+  let dockerId: string | undefined;
   try {
     await progress(`GPUs ${taken.indexes.join(',')} on ${taken.host} are yours; preparing the container`);
     // Both at once, but the reply waits for both: no pull outlives a refusal.
     const prepared = await Promise.allSettled([ensureUserDir(deps, host, actor.handle), ensureImage(host, image, progress)]);
     for (const p of prepared) if (p.status === 'rejected') throw p.reason;
-    const dockerId = await createAndStart(deps, host, row, actor.handle, req.cmd);
-    row = await db.container.update({ where: { id: row.id }, data: { dockerId, state: 'running' } });
+    dockerId = await createAndStart(deps, host, row, actor.handle, req.cmd);
+    // Conditional: if the row was changed meanwhile (removed by an admin, say), this launch lost.
+    const { count } = await db.container.updateMany({ where: { id: row.id, state: 'creating' }, data: { dockerId, state: 'running' } });
+    if (count === 0) throw new Error('the container was removed while it was starting');
   } catch (err) {
     const message = errorMessage(err);
-    await db.container.update({ where: { id: row.id }, data: { state: 'removed', removedAt: deps.now(), name: `#${row.id}:${name}` } });
-    await release(db, taken.allocation.id, 'launch failed');
     await audit(db, { actor: actor.handle, action: 'run', target: name, result: 'error', detail: message });
-    return refuse(`Could not start ${name}`, `${message}. Nothing is held: the GPUs went back to the pool.`);
+    // The GPUs go back only once the host confirms no container holds them.
+    const gone = await removeIfPresent(host, dockerId ?? (err as { containerId?: string }).containerId ?? name, taken.allocation.id);
+    if (gone) await markRemoved(deps, row, 'launch failed', deps.now());
+    return refuse(
+      `Could not start ${name}`,
+      gone ? `${message}. Nothing is held: the GPUs went back to the pool.` : `${message}. ${taken.host} did not confirm the container is gone, so its GPUs stay held until gpubot can check.`,
+    );
   } finally {
     deps.launching.delete(name);
   }

@@ -29,7 +29,7 @@ describe('Slack adapter over Socket Mode, real Bolt against a local Slack', () =
 
   beforeAll(async () => {
     bed = await startBed({ hosts: 1 });
-    slack = await startSlackStandin({ users: { U1: { name: 'alice', display_name: 'Alice' }, U2: { name: 'bob' }, U3: { name: 'carol' } } });
+    slack = await startSlackStandin({ users: { U1: { name: 'alice', display_name: 'Alice' }, U2: { name: 'bob' }, U3: { name: 'carol' }, U4: { name: 'mallory', display_name: 'admin' } } });
     app = await appFor(bed);
     adapter = new SlackAdapter({ botToken: slack.botToken, appToken: slack.appToken, port: 0, apiUrl: slack.apiUrl, retries: 0 }, silentLogger());
     await adapter.start(app);
@@ -111,6 +111,13 @@ describe('Slack adapter over Socket Mode, real Bolt against a local Slack', () =
     expect(inspect.Config.Cmd).toEqual(['sleep', '1000']);
     expect(inspect.Config.Image).toBe('gpubot-test/busybox:latest');
     expect(inspect.Config.Labels['gpubot.owner']).toBe('carol');
+  });
+
+  it('never hands a chat user a handle the config names (here the admin "admin")', async () => {
+    const body = await slash('U4', 'stop s1');
+    expect(texts(body.blocks as Json[])).toContain('belongs to alice');
+    const mallory = await app.db.chatIdentity.findUnique({ where: { platform_externalId: { platform: 'slack', externalId: 'U4' } }, include: { user: true } });
+    expect(mallory!.user.handle).toBe('admin-2');
   });
 
   it('sends a DM to the right person', async () => {

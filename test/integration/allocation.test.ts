@@ -8,6 +8,7 @@ import { startBed, type Bed } from '../bed/testbed.js';
 import { hostileInputs } from '../fixtures/hostile-inputs.js';
 import { appFor, chat } from '../support/app.js';
 import { waitFor } from '../support/wait.js';
+import { CREATING_GRACE_MS } from '../../src/jobs/reconcile.js';
 
 const containersOn = async (bed: Bed, host: string) => (await bed.dockerCli(host, ['ps', '-a', '--format', '{{.Names}} {{.Label "gpubot.gpus"}}'])).stdout.trim().split('\n').filter(Boolean).sort();
 
@@ -114,9 +115,12 @@ describe('a bot killed between container create and database commit', () => {
       log: (await import('../../src/log.js')).silentLogger(),
       databaseUrl: env.DATABASE_URL,
       reconcileEveryMs: null,
+      // A "creating" row counts as abandoned only past the grace period (another process may own it).
+      now: () => new Date(Date.now() + CREATING_GRACE_MS + 60_000),
     });
     try {
       expect(await again.db.gpuLease.count()).toBe(2);
+      expect(await again.db.container.findUnique({ where: { name: 'crashy' } })).toMatchObject({ state: 'creating' });
       const report = await again.reconcile();
       expect(report.removedOrphans).toEqual(['h1/crashy']);
       expect(await again.db.gpuLease.count()).toBe(0);

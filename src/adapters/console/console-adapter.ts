@@ -2,6 +2,7 @@ import { createInterface, type Interface } from 'node:readline';
 import type { App } from '../../app.js';
 import { isFailure, type Reply } from '../../core/reply.js';
 import type { ChatAdapter } from '../adapter.js';
+import { errorMessage } from '../../util/errors.js';
 import { renderText } from './render.js';
 
 export interface ConsoleIO {
@@ -44,15 +45,20 @@ export class ConsoleAdapter implements ChatAdapter {
     let queue = Promise.resolve();
     this.rl.on('line', (line) => {
       // One command at a time, in order, as a person typing would expect.
-      queue = queue.then(async () => {
-        const text = line.trim();
-        if (text === 'quit' || text === 'exit') return void this.rl?.close();
-        if (text) {
-          const reply = await runOnce(app, this.handle, text, output);
-          if (isFailure(reply) && !interactive) process.exitCode = 1;
-        }
-        this.rl?.prompt();
-      });
+      queue = queue
+        .then(async () => {
+          const text = line.trim();
+          if (text === 'quit' || text === 'exit') return void this.rl?.close();
+          if (text) {
+            const reply = await runOnce(app, this.handle, text, output);
+            if (isFailure(reply) && !interactive) process.exitCode = 1;
+          }
+        })
+        .catch((err: unknown) => {
+          output.write(`✘ Something went wrong: ${errorMessage(err)}\n`);
+          if (!interactive) process.exitCode = 1;
+        })
+        .finally(() => this.rl?.prompt());
     });
     this.rl.on('close', () => void queue.then(() => this.resolveDone()));
   }

@@ -3,24 +3,29 @@ import { imageAllowed } from '../../core/policy/images.js';
 import { defaultHours } from '../../core/policy/quota.js';
 import { isFree } from '../../core/commands/status.js';
 import type { SlackBlock } from './blocks.js';
+import { withTimeout } from '../../hosts/errors.js';
 
 export const RUN_MODAL_ID = 'gpubot_run';
 
 const option = (text: string, value: string) => ({ text: { type: 'plain_text', text: text.slice(0, 75) }, value });
 const input = (blockId: string, label: string, element: SlackBlock, optional = false): SlackBlock => ({ type: 'input', block_id: blockId, label: { type: 'plain_text', text: label }, element: { action_id: 'value', ...element }, optional });
 
-/** The launch form: the same fields as `run`, filled with what the cluster offers now. */
-export async function runModal(app: App): Promise<SlackBlock> {
+/**
+ * The launch form: the same fields as `run`, filled with what the cluster offers now. Built within
+ * `budgetMs` (Slack's trigger id lives 3 s): a host that has not answered by then is left out.
+ */
+export async function runModal(app: App, budgetMs = 1500): Promise<SlackBlock> {
   const { config } = app.options;
-  const snapshots = await app.pool.recentSnapshot(5000);
+  const within = <T>(work: Promise<T>, fallback: T) => withTimeout(work, budgetMs, 'the form').catch(() => fallback);
   const images = new Set([config.images.default]);
-  await Promise.all(
-    app.pool.all().map(async (h) => {
+  const [snapshots] = await Promise.all([
+    within(app.pool.recentSnapshot(5000), []),
+    ...app.pool.all().map(async (h) => {
       if (h.connection().state !== 'up') return;
-      const list = await h.docker.listImages().catch(() => []);
+      const list = await within(h.docker.listImages(), []);
       for (const i of list) for (const tag of i.RepoTags ?? []) if (imageAllowed(tag, config.images.allowed)) images.add(tag);
     }),
-  );
+  ]);
   const hosts = snapshots.filter((s) => s.state === 'up' && s.gpus).map((s) => ({ name: s.name, free: s.gpus!.filter(isFree).length }));
   const maxGpus = Math.max(1, ...hosts.map((h) => h.free));
   return {

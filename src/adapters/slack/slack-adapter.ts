@@ -88,9 +88,12 @@ export class SlackAdapter implements ChatAdapter {
   private async answer(app: App, client: WebClient, userId: string, text: string, respond: RespondFn): Promise<void> {
     let reply: Reply;
     let progressShown = false;
+    // A response_url takes 5 messages: at most 3 progress updates, then the answer.
+    let progressLeft = 3;
     try {
       const actor = await this.actorFor(app, client, userId);
       reply = await app.engine.handleText(actor, text, async (line) => {
+        if (progressLeft-- <= 0) return;
         await respond({ response_type: 'ephemeral', replace_original: progressShown, text: `:hourglass_flowing_sand: ${line}` });
         progressShown = true;
       });
