@@ -5,6 +5,7 @@ import type { Reply } from './core/reply.js';
 import { openDatabase, type PrismaClient } from './db/client.js';
 import { InventoryRecorder, syncHosts } from './db/hosts.js';
 import { migrate } from './db/migrate.js';
+import { audit } from './db/audit.js';
 import { ensureUser, type Platform } from './db/users.js';
 import { HostPool } from './hosts/host-pool.js';
 import type { Logger } from './log.js';
@@ -68,7 +69,15 @@ export class App {
     this.engine = new Engine({
       cluster,
       handlers: options.handlers ?? createHandlers(this.ops),
-      onCommand: (e) => log.info({ user: e.actor.handle, command: e.command, ok: e.ok, ms: Math.round(e.ms), err: e.error }, 'command'),
+      onCommand: (e) => {
+        log.info({ user: e.actor.handle, command: e.command, ok: e.ok, ms: Math.round(e.ms), err: e.ok ? undefined : e.reply.title }, 'command');
+        // Every refusal is audited here, whichever layer refused; state changes are audited where they happen.
+        if (!e.ok) {
+          const detail = [e.reply.title, ...e.reply.blocks.flatMap((b) => (b.type === 'text' ? [b.text] : []))].join(': ');
+          const result = /^(Could not|Something went wrong)/.test(e.reply.title) ? 'error' : 'refused';
+          audit(db, { actor: e.actor.handle, action: e.command, target: e.target, result, detail }).catch((err) => log.warn({ err: errorMessage(err) }, 'could not write an audit event'));
+        }
+      },
     });
   }
 

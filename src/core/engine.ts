@@ -19,7 +19,7 @@ export interface EngineDeps {
   cluster: ClusterView;
   handlers?: Handlers;
   /** Called once per command with its outcome, for logs, audit and metrics. */
-  onCommand?: (event: { actor: Actor; command: CommandName | 'invalid'; ok: boolean; ms: number; error?: string }) => void;
+  onCommand?: (event: { actor: Actor; command: CommandName | 'invalid'; target?: string; ok: boolean; ms: number; reply: Reply }) => void;
 }
 
 /** The one entry point every adapter calls: text in, Reply out. */
@@ -33,8 +33,9 @@ export class Engine {
       request = typeof text === 'string' ? parseCommand(text) : parseWords(text);
     } catch (err) {
       if (!(err instanceof InputError)) throw err;
-      this.deps.onCommand?.({ actor, command: 'invalid', ok: false, ms: 0, error: err.message });
-      return refuse('That command was not understood', capitalize(err.message));
+      const answer = refuse('That command was not understood', capitalize(err.message));
+      this.deps.onCommand?.({ actor, command: 'invalid', ok: false, ms: 0, reply: answer });
+      return answer;
     }
     return this.handle(actor, request, progress);
   }
@@ -47,7 +48,8 @@ export class Engine {
     } catch (err) {
       result = err instanceof InputError ? refuse('Refused', capitalize(err.message)) : refuse('Something went wrong', (err as Error).message);
     }
-    this.deps.onCommand?.({ actor, command: request.command, ok: result.tone !== 'error', ms: performance.now() - started, error: result.tone === 'error' ? result.title : undefined });
+    const target = 'name' in request ? request.name : 'host' in request ? request.host : undefined;
+    this.deps.onCommand?.({ actor, command: request.command, target, ok: result.tone !== 'error', ms: performance.now() - started, reply: result });
     return result;
   }
 

@@ -69,7 +69,6 @@ export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor
   try {
     const taken = await allocateExactly(deps.txDb, c.userId, c.hostName, indexes, endsAt);
     if (!taken.ok) {
-      await audit(deps.db, { actor: actor.handle, action: 'start', target: c.name, result: 'refused', detail: taken.reason });
       return refuse(`${c.name} cannot start: its GPUs are taken`, `${taken.reason}. Ask them, wait, or "rm ${c.name}" and "run" again to get other GPUs (your files stay).`);
     }
     // Tied to the row at once, so reconciliation never sees it as an allocation without a container.
@@ -139,7 +138,6 @@ export async function extendContainer(deps: OpsDeps, req: Named<'extend'>, { act
   const endsAt = new Date(Math.max(now, c.endsAt?.getTime() ?? now) + req.hours * HOUR);
   const fromNow = (endsAt.getTime() - now) / HOUR;
   if (fromNow > limits.maxHours) {
-    await audit(deps.db, { actor: actor.handle, action: 'extend', target: c.name, result: 'refused', detail: 'maxHours' });
     return refuse(`${c.name} cannot run that long`, `quota maxHours: it would end ${fromNow.toFixed(1)} h from now; the limit is ${limits.maxHours} h.`);
   }
   await deps.db.container.update({ where: { id: c.id }, data: { endsAt } });

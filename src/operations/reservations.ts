@@ -26,7 +26,6 @@ export async function reserveGpus(deps: OpsDeps, req: Extract<Request, { command
     place: (leased) => placeGpus(candidates(snapshots, drained, leased), req.gpus, req.host),
   });
   if (!taken.ok) {
-    await audit(deps.db, { actor: actor.handle, action: 'reserve', result: 'refused', detail: taken.reason });
     return refuse(overQuota(taken.reason) ? 'Over your quota' : 'No GPUs for you right now', `${taken.reason}.`);
   }
   const gpus = taken.indexes.join(',');
@@ -49,7 +48,6 @@ export async function releaseReservation(deps: OpsDeps, req: Extract<Request, { 
   const a = await deps.db.allocation.findUnique({ where: { id: req.target }, include: { user: true } });
   if (!a || a.kind !== 'reservation' || a.state !== 'active') return refuse(`There is no active reservation ${req.target}`, 'See "ls" for yours.');
   if (a.userId !== actor.userId && !actor.isAdmin) {
-    await audit(deps.db, { actor: actor.handle, action: 'release', target: String(a.id), result: 'refused', detail: 'not the owner' });
     return refuse(`Reservation ${a.id} belongs to ${a.user.handle}`, 'Only they or an admin can release it.');
   }
   await release(deps.txDb, a.id, actor.userId === a.userId ? 'released' : `released by admin ${actor.handle}`);

@@ -25,10 +25,7 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
   const image = req.image ?? config.images.default;
   const limits = limitsFor(actor.handle, config.quotas.default, config.quotas.users);
   const hours = req.hours ?? defaultHours(limits);
-  const refused = async (title: string, detail: string) => {
-    await audit(db, { actor: actor.handle, action: 'run', target: req.name, result: 'refused', detail });
-    return refuse(title, detail);
-  };
+  const refused = async (title: string, detail: string) => refuse(title, detail);
   if (!imageAllowed(image, config.images.allowed)) return refused('That image is not allowed', `${image} is not on the allow-list: ${config.images.allowed.join(', ')}`);
   if (req.host && !deps.pool.get(req.host)) return refused(`There is no host "${req.host}"`, `Known hosts: ${deps.pool.hostNames().join(', ')}`);
 
@@ -75,7 +72,6 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
     if (count === 0) throw new Error('the container was removed while it was starting');
   } catch (err) {
     const message = errorMessage(err);
-    await audit(db, { actor: actor.handle, action: 'run', target: name, result: 'error', detail: message });
     // The GPUs go back only once the host confirms no container holds them.
     const gone = await removeIfPresent(host, dockerId ?? (err as { containerId?: string }).containerId ?? name, taken.allocation.id);
     if (gone) await markRemoved(deps, row, 'launch failed', deps.now());

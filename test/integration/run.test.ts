@@ -194,8 +194,11 @@ describe('run, and what a container gets', () => {
     expect((await chat(app, 'root-admin', 'rm ginas')).reply.tone).toBe('success');
     expect((await bed.dockerCli('h2', ['ps', '-a', '--format', '{{.Names}}'])).stdout).not.toContain('ginas');
     // And every step is in the audit log, refusals included.
-    const audit = await app.db.auditEvent.findMany({ where: { target: 'ginas' } });
-    expect(audit.filter((a) => a.actor === 'mallory')).toHaveLength(0); // refused before reaching a container: logged as input errors
+    const audit = await app.db.auditEvent.findMany({ where: { target: 'ginas' }, orderBy: { id: 'asc' } });
+    expect(audit.filter((a) => a.actor === 'mallory').map((a) => [a.action, a.result])).toEqual(
+      ['stop', 'start', 'rm', 'logs', 'extend'].map((action) => [action, 'refused']),
+    );
     expect(audit.filter((a) => a.actor === 'root-admin').map((a) => a.action)).toEqual(['extend', 'stop', 'start', 'rm']);
+    expect(await app.db.auditEvent.findFirst({ where: { actor: 'mallory', action: 'release' } })).toMatchObject({ result: 'refused', detail: expect.stringContaining('belongs to gina') });
   });
 });

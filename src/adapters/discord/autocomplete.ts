@@ -1,0 +1,45 @@
+import type { AutocompleteInteraction } from 'discord.js';
+import type { App } from '../../app.js';
+import { isFree } from '../../core/commands/status.js';
+import { imageAllowed } from '../../core/policy/images.js';
+import { withTimeout } from '../../hosts/errors.js';
+
+const BUDGET_MS = 1500; // Discord drops an autocomplete answer after 3 s
+type Choice = { name: string; value: string };
+
+/** Choices for the focused option: the user's containers, allowed images, hosts with free GPUs. */
+export async function choices(app: App, i: AutocompleteInteraction): Promise<Choice[]> {
+  const focused = i.options.getFocused(true);
+  const typed = String(focused.value).toLowerCase();
+  const matching = (list: Choice[]) => list.filter((c) => c.value.toLowerCase().includes(typed)).slice(0, 25);
+  const within = <T>(work: Promise<T>, fallback: T) => withTimeout(work, BUDGET_MS, 'autocomplete').catch(() => fallback);
+
+  if (focused.name === 'name') {
+    const actor = await app.actor(i.user.id, 'discord', i.user.globalName ?? i.user.username);
+    const containers = await app.db.container.findMany({ where: { state: { not: 'removed' }, ...(actor.isAdmin ? {} : { userId: actor.userId }) }, include: { user: true }, orderBy: { createdAt: 'desc' }, take: 100 });
+    return matching(containers.map((c) => ({ name: `${c.name} (${c.state} on ${c.hostName}${actor.isAdmin ? `, ${c.user.handle}` : ''})`.slice(0, 100), value: c.name })));
+  }
+  if (focused.name === 'image') {
+    const { images } = app.options.config;
+    const found = new Set([images.default]);
+    await Promise.all(
+      app.pool.all().map(async (h) => {
+        if (h.connection().state !== 'up') return;
+        for (const image of await within(h.docker.listImages(), [])) for (const tag of image.RepoTags ?? []) if (imageAllowed(tag, images.allowed)) found.add(tag);
+      }),
+    );
+    return matching([...found].map((tag) => ({ name: tag.slice(0, 100), value: tag })));
+  }
+  if (focused.name === 'host') {
+    const snapshots = await within(app.pool.recentSnapshot(5000), []);
+    return matching(
+      snapshots
+        .filter((s) => s.state === 'up' && s.gpus)
+        .map((s) => ({ free: s.gpus!.filter(isFree).length, name: s.name }))
+        .filter((h) => h.free > 0)
+        .sort((a, b) => b.free - a.free)
+        .map((h) => ({ name: `${h.name} (${h.free} free)`, value: h.name })),
+    );
+  }
+  return [];
+}
