@@ -6,7 +6,7 @@ import { containerSpec } from '../src/hosts/container-spec.js';
 import { silentLogger } from '../src/log.js';
 import { startBed } from '../test/bed/testbed.js';
 import { waitFor } from '../test/support/wait.js';
-import { median, ms, percentile, sample } from './stats.js';
+import { median, ms, percentile } from './stats.js';
 
 /** The allocator's decision alone, on a big cluster with a realistic mix of used GPUs. */
 function benchPlacement(report: (line: string) => void): number {

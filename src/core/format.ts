@@ -1,3 +1,5 @@
+export const HOUR_MS = 3_600_000;
+
 /** Small text helpers shared by the reply builders. */
 export const mib = (n: number | null): string => (n === null ? '?' : n >= 1024 ? `${(n / 1024).toFixed(1)} GiB` : `${n} MiB`);
 

@@ -1,7 +1,7 @@
 import { isoMinute } from './format.js';
 import type { Action, Block } from './reply.js';
 
-export type ContainerState = 'creating' | 'running' | 'stopped' | 'removed' | 'unknown';
+export type ContainerState = 'creating' | 'running' | 'stopped' | 'removed';
 
 export interface ContainerView {
   name: string;
@@ -12,14 +12,6 @@ export interface ContainerView {
   state: ContainerState;
   endsAt: Date | null;
   mounts: string[];
-}
-
-export interface ReservationView {
-  id: number;
-  owner: string;
-  host: string;
-  gpus: number[];
-  endsAt: Date | null;
 }
 
 export const gpuList = (gpus: number[]): string => (gpus.length ? gpus.join(',') : '-');

@@ -1,5 +1,5 @@
 import type { CommandContext } from '../core/engine.js';
-import { isoMinute } from '../core/format.js';
+import { HOUR_MS, isoMinute } from '../core/format.js';
 import { checkRequest, defaultHours, limitsFor } from '../core/policy/quota.js';
 import { refuse, reply, type Reply } from '../core/reply.js';
 import type { Request } from '../core/requests.js';
@@ -14,7 +14,6 @@ import { DOCKER_TIMEOUT_MS, type OpsDeps } from './deps.js';
 import { ownedContainer } from './ownership.js';
 
 type Named<C extends string> = Extract<Request, { command: C }>;
-const HOUR = 3_600_000;
 const statusCode = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
 
 /** The host of a container, if it can be reached now; acting on a down host is refused, not guessed. */
@@ -64,7 +63,7 @@ export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor
   const held = await deps.db.gpuLease.count({ where: { allocation: { userId: c.userId } } });
   const quota = checkRequest(limits, held, indexes.length, defaultHours(limits));
   if (!quota.ok) return refuse(`${c.name} cannot start`, quota.reason);
-  const endsAt = new Date(deps.now().getTime() + defaultHours(limits) * HOUR);
+  const endsAt = new Date(deps.now().getTime() + defaultHours(limits) * HOUR_MS);
   deps.launching.add(c.name);
   try {
     const taken = await allocateExactly(deps.txDb, c.userId, c.hostName, indexes, endsAt);
@@ -135,8 +134,8 @@ export async function extendContainer(deps: OpsDeps, req: Named<'extend'>, { act
   const c = await ownedContainer(deps.db, actor, req.name);
   const limits = limitsFor(c.user.handle, deps.config.quotas.default, deps.config.quotas.users);
   const now = deps.now().getTime();
-  const endsAt = new Date(Math.max(now, c.endsAt?.getTime() ?? now) + req.hours * HOUR);
-  const fromNow = (endsAt.getTime() - now) / HOUR;
+  const endsAt = new Date(Math.max(now, c.endsAt?.getTime() ?? now) + req.hours * HOUR_MS);
+  const fromNow = (endsAt.getTime() - now) / HOUR_MS;
   if (fromNow > limits.maxHours) {
     return refuse(`${c.name} cannot run that long`, `quota maxHours: it would end ${fromNow.toFixed(1)} h from now; the limit is ${limits.maxHours} h.`);
   }

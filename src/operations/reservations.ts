@@ -1,33 +1,17 @@
 import type { CommandContext } from '../core/engine.js';
 import { isoMinute } from '../core/format.js';
-import { placeGpus } from '../core/policy/allocation.js';
-import { checkRequest, defaultHours, limitsFor, overQuota } from '../core/policy/quota.js';
 import { refuse, reply, type Reply } from '../core/reply.js';
 import type { Request } from '../core/requests.js';
-import { allocate, release } from '../db/allocations.js';
+import { release } from '../db/allocations.js';
 import { audit } from '../db/audit.js';
-import { drainedHosts } from '../db/hosts.js';
-import { candidates } from './cluster-state.js';
-import { SNAPSHOT_MAX_AGE_MS, type OpsDeps } from './deps.js';
+import type { OpsDeps } from './deps.js';
+import { isReply, takeGpus } from './take-gpus.js';
 
-const HOUR = 3_600_000;
 
 export async function reserveGpus(deps: OpsDeps, req: Extract<Request, { command: 'reserve' }>, { actor }: CommandContext): Promise<Reply> {
-  const limits = limitsFor(actor.handle, deps.config.quotas.default, deps.config.quotas.users);
-  const hours = req.hours ?? defaultHours(limits);
-  if (req.host && !deps.pool.get(req.host)) return refuse(`There is no host "${req.host}"`, `Known hosts: ${deps.pool.hostNames().join(', ')}`);
-  const [snapshots, drained] = await Promise.all([deps.pool.recentSnapshot(SNAPSHOT_MAX_AGE_MS, req.host ? [req.host] : undefined), drainedHosts(deps.db)]);
-  const endsAt = new Date(deps.now().getTime() + hours * HOUR);
-  const taken = await allocate(deps.txDb, {
-    userId: actor.userId,
-    kind: 'reservation',
-    endsAt,
-    quota: (held) => checkRequest(limits, held, req.gpus, hours),
-    place: (leased) => placeGpus(candidates(snapshots, drained, leased), req.gpus, req.host),
-  });
-  if (!taken.ok) {
-    return refuse(overQuota(taken.reason) ? 'Over your quota' : 'No GPUs for you right now', `${taken.reason}.`);
-  }
+  const taken = await takeGpus(deps, actor, 'reservation', req);
+  if (isReply(taken)) return taken;
+  const { endsAt } = taken;
   const gpus = taken.indexes.join(',');
   await audit(deps.db, { actor: actor.handle, action: 'reserve', target: String(taken.allocation.id), result: 'ok', detail: `${taken.host} GPUs ${gpus}` });
   return reply('success', `Reserved GPU${taken.indexes.length === 1 ? '' : 's'} ${gpus} on ${taken.host} until ${isoMinute(endsAt)}`, [

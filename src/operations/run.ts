@@ -1,47 +1,31 @@
 import { randomBytes } from 'node:crypto';
 import type { CommandContext } from '../core/engine.js';
-import { placeGpus } from '../core/policy/allocation.js';
 import { imageAllowed } from '../core/policy/images.js';
-import { checkRequest, defaultHours, limitsFor, overQuota } from '../core/policy/quota.js';
 import { refuse, reply, type Reply } from '../core/reply.js';
 import type { Request } from '../core/requests.js';
 import { containerActions, containerBlocks } from '../core/views.js';
-import { allocate, release } from '../db/allocations.js';
+import { release } from '../db/allocations.js';
 import { markRemoved } from '../db/containers.js';
 import { audit } from '../db/audit.js';
-import { drainedHosts } from '../db/hosts.js';
 import { userDir } from '../hosts/container-spec.js';
 import { errorMessage } from '../util/errors.js';
-import { candidates } from './cluster-state.js';
-import { SNAPSHOT_MAX_AGE_MS, type OpsDeps } from './deps.js';
+import type { OpsDeps } from './deps.js';
+import { isReply, takeGpus } from './take-gpus.js';
 import { createAndStart, ensureImage, ensureUserDir, removeIfPresent } from './launch.js';
 
 type RunRequest = Extract<Request, { command: 'run' }>;
 
-const HOUR = 3_600_000;
 
 export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, progress }: CommandContext): Promise<Reply> {
   const { config, db } = deps;
   const image = req.image ?? config.images.default;
-  const limits = limitsFor(actor.handle, config.quotas.default, config.quotas.users);
-  const hours = req.hours ?? defaultHours(limits);
-  const refused = async (title: string, detail: string) => refuse(title, detail);
-  if (!imageAllowed(image, config.images.allowed)) return refused('That image is not allowed', `${image} is not on the allow-list: ${config.images.allowed.join(', ')}`);
-  if (req.host && !deps.pool.get(req.host)) return refused(`There is no host "${req.host}"`, `Known hosts: ${deps.pool.hostNames().join(', ')}`);
-
+  if (!imageAllowed(image, config.images.allowed)) return refuse('That image is not allowed', `${image} is not on the allow-list: ${config.images.allowed.join(', ')}`);
   const name = req.name ?? `${actor.handle}-${randomBytes(2).toString('hex')}`;
-  if (await db.container.findUnique({ where: { name } })) return refused(`The name "${name}" is taken`, 'Pick another --name, or remove the old container with "rm".');
+  if (await db.container.findUnique({ where: { name } })) return refuse(`The name "${name}" is taken`, 'Pick another --name, or remove the old container with "rm".');
 
-  const [snapshots, drained] = await Promise.all([deps.pool.recentSnapshot(SNAPSHOT_MAX_AGE_MS, req.host ? [req.host] : undefined), drainedHosts(db)]);
-  const endsAt = new Date(deps.now().getTime() + hours * HOUR);
-  const taken = await allocate(deps.txDb, {
-    userId: actor.userId,
-    kind: 'container',
-    endsAt,
-    quota: (held) => checkRequest(limits, held, req.gpus, hours),
-    place: (leased) => placeGpus(candidates(snapshots, drained, leased), req.gpus, req.host),
-  });
-  if (!taken.ok) return refused(overQuota(taken.reason) ? 'Over your quota' : 'No GPUs for you right now', `${taken.reason}.`);
+  const taken = await takeGpus(deps, actor, 'container', req);
+  if (isReply(taken)) return taken;
+  const { endsAt } = taken;
 
   const host = deps.pool.get(taken.host)!;
   deps.launching.add(name);
@@ -54,7 +38,7 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
   } catch (err) {
     deps.launching.delete(name);
     await release(deps.txDb, taken.allocation.id, 'launch failed');
-    if ((err as { code?: string }).code === 'P2002') return refused(`The name "${name}" is taken`, 'Pick another --name.');
+    if ((err as { code?: string }).code === 'P2002') return refuse(`The name "${name}" is taken`, 'Pick another --name.');
     throw err;
   } finally {
     deps.pendingAllocations.delete(taken.allocation.id);
