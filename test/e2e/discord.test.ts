@@ -119,11 +119,37 @@ describe('Discord adapter, real discord.js against a local Discord', () => {
       expect(final.embeds[0].title).toBe('pulled is running on h1 with GPU 0');
       const edits = discord.requests.filter((r) => r.method === 'PATCH' && r.path.includes(sent.token)).map((r) => String(r.body?.content ?? ''));
       expect(edits.some((c) => c.startsWith(`⏳ pulling ${ref}: `) && c.includes('%'))).toBe(true);
-      // Carol's handle came from her display name.
-      expect(await app.db.user.findUnique({ where: { handle: 'carol-c' } })).not.toBeNull();
+      // Carol's handle came from her (unique) Discord username, not her display name.
+      expect(await app.db.user.findUnique({ where: { handle: 'carol' } })).not.toBeNull();
     } finally {
       await registry.stop();
     }
+  });
+
+  it('does every other subcommand end to end', async () => {
+    const title = async (sub: string, options: { name: string; type: number; value: string | number | boolean }[] = []) => (await gpu('D1', sub, options)).message.embeds[0].title as string;
+    // Carol's pulled container took GPU 0 while d1 was stopped.
+    const taken = await gpu('D1', 'start', [{ name: 'name', type: STRING, value: 'd1' }]);
+    expect(taken.message.embeds[0].title).toBe('d1 cannot start: its GPUs are taken');
+    expect(taken.message.embeds[0].description).toContain('GPU 0 is held by carol (container pulled)');
+    expect((await gpu('D3', 'rm', [{ name: 'name', type: STRING, value: 'pulled' }])).message.embeds[0].title).toBe('pulled is removed');
+    expect(await title('start', [{ name: 'name', type: STRING, value: 'd1' }])).toBe('d1 is running again on h1 with GPUs 0');
+    expect(await title('logs', [{ name: 'name', type: STRING, value: 'd1' }, { name: 'tail', type: INTEGER, value: 5 }])).toBe('Last 5 lines of d1');
+    expect(await title('extend', [{ name: 'name', type: STRING, value: 'd1' }, { name: 'hours', type: 10, value: 2 }])).toMatch(/^d1 now ends /);
+    const reserved = await title('reserve', [{ name: 'gpus', type: INTEGER, value: 1 }, { name: 'hours', type: 10, value: 1.5 }]);
+    expect(reserved).toMatch(/^Reserved GPU \d on h1 until /);
+    expect(await title('ls')).toBe('Your 1 container(s) and 1 reservation(s)');
+    const everyone = await gpu('D2', 'ls', [{ name: 'all', type: 5, value: true }]);
+    expect(everyone.callback.data?.flags ?? 0).toBe(0); // the team's view goes to the channel
+    expect(everyone.message.embeds[0].description).toContain('d1');
+    expect(await title('release', [{ name: 'id', type: STRING, value: 'all' }])).toBe('Released 1 reservation');
+    expect(await title('images', [{ name: 'host', type: STRING, value: 'h1' }])).toBe('Images on the hosts');
+    expect(await title('rm', [{ name: 'name', type: STRING, value: 'd1' }])).toBe('d1 is removed');
+    expect((await bed.dockerCli('h1', ['ps', '-a', '--format', '{{.Names}}'])).stdout).not.toContain('d1');
+    // A bad value from a typed option meets the same validation as typed text.
+    const bad = await gpu('D1', 'run', [{ name: 'name', type: STRING, value: '../etc' }]);
+    expect(bad.message.embeds[0].title).toBe('That command was not understood');
+    expect(bad.message.embeds[0].description).toContain('is not a valid name');
   });
 
   it('sends a DM to the right person', async () => {

@@ -15,7 +15,7 @@ export async function choices(app: App, i: AutocompleteInteraction): Promise<Cho
   const within = <T>(work: Promise<T>, fallback: T) => withTimeout(work, BUDGET_MS, 'autocomplete').catch(() => fallback);
 
   if (focused.name === 'name') {
-    const actor = await app.actor(i.user.id, 'discord', i.user.globalName ?? i.user.username);
+    const actor = await app.actor(i.user.id, 'discord', i.user.username);
     const containers = await app.db.container.findMany({ where: { state: { not: 'removed' }, ...(actor.isAdmin ? {} : { userId: actor.userId }) }, include: { user: true }, orderBy: { createdAt: 'desc' }, take: 100 });
     return matching(containers.map((c) => ({ name: `${c.name} (${c.state} on ${c.hostName}${actor.isAdmin ? `, ${c.user.handle}` : ''})`.slice(0, 100), value: c.name })));
   }

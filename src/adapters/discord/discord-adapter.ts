@@ -91,7 +91,7 @@ export class DiscordAdapter implements ChatAdapter {
 
   private async run(app: App, i: ChatInputCommandInteraction | ButtonInteraction, input: string | string[], progress: (line: string) => Promise<void>): Promise<Reply> {
     try {
-      const actor = await app.actor(i.user.id, 'discord', i.user.globalName ?? i.user.username);
+      const actor = await app.actor(i.user.id, 'discord', i.user.username);
       return await app.engine.handleText(actor, input, progress);
     } catch (err) {
       this.log.error({ user: i.user.id, err: errorMessage(err) }, 'command failed');
