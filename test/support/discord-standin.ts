@@ -32,7 +32,6 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Json = Record<string, any>;
 
 export interface RestRequest {
@@ -41,7 +40,6 @@ export interface RestRequest {
   path: string;
   query: Record<string, string>;
   /** Parsed JSON body, or the parsed `payload_json` part of a multipart body; undefined when there is none. */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   body: any;
   /** Files of a multipart body. */
   files: { field: string; name: string; contentType: string; size: number }[];
@@ -56,7 +54,6 @@ export interface RestRequest {
 export interface CallbackResult {
   /** Interaction callback type (4 reply, 5 deferReply, 6 deferUpdate, 7 update, 8 autocomplete, 9 modal, …). */
   type: number;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   data?: any;
   /** Milliseconds from dispatch to the callback's arrival. */
   ms: number;
@@ -127,7 +124,7 @@ export interface DiscordStandin {
   failNext(method: string, pathPattern: RegExp, status: number, body?: Json, opts?: { times?: number; retryAfter?: number }): void;
 
   /** Sends INTERACTION_CREATE on the current gateway session. */
-  dispatchInteraction(payload: Json, opts?: { waitMs?: number }): DispatchedInteraction;
+  dispatchInteraction(payload: object, opts?: { waitMs?: number }): DispatchedInteraction;
   /** Every callback POSTed, in order (accepted or not). */
   callbacks: ({ interactionId: string; token: string } & CallbackResult)[];
   /** The current @original message of an interaction token (after callbacks/edits); undefined if none. */
@@ -811,10 +808,10 @@ export async function startDiscordStandin(opts: DiscordStandinOptions = {}): Pro
     return `interaction type ${String(p.type)}`;
   }
 
-  function dispatchInteraction(payload: Json, o: { waitMs?: number } = {}): DispatchedInteraction {
+  function dispatchInteraction(payload: object, o: { waitMs?: number } = {}): DispatchedInteraction {
     if (closed) throw new Error('the Discord stand-in is closed');
     if (!current) throw new Error('no gateway session: has the client logged in?');
-    const p = clone(payload);
+    const p = clone(payload) as Json;
     p.id ??= snowflake();
     p.token ??= `aW50ZXJhY3Rpb246${p.id}${randomBytes(48).toString('base64url')}`;
     const id = String(p.id);
@@ -1624,8 +1621,7 @@ export async function startDiscordStandin(opts: DiscordStandinOptions = {}): Pro
   }
 
   function basePayload(o: InteractionBase, type: number, data: Json, extra: Json = {}): Json {
-    const user = ensureUser(o.userId, o.username);
-    void user;
+    ensureUser(o.userId, o.username);
     const common = {
       id: snowflake(),
       application_id: appId,
@@ -1703,8 +1699,8 @@ export async function startDiscordStandin(opts: DiscordStandinOptions = {}): Pro
       if (!isFocused && (type === 6 || type === 9) && (users.has(id) || id === botUserId)) {
         (resolved.users ??= {})[id] = userJson(id);
         if (!dm) {
-          const { user: _u, ...member } = memberJson(id);
-          void _u;
+          const member = memberJson(id);
+          delete member.user; // resolved members come without their user
           (resolved.members ??= {})[id] = { ...member, permissions: MEMBER_PERMISSIONS };
         }
       }
