@@ -91,24 +91,6 @@ export async function allocate(db: PrismaClient, req: AllocateRequest): Promise<
   );
 }
 
-/** Takes exactly these GPUs (start of a stopped container), or says who holds them. */
-export async function allocateExactly(db: PrismaClient, userId: number, host: string, indexes: number[], endsAt: Date | null): Promise<AllocateResult> {
-  try {
-    const allocation = await db.allocation.create({
-      data: { userId, kind: 'container', hostName: host, gpuIndexes: formatIndexes(indexes), state: 'active', endsAt, leases: { create: indexes.map((gpuIndex) => ({ hostName: host, gpuIndex })) } },
-    });
-    return { ok: true, allocation, host, indexes };
-  } catch (err) {
-    if (!isConflict(err)) throw err;
-    const holders = await leaseHolders(db);
-    const taken = indexes
-      .map((i) => ({ i, h: holders.get(gpuKey(host, i)) }))
-      .filter((x) => x.h)
-      .map(({ i, h }) => `GPU ${i} is held by ${h!.owner}${h!.container ? ` (container ${h!.container})` : ' (reservation)'}`);
-    return { ok: false, reason: `${taken.join('; ') || 'its GPUs are taken'} on ${host}` };
-  }
-}
-
 /** Frees the GPUs of an allocation; a no-op when already released. */
 export async function release(db: PrismaClient, allocationId: number, reason: string): Promise<boolean> {
   return retrying(() =>

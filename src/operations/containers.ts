@@ -3,14 +3,14 @@ import { HOUR_MS, isoMinute } from '../core/format.js';
 import { checkRequest, defaultHours, limitsFor } from '../core/policy/quota.js';
 import { refuse, reply, type Reply } from '../core/reply.js';
 import type { Request } from '../core/requests.js';
-import { allocateExactly, parseIndexes, release } from '../db/allocations.js';
+import { allocate, gpuKey, leaseHolders, parseIndexes, release } from '../db/allocations.js';
 import { markRemoved, markStopped } from '../db/containers.js';
 import { audit } from '../db/audit.js';
 import type { Container } from '../db/client.js';
 import { withTimeout } from '../hosts/errors.js';
 import type { GpuHost } from '../hosts/gpu-host.js';
 import { errorMessage } from '../util/errors.js';
-import { DOCKER_TIMEOUT_MS, type OpsDeps } from './deps.js';
+import { DOCKER_TIMEOUT_MS, SNAPSHOT_MAX_AGE_MS, type OpsDeps } from './deps.js';
 import { ownedContainer } from './ownership.js';
 
 type Named<C extends string> = Extract<Request, { command: C }>;
@@ -60,15 +60,34 @@ export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor
   if (!('docker' in host)) return host;
   const indexes = parseIndexes(c.gpuIndexes);
   const limits = limitsFor(c.user.handle, deps.config.quotas.default, deps.config.quotas.users);
-  const held = await deps.db.gpuLease.count({ where: { allocation: { userId: c.userId } } });
-  const quota = checkRequest(limits, held, indexes.length, defaultHours(limits));
-  if (!quota.ok) return refuse(`${c.name} cannot start`, quota.reason);
   const endsAt = new Date(deps.now().getTime() + defaultHours(limits) * HOUR_MS);
+  const [snapshot] = await deps.pool.recentSnapshot(SNAPSHOT_MAX_AGE_MS, [c.hostName]);
+  const busy = new Set((snapshot?.gpus ?? []).filter((g) => g.unmanaged.length > 0).map((g) => g.index));
   deps.launching.add(c.name);
   try {
-    const taken = await allocateExactly(deps.txDb, c.userId, c.hostName, indexes, endsAt);
+    // The same transaction as run: quota against what the owner holds now, and exactly these GPUs.
+    const taken = await allocate(deps.txDb, {
+      userId: c.userId,
+      kind: 'container',
+      endsAt,
+      quota: (held) => checkRequest(limits, held, indexes.length, defaultHours(limits)),
+      place: (leased) => {
+        const blocked = indexes.filter((i) => leased.has(gpuKey(c.hostName, i)) || busy.has(i));
+        return blocked.length ? { ok: false, reason: 'taken' } : { ok: true, host: c.hostName, indexes };
+      },
+    });
     if (!taken.ok) {
-      return refuse(`${c.name} cannot start: its GPUs are taken`, `${taken.reason}. Ask them, wait, or "rm ${c.name}" and "run" again to get other GPUs (your files stay).`);
+      if (taken.reason !== 'taken') return refuse(`${c.name} cannot start`, taken.reason);
+      const holders = await leaseHolders(deps.db);
+      const who = indexes
+        .map((i) => {
+          const h = holders.get(gpuKey(c.hostName, i));
+          if (h) return `GPU ${i} is held by ${h.owner}${h.container ? ` (container ${h.container})` : ' (reservation)'}`;
+          return busy.has(i) ? `GPU ${i} is busy with a process gpubot did not start` : null;
+        })
+        .filter(Boolean)
+        .join('; ');
+      return refuse(`${c.name} cannot start: its GPUs are taken`, `${who} on ${c.hostName}. Ask them, wait, or "rm ${c.name}" and "run" again to get other GPUs (your files stay).`);
     }
     // Tied to the row at once, so reconciliation never sees it as an allocation without a container.
     await deps.db.container.update({ where: { id: c.id }, data: { allocationId: taken.allocation.id } });
