@@ -11,7 +11,7 @@ import { median, ms, percentile } from './stats.js';
 export async function benchSlack(report: (line: string) => void): Promise<Record<string, number>> {
   const bed = await startBed({ hosts: 3 });
   const slack = await startSlackStandin({ users: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`U${i}`, { name: `user${i}` }])) });
-  const app = await App.create({ config: parseConfig(bed.config()), log: silentLogger(), databaseUrl: `file:${bed.baseDir}/bench.db`, reconcileEveryMs: null });
+  const app = await App.create({ config: parseConfig(bed.config()), log: silentLogger(), databaseUrl: `file:${bed.baseDir}/bench.db`, reconcileOnStart: false });
   const adapter = new SlackAdapter({ botToken: slack.botToken, appToken: slack.appToken, port: 0, apiUrl: slack.apiUrl, retries: 0 }, silentLogger());
   try {
     await waitFor(() => app.pool.all().every((h) => h.connection().state === 'up'), { what: 'hosts' });

@@ -11,6 +11,7 @@ import { HostPool } from './hosts/host-pool.js';
 import type { Logger } from './log.js';
 import { errorMessage } from './util/errors.js';
 import { reconcile, type ReconcileReport } from './jobs/reconcile.js';
+import { startScheduler } from './jobs/scheduler.js';
 import { snapshotWithHolders } from './operations/cluster-state.js';
 import type { OpsDeps } from './operations/deps.js';
 import { createHandlers } from './operations/handlers.js';
@@ -24,8 +25,8 @@ export interface AppOptions {
   /** Replaces the built-in command handlers (tests). */
   handlers?: Handlers;
   now?: () => Date;
-  /** How often hosts and database are reconciled (also once at start); 0: only at start; null: never. */
-  reconcileEveryMs?: number | null;
+  /** Reconcile hosts and database once at start (default); the scheduler does it after that. */
+  reconcileOnStart?: boolean;
   failpoint?: string;
 }
 
@@ -34,7 +35,7 @@ export class App {
   readonly engine: Engine;
   readonly ops: OpsDeps;
   private readonly inventory: InventoryRecorder;
-  private reconcileTimer: NodeJS.Timeout | undefined;
+  private scheduler: { stop(): void } | undefined;
   private reconciling: Promise<unknown> = Promise.resolve();
 
   private constructor(
@@ -91,20 +92,17 @@ export class App {
     await syncHosts(db, config.hosts.map((h) => h.name));
     const pool = new HostPool(config, log, config.timeouts.hostMs, options.localEnv);
     const app = new App(options, db, txDb, pool);
-    if (options.reconcileEveryMs !== null) app.startReconciling(options.reconcileEveryMs ?? 60_000);
+    if (options.reconcileOnStart !== false) app.reconcileInBackground();
     return app;
   }
 
-  /** Once as soon as the hosts have answered (or failed to), then on a timer. */
-  private startReconciling(everyMs: number): void {
-    const run = () => {
-      this.reconciling = this.reconciling.then(() => this.reconcile()).catch((err) => this.options.log.warn({ err: errorMessage(err) }, 'reconciliation failed'));
-    };
-    run();
-    if (everyMs > 0) {
-      this.reconcileTimer = setInterval(run, everyMs);
-      this.reconcileTimer.unref();
-    }
+  private reconcileInBackground(): void {
+    this.reconciling = this.reconcile().catch((err) => this.options.log.warn({ err: errorMessage(err) }, 'reconciliation failed'));
+  }
+
+  /** The scheduled jobs (reconcile, expiry, ...) on their cron schedules, until close. */
+  startJobs(): void {
+    this.scheduler ??= startScheduler(this.ops);
   }
 
   async reconcile(): Promise<ReconcileReport> {
@@ -144,7 +142,7 @@ export class App {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.reconcileTimer);
+    this.scheduler?.stop();
     await this.reconciling;
     this.pool.close();
     await Promise.all([this.db.$disconnect(), this.txDb.$disconnect()]);

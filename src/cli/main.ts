@@ -64,7 +64,7 @@ async function main(argv: string[]): Promise<number> {
 
   // `chat` may run beside a running bot: only `start` reconciles (another process's launches in
   // flight look abandoned from here).
-  const app = await App.create({ config, log, databaseUrl: url, failpoint: process.env.GPUBOT_FAILPOINT, reconcileEveryMs: sub === 'start' ? undefined : null });
+  const app = await App.create({ config, log, databaseUrl: url, failpoint: process.env.GPUBOT_FAILPOINT, reconcileOnStart: sub === 'start' });
   try {
     if (sub === 'chat') {
       const { user, message } = chatArgs(rest);
@@ -90,6 +90,7 @@ async function main(argv: string[]): Promise<number> {
       adapters.push(new ConsoleAdapter(env.GPUBOT_CONSOLE_USER ?? userInfo().username));
     }
     for (const a of adapters) await a.start(app);
+    app.startJobs();
     log.info({ adapters: adapters.map((a) => a.name), hosts: app.pool.hostNames() }, 'gpubot started');
     await new Promise<void>((resolve) => {
       const stop = () => resolve();

@@ -1,3 +1,4 @@
+import { Cron } from 'croner';
 import { z } from 'zod';
 
 /** Names that end up in container names, directory names and SSH argv: keep them boring. */
@@ -36,6 +37,22 @@ const quotaSchema = z.strictObject({
   maxHours: z.number().positive().max(24 * 365).optional(),
 });
 
+const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+/** A duration like 10m, 1h, 1.5h or 2d, in milliseconds. */
+export const durationSchema = z
+  .string()
+  .regex(/^\d{1,5}(?:\.\d{1,2})?[smhd]$/, 'must look like 10m, 1h or 2d')
+  .transform((s) => Number(s.slice(0, -1)) * UNIT_MS[s.slice(-1) as keyof typeof UNIT_MS]);
+
+const cronSchema = z.string().refine((expr) => {
+  try {
+    new Cron(expr, { paused: true }).stop();
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be a cron expression like "*/5 * * * *"');
+
 export const configSchema = z
   .strictObject({
     hosts: z.array(hostSchema).min(1, 'at least one host is needed').default([{ name: 'local', dockerSocket: '/var/run/docker.sock', gpuMode: 'device-requests' }]),
@@ -60,6 +77,19 @@ export const configSchema = z
       })
       .prefault({}),
     admins: z.array(z.string().min(1)).default([]),
+    /** When each scheduled job runs (cron, the bot's local time). */
+    schedule: z
+      .strictObject({
+        reconcile: cronSchema.default('* * * * *'),
+        expiry: cronSchema.default('* * * * *'),
+      })
+      .prefault({}),
+    expiry: z
+      .strictObject({
+        /** Reminders before a container or reservation ends. */
+        remindBefore: z.array(durationSchema).prefault(['1h', '10m']),
+      })
+      .prefault({}),
     timeouts: z
       .strictObject({
         /** Longest a status reply waits for any one host. */

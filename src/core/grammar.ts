@@ -139,6 +139,19 @@ export const commands: CommandSpec[] = [
     positionals: [0, 1],
     build: (_v, [host]) => ({ command: 'images', host: host === undefined ? undefined : v.hostName(host) }),
   },
+  {
+    name: 'admin',
+    usage: 'admin run-job JOB',
+    summary: 'Admins only: run a scheduled job now (reconcile, expiry).',
+    examples: ['admin run-job expiry'],
+    options: {},
+    positionals: [2, 2],
+    build: (_v, [action, job]) => {
+      if (action !== 'run-job') throw new InputError(`unknown admin action "${printable(action!)}"; try "help admin"`);
+      if (!/^[a-z-]{1,30}$/.test(job!)) throw new InputError(`"${printable(job!)}" is not a job name`);
+      return { command: 'admin', action, job: job! };
+    },
+  },
 ];
 
 export const commandSpec = (name: string): CommandSpec | undefined => commands.find((c) => c.name === name);

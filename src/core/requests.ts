@@ -11,7 +11,8 @@ export type Request =
   | { command: 'rm'; name: string }
   | { command: 'logs'; name: string; tail: number }
   | { command: 'extend'; name: string; hours: number }
-  | { command: 'images'; host?: string };
+  | { command: 'images'; host?: string }
+  | { command: 'admin'; action: 'run-job'; job: string };
 
 export type CommandName = Request['command'];
 

@@ -1,4 +1,5 @@
 import type { Handlers } from '../core/engine.js';
+import { adminCommand } from './admin.js';
 import { containerLogs, extendContainer, removeContainer, startContainer, stopContainer } from './containers.js';
 import type { OpsDeps } from './deps.js';
 import { listImages } from './images.js';
@@ -19,5 +20,6 @@ export function createHandlers(deps: OpsDeps): Handlers {
     logs: (r, ctx) => containerLogs(deps, r, ctx),
     extend: (r, ctx) => extendContainer(deps, r, ctx),
     images: (r) => listImages(deps, r),
+    admin: (r, ctx) => adminCommand(deps, r, ctx),
   };
 }

@@ -114,7 +114,7 @@ describe('a bot killed between container create and database commit', () => {
       config: (await import('../../src/config/load.js')).parseConfig(bed.config()),
       log: (await import('../../src/log.js')).silentLogger(),
       databaseUrl: env.DATABASE_URL,
-      reconcileEveryMs: null,
+      reconcileOnStart: false,
       // A "creating" row counts as abandoned only past the grace period (another process may own it).
       now: () => new Date(Date.now() + CREATING_GRACE_MS + 60_000),
     });

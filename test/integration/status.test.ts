@@ -36,7 +36,7 @@ describe('status against three real hosts', () => {
       s.processes.push({ gpuIndex: 2, pid: hostProcess.pid!, name: 'python3', usedMemoryMiB: 2000 });
     });
     // Containers planted by hand here are not in the database: keep reconciliation from removing them.
-    app = await appFor(bed, {}, undefined, { reconcileEveryMs: null });
+    app = await appFor(bed, {}, undefined, { reconcileOnStart: false });
   });
 
   afterAll(async () => {

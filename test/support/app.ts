@@ -12,7 +12,7 @@ let databases = 0;
 /** An App wired to the bed's hosts (and a fresh SQLite file in the bed's dir), connected. */
 export async function appFor(bed: Bed, extra: Record<string, unknown> = {}, raw?: Record<string, unknown>, options: Partial<AppOptions> = {}): Promise<App> {
   const config = parseConfig(raw ?? bed.config(extra));
-  const app = await App.create({ config, log: silentLogger(), databaseUrl: `file:${bed.baseDir}/gpubot-${++databases}.db`, reconcileEveryMs: 0, ...options });
+  const app = await App.create({ config, log: silentLogger(), databaseUrl: `file:${bed.baseDir}/gpubot-${++databases}.db`, ...options });
   await waitFor(() => app.pool.all().every((h) => h.connection().state !== 'connecting'), { what: 'SSH connections' });
   return app;
 }

@@ -3,7 +3,7 @@
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,6 +15,8 @@ import { defaultMigrationsDir, migrate, PRISMA_MIGRATIONS_DDL } from '../../src/
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const migrationsDir = path.join(projectRoot, 'prisma', 'migrations');
 const INIT = '20261123000000_init';
+/** Every migration the project ships, in order. */
+const ALL = readdirSync(migrationsDir).filter((d) => /^\d{14}_/.test(d)).sort();
 
 const require = createRequire(import.meta.url);
 interface Db {
@@ -54,11 +56,12 @@ describe('migrate (SQLite)', () => {
     const file = tmpDbFile();
     const before = Date.now();
     const result = await migrate(`file:${file}`, { log: quiet });
-    expect(result.applied).toEqual([INIT]);
+    expect(result.applied).toEqual(ALL);
+    expect(ALL[0]).toBe(INIT);
     expect(existsSync(file)).toBe(true);
 
     const [row, ...more] = rows(file);
-    expect(more).toEqual([]);
+    expect(more.map((r) => r['migration_name'])).toEqual(ALL.slice(1));
     expect(row).toMatchObject({
       migration_name: INIT,
       checksum: sha256(path.join(migrationsDir, INIT, 'migration.sql')),
@@ -77,13 +80,13 @@ describe('migrate (SQLite)', () => {
         .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
         .all()
         .map((r) => r['name']);
-      expect(tables).toEqual(['Allocation', 'AuditEvent', 'ChatIdentity', 'Container', 'Gpu', 'GpuLease', 'Host', 'User', '_prisma_migrations']);
+      expect(tables).toEqual(['Allocation', 'AuditEvent', 'ChatIdentity', 'Container', 'Gpu', 'GpuLease', 'Host', 'Notice', 'User', '_prisma_migrations']);
       expect(db.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
     });
 
     // Up to date: a no-op.
     expect(await migrate(`file:${file}`, { log: quiet })).toEqual({ applied: [] });
-    expect(rows(file)).toEqual([row]);
+    expect(rows(file)).toEqual([row, ...more]);
   });
 
   it('gives a PrismaClient where GpuLease allows one holder per GPU', async () => {
@@ -119,8 +122,8 @@ describe('migrate (SQLite)', () => {
   it('applies each migration once when two calls race on a new file (in one process)', async () => {
     const file = tmpDbFile();
     const results = await Promise.all([migrate(`file:${file}`, { log: quiet }), migrate(`file:${file}`, { log: quiet })]);
-    expect(results.flatMap((r) => r.applied)).toEqual([INIT]);
-    expect(rows(file).map((r) => r['migration_name'])).toEqual([INIT]);
+    expect(results.flatMap((r) => r.applied).sort()).toEqual(ALL);
+    expect(rows(file).map((r) => r['migration_name'])).toEqual(ALL);
   });
 
   it('applies each migration once when two processes race on a new file', async () => {
@@ -174,8 +177,8 @@ describe('migrate (SQLite)', () => {
     writeFileSync(go, '');
     const [ra, rb] = await Promise.all([a.done, b.done]);
 
-    expect([...ra.applied, ...rb.applied].sort()).toEqual([INIT, '20261124000000_more']);
-    expect(rows(file).map((r) => r['migration_name'])).toEqual([INIT, '20261124000000_more']);
+    expect([...ra.applied, ...rb.applied].sort()).toEqual([...ALL, '20261124000000_more']);
+    expect(rows(file).map((r) => r['migration_name'])).toEqual([...ALL, '20261124000000_more']);
     withDb(file, (db) => expect(db.prepare('SELECT count(*) AS c FROM "Filler"').get()).toEqual({ c: 50000 }));
   }, 60_000);
 
@@ -189,7 +192,7 @@ describe('migrate (SQLite)', () => {
     const file = path.join(dir, 'gpubot.db');
 
     await expect(migrate(`file:${file}`, { migrationsDir: migrations, log: quiet })).rejects.toThrow(/20261124000000_bad.*no such table: Nope/);
-    expect(rows(file).map((r) => r['migration_name'])).toEqual([INIT]);
+    expect(rows(file).map((r) => r['migration_name'])).toEqual(ALL);
     withDb(file, (db) => expect(db.prepare(`SELECT name FROM sqlite_master WHERE name = 'Half'`).get()).toBeUndefined());
 
     writeFileSync(bad, `CREATE TABLE "Half" ("id" INTEGER PRIMARY KEY);\n`);

@@ -9,7 +9,7 @@ const nameOption = (s: SlashCommandSubcommandBuilder) => s.addStringOption((o) =
 const hostOption = (s: SlashCommandSubcommandBuilder, what = 'Host (default: the best fit)') => s.addStringOption((o) => o.setName('host').setDescription(what).setAutocomplete(true).setMaxLength(63));
 
 /** `/gpu` with native subcommands and typed options: the same commands as the text grammar. */
-export function gpuCommand(): SlashCommandBuilder {
+export function gpuCommand(jobNames: string[] = ['reconcile', 'expiry']): SlashCommandBuilder {
   const b = new SlashCommandBuilder().setName('gpu').setDescription('GPUs on the shared servers').setDMPermission(false);
   sub(b, 'status', (s) => hostOption(s, 'Only this host'));
   sub(b, 'run', (s) =>
@@ -35,6 +35,15 @@ export function gpuCommand(): SlashCommandBuilder {
   sub(b, 'extend', (s) => nameOption(s).addNumberOption((o) => o.setName('hours').setDescription('Hours to add').setRequired(true).setMinValue(0.01).setMaxValue(8760)));
   sub(b, 'images', (s) => hostOption(s, 'Only this host'));
   sub(b, 'help', (s) => s.addStringOption((o) => o.setName('command').setDescription('A command to explain').setMaxLength(20)));
+  sub(b, 'admin', (s) =>
+    s.addStringOption((o) =>
+      o
+        .setName('run-job')
+        .setDescription('Run this scheduled job now')
+        .setRequired(true)
+        .addChoices(...jobNames.map((name) => ({ name, value: name }))),
+    ),
+  );
   return b;
 }
 
@@ -81,6 +90,9 @@ export function commandWords(i: Pick<ChatInputCommandInteraction, 'options'>): s
     case 'extend':
       words.push(o.getString('name', true));
       flag('hours', o.getNumber('hours', true));
+      break;
+    case 'admin':
+      words.push('run-job', o.getString('run-job', true));
       break;
     default:
       words.push(o.getString('name', true));
