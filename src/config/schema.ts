@@ -82,6 +82,17 @@ export const configSchema = z
       .strictObject({
         reconcile: cronSchema.default('* * * * *'),
         expiry: cronSchema.default('* * * * *'),
+        cleanup: cronSchema.default('*/10 * * * *'),
+      })
+      .prefault({}),
+    cleanup: z
+      .strictObject({
+        /** A managed container stopped this long is removed (never its files). */
+        removeStoppedAfter: durationSchema.prefault('24h'),
+        /** Its owner is told this long before, with a Keep button. */
+        warnBefore: durationSchema.prefault('2h'),
+        /** How long "keep NAME" (and the Keep button) holds off the removal. */
+        keepFor: durationSchema.prefault('24h'),
       })
       .prefault({}),
     expiry: z

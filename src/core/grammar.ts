@@ -131,6 +131,15 @@ export const commands: CommandSpec[] = [
     },
   },
   {
+    name: 'keep',
+    usage: 'keep NAME',
+    summary: 'Hold off the automatic removal of a stopped container for a while (cleanup.keepFor).',
+    examples: ['keep exp1'],
+    options: {},
+    positionals: [1, 1],
+    build: (_v, [n]) => ({ command: 'keep', name: v.containerName(n!) }),
+  },
+  {
     name: 'images',
     usage: 'images [HOST]',
     summary: 'Images present on the hosts, and which ones are allowed.',
@@ -142,7 +151,7 @@ export const commands: CommandSpec[] = [
   {
     name: 'admin',
     usage: 'admin run-job JOB',
-    summary: 'Admins only: run a scheduled job now (reconcile, expiry).',
+    summary: 'Admins only: run a scheduled job now (reconcile, expiry, cleanup).',
     examples: ['admin run-job expiry'],
     options: {},
     positionals: [2, 2],

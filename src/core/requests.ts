@@ -11,6 +11,7 @@ export type Request =
   | { command: 'rm'; name: string }
   | { command: 'logs'; name: string; tail: number }
   | { command: 'extend'; name: string; hours: number }
+  | { command: 'keep'; name: string }
   | { command: 'images'; host?: string }
   | { command: 'admin'; action: 'run-job'; job: string };
 

@@ -1,5 +1,6 @@
 import type { Handlers } from '../core/engine.js';
 import { adminCommand } from './admin.js';
+import { keepContainer } from './keep.js';
 import { containerLogs, extendContainer, removeContainer, startContainer, stopContainer } from './containers.js';
 import type { OpsDeps } from './deps.js';
 import { listImages } from './images.js';
@@ -20,6 +21,7 @@ export function createHandlers(deps: OpsDeps): Handlers {
     logs: (r, ctx) => containerLogs(deps, r, ctx),
     extend: (r, ctx) => extendContainer(deps, r, ctx),
     images: (r) => listImages(deps, r),
+    keep: (r, ctx) => keepContainer(deps, r, ctx),
     admin: (r, ctx) => adminCommand(deps, r, ctx),
   };
 }

@@ -9,7 +9,7 @@ const nameOption = (s: SlashCommandSubcommandBuilder) => s.addStringOption((o) =
 const hostOption = (s: SlashCommandSubcommandBuilder, what = 'Host (default: the best fit)') => s.addStringOption((o) => o.setName('host').setDescription(what).setAutocomplete(true).setMaxLength(63));
 
 /** `/gpu` with native subcommands and typed options: the same commands as the text grammar. */
-export function gpuCommand(jobNames: string[] = ['reconcile', 'expiry']): SlashCommandBuilder {
+export function gpuCommand(jobNames: string[] = ['reconcile', 'expiry', 'cleanup']): SlashCommandBuilder {
   const b = new SlashCommandBuilder().setName('gpu').setDescription('GPUs on the shared servers').setDMPermission(false);
   sub(b, 'status', (s) => hostOption(s, 'Only this host'));
   sub(b, 'run', (s) =>
@@ -30,7 +30,7 @@ export function gpuCommand(jobNames: string[] = ['reconcile', 'expiry']): SlashC
   );
   sub(b, 'release', (s) => s.addStringOption((o) => o.setName('id').setDescription('Reservation id, or "all"').setRequired(true).setMaxLength(12)));
   sub(b, 'ls', (s) => s.addBooleanOption((o) => o.setName('all').setDescription('Everyone’s (names and GPUs only)')));
-  for (const n of ['stop', 'start', 'rm']) sub(b, n, nameOption);
+  for (const n of ['stop', 'start', 'rm', 'keep']) sub(b, n, nameOption);
   sub(b, 'logs', (s) => nameOption(s).addIntegerOption((o) => o.setName('tail').setDescription('Lines (default 50)').setMinValue(1).setMaxValue(5000)));
   sub(b, 'extend', (s) => nameOption(s).addNumberOption((o) => o.setName('hours').setDescription('Hours to add').setRequired(true).setMinValue(0.01).setMaxValue(8760)));
   sub(b, 'images', (s) => hostOption(s, 'Only this host'));
