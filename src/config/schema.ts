@@ -74,6 +74,8 @@ export const configSchema = z
       .strictObject({
         default: quotaSchema.prefault({}).transform((q) => ({ maxGpus: q.maxGpus ?? 4, gpuHoursPerWeek: q.gpuHoursPerWeek ?? 168, maxHours: q.maxHours ?? 72 })),
         users: z.record(z.string(), quotaSchema).default({}),
+        /** GPU-hours count over the last 7 days (rolling) or since Monday 00:00 UTC (calendar). */
+        window: z.enum(['rolling', 'calendar']).default('calendar'),
       })
       .prefault({}),
     admins: z.array(z.string().min(1)).default([]),
@@ -83,6 +85,8 @@ export const configSchema = z
         reconcile: cronSchema.default('* * * * *'),
         expiry: cronSchema.default('* * * * *'),
         cleanup: cronSchema.default('*/10 * * * *'),
+        quota: cronSchema.default('*/5 * * * *'),
+        unmanaged: cronSchema.default('*/5 * * * *'),
       })
       .prefault({}),
     cleanup: z

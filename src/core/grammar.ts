@@ -149,16 +149,40 @@ export const commands: CommandSpec[] = [
     build: (_v, [host]) => ({ command: 'images', host: host === undefined ? undefined : v.hostName(host) }),
   },
   {
-    name: 'admin',
-    usage: 'admin run-job JOB',
-    summary: 'Admins only: run a scheduled job now (reconcile, expiry, cleanup).',
-    examples: ['admin run-job expiry'],
+    name: 'quota',
+    usage: 'quota [USER]',
+    summary: 'GPU-hours used this week against the limit, when the window ends, and what is held now (another user: admins).',
+    examples: ['quota', 'quota alice'],
     options: {},
+    positionals: [0, 1],
+    build: (_v, [user]) => ({ command: 'quota', user: user === undefined ? undefined : v.handle(user) }),
+  },
+  {
+    name: 'admin',
+    usage: 'admin run-job JOB | admin quota USER [--max-gpus N] [--gpu-hours H] [--max-hours H]',
+    summary: 'Admins only: run a scheduled job now (reconcile, expiry, cleanup, quota, unmanaged), or change a user’s limits.',
+    examples: ['admin run-job expiry', 'admin quota alice --gpu-hours 300 --max-gpus 8'],
+    options: { 'max-gpus': { type: 'string' }, 'gpu-hours': { type: 'string' }, 'max-hours': { type: 'string' } },
     positionals: [2, 2],
-    build: (_v, [action, job]) => {
-      if (action !== 'run-job') throw new InputError(`unknown admin action "${printable(action!)}"; try "help admin"`);
-      if (!/^[a-z-]{1,30}$/.test(job!)) throw new InputError(`"${printable(job!)}" is not a job name`);
-      return { command: 'admin', action, job: job! };
+    build: (values, [action, arg]) => {
+      if (action === 'run-job') {
+        if (Object.keys(values).length) throw new InputError('run-job takes no options');
+        if (!/^[a-z-]{1,30}$/.test(arg!)) throw new InputError(`"${printable(arg!)}" is not a job name`);
+        return { command: 'admin', action, job: arg! };
+      }
+      if (action === 'quota') {
+        if (!Object.keys(values).length) throw new InputError('admin quota needs at least one of --max-gpus, --gpu-hours, --max-hours');
+        const num = (key: string, max: number) => (values[key] === undefined ? undefined : v.hours(str(values, key)!, max));
+        return {
+          command: 'admin',
+          action,
+          user: v.handle(arg!),
+          maxGpus: values['max-gpus'] === undefined ? undefined : v.integer(str(values, 'max-gpus')!, 'max-gpus', 0, 1024),
+          gpuHoursPerWeek: num('gpu-hours', 100_000),
+          maxHours: num('max-hours', 24 * 365),
+        };
+      }
+      throw new InputError(`unknown admin action "${printable(action!)}"; try "help admin"`);
     },
   },
 ];

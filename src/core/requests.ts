@@ -13,7 +13,9 @@ export type Request =
   | { command: 'extend'; name: string; hours: number }
   | { command: 'keep'; name: string }
   | { command: 'images'; host?: string }
-  | { command: 'admin'; action: 'run-job'; job: string };
+  | { command: 'quota'; user?: string }
+  | { command: 'admin'; action: 'run-job'; job: string }
+  | { command: 'admin'; action: 'quota'; user: string; maxGpus?: number; gpuHoursPerWeek?: number; maxHours?: number };
 
 export type CommandName = Request['command'];
 

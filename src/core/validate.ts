@@ -15,6 +15,12 @@ export function hostName(value: string): string {
   return value;
 }
 
+/** A gpubot user handle (also a directory name on the hosts). */
+export function handle(value: string): string {
+  if (!/^[a-z0-9](?:[a-z0-9-]{0,34}[a-z0-9])?$/.test(value)) throw new InputError(`"${printable(value)}" is not a user handle (lowercase letters, digits and -)`);
+  return value;
+}
+
 export function containerName(value: string): string {
   if (!CONTAINER.test(value)) throw new InputError(`"${printable(value)}" is not a valid name (letters, digits, _ . -, at most 63, starting with a letter or digit)`);
   return value;

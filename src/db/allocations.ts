@@ -28,6 +28,8 @@ export async function leaseHolders(db: PrismaClient): Promise<Map<string, LeaseH
 
 export interface AllocateRequest {
   userId: number;
+  /** The bot's clock (injected in tests): GPU-hours are counted from here. */
+  now: Date;
   kind: AllocationKind;
   endsAt: Date;
   /** Quota check against the GPUs the user holds right now (read in the same transaction). */
@@ -80,6 +82,7 @@ export async function allocate(db: PrismaClient, req: AllocateRequest): Promise<
               hostName: placement.host,
               gpuIndexes: formatIndexes(placement.indexes),
               state: 'active',
+              createdAt: req.now,
               endsAt: req.endsAt,
               leases: { create: placement.indexes.map((gpuIndex) => ({ hostName: placement.host, gpuIndex })) },
             },
@@ -92,11 +95,11 @@ export async function allocate(db: PrismaClient, req: AllocateRequest): Promise<
 }
 
 /** Frees the GPUs of an allocation; a no-op when already released. */
-export async function release(db: PrismaClient, allocationId: number, reason: string): Promise<boolean> {
+export async function release(db: PrismaClient, allocationId: number, reason: string, at: Date = new Date()): Promise<boolean> {
   return retrying(() =>
     db.$transaction(async (tx) => {
       await tx.gpuLease.deleteMany({ where: { allocationId } });
-      const { count } = await tx.allocation.updateMany({ where: { id: allocationId, state: 'active' }, data: { state: 'released', releasedAt: new Date(), releaseReason: reason } });
+      const { count } = await tx.allocation.updateMany({ where: { id: allocationId, state: 'active' }, data: { state: 'released', releasedAt: at, releaseReason: reason } });
       return count > 0;
     }),
   );

@@ -14,7 +14,7 @@ export interface DbPair {
 export async function markRemoved({ db, txDb }: DbPair, c: Container, reason: string, now: Date, ifUnchanged = false): Promise<boolean> {
   const where = ifUnchanged ? { id: c.id, state: c.state, updatedAt: c.updatedAt } : { id: c.id };
   const { count } = await db.container.updateMany({ where, data: { state: 'removed', removedAt: now, name: `#${c.id}:${c.name}` } });
-  if (count && c.allocationId) await release(txDb, c.allocationId, reason);
+  if (count && c.allocationId) await release(txDb, c.allocationId, reason, now);
   return count > 0;
 }
 
@@ -22,6 +22,6 @@ export async function markRemoved({ db, txDb }: DbPair, c: Container, reason: st
 export async function markStopped({ db, txDb }: DbPair, c: Container, reason: string, now: Date, ifUnchanged = false): Promise<boolean> {
   const where = ifUnchanged ? { id: c.id, state: c.state, updatedAt: c.updatedAt } : { id: c.id };
   const { count } = await db.container.updateMany({ where, data: { state: 'stopped', stoppedAt: now, allocationId: null } });
-  if (count && c.allocationId) await release(txDb, c.allocationId, reason);
+  if (count && c.allocationId) await release(txDb, c.allocationId, reason, now);
   return count > 0;
 }

@@ -80,7 +80,7 @@ export const expiryJob: Job = {
         if (sent) reminded++;
         continue;
       }
-      if (!(await release(deps.txDb, a.id, 'ended'))) continue;
+      if (!(await release(deps.txDb, a.id, 'ended', deps.now()))) continue;
       released++;
       await audit(db, { actor: 'gpubot', action: 'expire', target: String(a.id), result: 'ok', detail: `reservation ended ${a.endsAt!.toISOString()}` });
       void deps.notify(a.userId, reply('info', `Reservation ${a.id} has ended`, [{ type: 'text', text: `GPUs ${a.gpuIndexes} on ${a.hostName} went back to the pool.` }])).catch(() => {});

@@ -73,7 +73,7 @@ export async function reconcile(deps: OpsDeps): Promise<ReconcileReport> {
       if (row) await markRemoved(deps, row, 'launch did not finish', now, true);
       else {
         const allocationId = Number(c.Labels[LABEL.allocation]);
-        if (Number.isInteger(allocationId) && allocationId > 0 && !deps.pendingAllocations.has(allocationId)) await release(deps.txDb, allocationId, 'launch did not finish');
+        if (Number.isInteger(allocationId) && allocationId > 0 && !deps.pendingAllocations.has(allocationId)) await release(deps.txDb, allocationId, 'launch did not finish', deps.now());
       }
     }
 
@@ -114,7 +114,7 @@ export async function reconcile(deps: OpsDeps): Promise<ReconcileReport> {
   const stray = await db.allocation.findMany({ where: { kind: 'container', state: 'active', container: null } });
   for (const a of stray) {
     if (!answered.has(a.hostName) || deps.pendingAllocations.has(a.id) || !stale(a.createdAt)) continue;
-    await release(deps.txDb, a.id, 'no container');
+    await release(deps.txDb, a.id, 'no container', deps.now());
     report.releasedAllocations.push(a.id);
   }
 

@@ -1,6 +1,7 @@
 import type { CommandContext } from '../core/engine.js';
 import { HOUR_MS, isoMinute } from '../core/format.js';
-import { checkRequest, defaultHours, limitsFor } from '../core/policy/quota.js';
+import { checkRequest, defaultHours } from '../core/policy/quota.js';
+import { effectiveLimits, usageOf } from '../db/usage.js';
 import { refuse, reply, type Reply } from '../core/reply.js';
 import type { Request } from '../core/requests.js';
 import { allocate, gpuKey, leaseHolders, parseIndexes, release } from '../db/allocations.js';
@@ -59,7 +60,8 @@ export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor
   const host = reachable(deps, c);
   if (!('docker' in host)) return host;
   const indexes = parseIndexes(c.gpuIndexes);
-  const limits = limitsFor(c.user.handle, deps.config.quotas.default, deps.config.quotas.users);
+  const usage = await usageOf(deps.db, deps.config, c.userId, c.user.handle, deps.now());
+  const limits = usage.limits;
   const endsAt = new Date(deps.now().getTime() + defaultHours(limits) * HOUR_MS);
   const [snapshot] = await deps.pool.recentSnapshot(SNAPSHOT_MAX_AGE_MS, [c.hostName]);
   const busy = new Set((snapshot?.gpus ?? []).filter((g) => g.unmanaged.length > 0).map((g) => g.index));
@@ -68,9 +70,10 @@ export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor
     // The same transaction as run: quota against what the owner holds now, and exactly these GPUs.
     const taken = await allocate(deps.txDb, {
       userId: c.userId,
+      now: deps.now(),
       kind: 'container',
       endsAt,
-      quota: (held) => checkRequest(limits, held, indexes.length, defaultHours(limits)),
+      quota: (held) => checkRequest(limits, held, indexes.length, defaultHours(limits), usage.used),
       place: (leased) => {
         const blocked = indexes.filter((i) => leased.has(gpuKey(c.hostName, i)) || busy.has(i));
         return blocked.length ? { ok: false, reason: 'taken' } : { ok: true, host: c.hostName, indexes };
@@ -96,7 +99,7 @@ export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor
     } catch (err) {
       if (statusCode(err) !== 304) {
         await deps.db.container.update({ where: { id: c.id }, data: { allocationId: null } });
-        await release(deps.txDb, taken.allocation.id, 'start failed');
+        await release(deps.txDb, taken.allocation.id, 'start failed', deps.now());
         return refuse(`Could not start ${c.name}`, errorMessage(err));
       }
     }
@@ -151,7 +154,7 @@ export async function containerLogs(deps: OpsDeps, req: Named<'logs'>, { actor }
 
 export async function extendContainer(deps: OpsDeps, req: Named<'extend'>, { actor }: CommandContext): Promise<Reply> {
   const c = await ownedContainer(deps.db, actor, req.name);
-  const limits = limitsFor(c.user.handle, deps.config.quotas.default, deps.config.quotas.users);
+  const limits = await effectiveLimits(deps.db, deps.config, c.user.handle);
   const now = deps.now().getTime();
   const endsAt = new Date(Math.max(now, c.endsAt?.getTime() ?? now) + req.hours * HOUR_MS);
   const fromNow = (endsAt.getTime() - now) / HOUR_MS;

@@ -1,6 +1,7 @@
 import type { Handlers } from '../core/engine.js';
 import { adminCommand } from './admin.js';
 import { keepContainer } from './keep.js';
+import { showQuota } from './quota.js';
 import { containerLogs, extendContainer, removeContainer, startContainer, stopContainer } from './containers.js';
 import type { OpsDeps } from './deps.js';
 import { listImages } from './images.js';
@@ -22,6 +23,7 @@ export function createHandlers(deps: OpsDeps): Handlers {
     extend: (r, ctx) => extendContainer(deps, r, ctx),
     images: (r) => listImages(deps, r),
     keep: (r, ctx) => keepContainer(deps, r, ctx),
+    quota: (r, ctx) => showQuota(deps, r, ctx),
     admin: (r, ctx) => adminCommand(deps, r, ctx),
   };
 }

@@ -25,7 +25,7 @@ export async function reserveGpus(deps: OpsDeps, req: Extract<Request, { command
 export async function releaseReservation(deps: OpsDeps, req: Extract<Request, { command: 'release' }>, { actor }: CommandContext): Promise<Reply> {
   if (req.target === 'all') {
     const mine = await deps.db.allocation.findMany({ where: { userId: actor.userId, kind: 'reservation', state: 'active' } });
-    for (const a of mine) await release(deps.txDb, a.id, 'released');
+    for (const a of mine) await release(deps.txDb, a.id, 'released', deps.now());
     await audit(deps.db, { actor: actor.handle, action: 'release', target: 'all', result: 'ok', detail: mine.map((a) => a.id).join(',') });
     return reply(mine.length ? 'success' : 'info', mine.length ? `Released ${mine.length} reservation${mine.length === 1 ? '' : 's'}` : 'You have no reservations');
   }
@@ -34,7 +34,7 @@ export async function releaseReservation(deps: OpsDeps, req: Extract<Request, { 
   if (a.userId !== actor.userId && !actor.isAdmin) {
     return refuse(`Reservation ${a.id} belongs to ${a.user.handle}`, 'Only they or an admin can release it.');
   }
-  await release(deps.txDb, a.id, actor.userId === a.userId ? 'released' : `released by admin ${actor.handle}`);
+  await release(deps.txDb, a.id, actor.userId === a.userId ? 'released' : `released by admin ${actor.handle}`, deps.now());
   await audit(deps.db, { actor: actor.handle, action: 'release', target: String(a.id), result: 'ok' });
   return reply('success', `Released reservation ${a.id}: GPUs ${a.gpuIndexes} on ${a.hostName} are free again`);
 }

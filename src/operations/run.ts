@@ -37,7 +37,7 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
     });
   } catch (err) {
     deps.launching.delete(name);
-    await release(deps.txDb, taken.allocation.id, 'launch failed');
+    await release(deps.txDb, taken.allocation.id, 'launch failed', deps.now());
     if ((err as { code?: string }).code === 'P2002') return refuse(`The name "${name}" is taken`, 'Pick another --name.');
     throw err;
   } finally {

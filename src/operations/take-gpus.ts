@@ -1,6 +1,7 @@
 import { HOUR_MS } from '../core/format.js';
 import { placeGpus } from '../core/policy/allocation.js';
-import { checkRequest, defaultHours, limitsFor, overQuota } from '../core/policy/quota.js';
+import { checkRequest, defaultHours, overQuota } from '../core/policy/quota.js';
+import { usageOf } from '../db/usage.js';
 import { refuse, type Reply } from '../core/reply.js';
 import type { Actor } from '../core/requests.js';
 import { allocate, type AllocationKind } from '../db/allocations.js';
@@ -19,15 +20,17 @@ export interface Taken {
 /** Quota, placement and the allocating transaction, shared by `run` and `reserve`. */
 export async function takeGpus(deps: OpsDeps, actor: Actor, kind: AllocationKind, req: { gpus: number; host?: string; hours?: number }): Promise<Taken | Reply> {
   if (req.host && !deps.pool.get(req.host)) return refuse(`There is no host "${req.host}"`, `Known hosts: ${deps.pool.hostNames().join(', ')}`);
-  const limits = limitsFor(actor.handle, deps.config.quotas.default, deps.config.quotas.users);
+  const usage = await usageOf(deps.db, deps.config, actor.userId, actor.handle, deps.now());
+  const limits = usage.limits;
   const hours = req.hours ?? defaultHours(limits);
   const [snapshots, drained] = await Promise.all([deps.pool.recentSnapshot(SNAPSHOT_MAX_AGE_MS, req.host ? [req.host] : undefined), drainedHosts(deps.db)]);
   const endsAt = new Date(deps.now().getTime() + hours * HOUR_MS);
   const taken = await allocate(deps.txDb, {
     userId: actor.userId,
+    now: deps.now(),
     kind,
     endsAt,
-    quota: (held) => checkRequest(limits, held, req.gpus, hours),
+    quota: (held) => checkRequest(limits, held, req.gpus, hours, usage.used),
     place: (leased) => placeGpus(candidates(snapshots, drained, leased), req.gpus, req.host),
   });
   if (!taken.ok) return refuse(overQuota(taken.reason) ? 'Over your quota' : 'No GPUs for you right now', `${taken.reason}.`);

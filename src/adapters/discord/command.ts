@@ -1,5 +1,6 @@
 import { SlashCommandBuilder, type ChatInputCommandInteraction, type SlashCommandSubcommandBuilder } from 'discord.js';
 import { commandSpec, tokenize } from '../../core/grammar.js';
+import { jobs } from '../../jobs/index.js';
 
 const describe = (name: string): string => (commandSpec(name)?.summary ?? name).slice(0, 100);
 const sub = (b: SlashCommandBuilder, name: string, build: (s: SlashCommandSubcommandBuilder) => SlashCommandSubcommandBuilder = (s) => s) =>
@@ -9,7 +10,7 @@ const nameOption = (s: SlashCommandSubcommandBuilder) => s.addStringOption((o) =
 const hostOption = (s: SlashCommandSubcommandBuilder, what = 'Host (default: the best fit)') => s.addStringOption((o) => o.setName('host').setDescription(what).setAutocomplete(true).setMaxLength(63));
 
 /** `/gpu` with native subcommands and typed options: the same commands as the text grammar. */
-export function gpuCommand(jobNames: string[] = ['reconcile', 'expiry', 'cleanup']): SlashCommandBuilder {
+export function gpuCommand(jobNames: string[] = jobs.map((j) => j.name)): SlashCommandBuilder {
   const b = new SlashCommandBuilder().setName('gpu').setDescription('GPUs on the shared servers').setDMPermission(false);
   sub(b, 'status', (s) => hostOption(s, 'Only this host'));
   sub(b, 'run', (s) =>
@@ -35,6 +36,7 @@ export function gpuCommand(jobNames: string[] = ['reconcile', 'expiry', 'cleanup
   sub(b, 'extend', (s) => nameOption(s).addNumberOption((o) => o.setName('hours').setDescription('Hours to add').setRequired(true).setMinValue(0.01).setMaxValue(8760)));
   sub(b, 'images', (s) => hostOption(s, 'Only this host'));
   sub(b, 'help', (s) => s.addStringOption((o) => o.setName('command').setDescription('A command to explain').setMaxLength(20)));
+  sub(b, 'quota', (s) => s.addStringOption((o) => o.setName('user').setDescription('Someone else’s (admins)').setMaxLength(36)));
   sub(b, 'admin', (s) =>
     s.addStringOption((o) =>
       o
@@ -90,6 +92,9 @@ export function commandWords(i: Pick<ChatInputCommandInteraction, 'options'>): s
     case 'extend':
       words.push(o.getString('name', true));
       flag('hours', o.getNumber('hours', true));
+      break;
+    case 'quota':
+      if (o.getString('user')) words.push(o.getString('user')!);
       break;
     case 'admin':
       words.push('run-job', o.getString('run-job', true));

@@ -6,7 +6,6 @@ import type { Logger } from '../../log.js';
 import { errorMessage } from '../../util/errors.js';
 import type { ChatAdapter } from '../adapter.js';
 import { choices } from './autocomplete.js';
-import { jobs } from '../../jobs/index.js';
 import { commandWords, gpuCommand } from './command.js';
 import { BUTTON_PREFIX, CONFIRM_PREFIX, toDiscordMessage } from './render.js';
 import type { DiscordSettings } from './settings.js';
@@ -35,7 +34,7 @@ export class DiscordAdapter implements ChatAdapter {
     await client.login(s.token);
     await ready;
     const route = s.guildId ? Routes.applicationGuildCommands(s.appId, s.guildId) : Routes.applicationCommands(s.appId);
-    await client.rest.put(route, { body: [gpuCommand(jobs.map((j) => j.name)).toJSON()] });
+    await client.rest.put(route, { body: [gpuCommand().toJSON()] });
     app.registerNotifier('discord', async (userId, reply) => {
       await client.users.send(userId, toDiscordMessage(reply));
     });

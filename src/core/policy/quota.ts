@@ -7,8 +7,11 @@ export function limitsFor(handle: string, defaults: QuotaLimits, users: Record<s
 
 export type QuotaCheck = { ok: true } | { ok: false; reason: string };
 
-/** Concurrent GPUs and longest duration, checked when a request is made. */
-export function checkRequest(limits: QuotaLimits, heldGpus: number, wantGpus: number, hours: number): QuotaCheck {
+/** Weekly GPU-hours, concurrent GPUs and longest duration, checked when a request is made. */
+export function checkRequest(limits: QuotaLimits, heldGpus: number, wantGpus: number, hours: number, usedGpuHours = 0): QuotaCheck {
+  if (usedGpuHours >= limits.gpuHoursPerWeek) {
+    return { ok: false, reason: `quota gpuHoursPerWeek: you have used ${usedGpuHours.toFixed(1)} of your ${limits.gpuHoursPerWeek} GPU-hours this week ("quota" shows when the window ends)` };
+  }
   if (heldGpus + wantGpus > limits.maxGpus) {
     return { ok: false, reason: `quota maxGpus: you hold ${heldGpus} GPU${heldGpus === 1 ? '' : 's'} and asked for ${wantGpus} more; your limit is ${limits.maxGpus} at a time` };
   }
