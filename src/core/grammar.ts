@@ -158,6 +158,18 @@ export const commands: CommandSpec[] = [
     build: (_v, [user]) => ({ command: 'quota', user: user === undefined ? undefined : v.handle(user) }),
   },
   {
+    name: 'link',
+    usage: 'link [CODE]',
+    summary: 'Join your Slack and Discord identities into one user: "link" gives a code; say "link CODE" in the other chat.',
+    examples: ['link', 'link K7Q2XM'],
+    options: {},
+    positionals: [0, 1],
+    build: (_v, [code]) => {
+      if (code !== undefined && !/^[A-Z0-9]{6}$/i.test(code)) throw new InputError(`"${printable(code)}" is not a link code (6 letters and digits)`);
+      return { command: 'link', code: code?.toUpperCase() };
+    },
+  },
+  {
     name: 'admin',
     usage: 'admin run-job JOB | admin quota USER [--max-gpus N] [--gpu-hours H] [--max-hours H]',
     summary: 'Admins only: run a scheduled job now (reconcile, expiry, cleanup, quota, unmanaged), or change a user’s limits.',

@@ -14,6 +14,7 @@ export type Request =
   | { command: 'keep'; name: string }
   | { command: 'images'; host?: string }
   | { command: 'quota'; user?: string }
+  | { command: 'link'; code?: string }
   | { command: 'admin'; action: 'run-job'; job: string }
   | { command: 'admin'; action: 'quota'; user: string; maxGpus?: number; gpuHoursPerWeek?: number; maxHours?: number };
 

@@ -2,6 +2,7 @@ import type { Handlers } from '../core/engine.js';
 import { adminCommand } from './admin.js';
 import { keepContainer } from './keep.js';
 import { showQuota } from './quota.js';
+import { link } from './link.js';
 import { containerLogs, extendContainer, removeContainer, startContainer, stopContainer } from './containers.js';
 import type { OpsDeps } from './deps.js';
 import { listImages } from './images.js';
@@ -24,6 +25,7 @@ export function createHandlers(deps: OpsDeps): Handlers {
     images: (r) => listImages(deps, r),
     keep: (r, ctx) => keepContainer(deps, r, ctx),
     quota: (r, ctx) => showQuota(deps, r, ctx),
+    link: (r, ctx) => link(deps, r, ctx),
     admin: (r, ctx) => adminCommand(deps, r, ctx),
   };
 }

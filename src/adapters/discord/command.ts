@@ -36,6 +36,7 @@ export function gpuCommand(jobNames: string[] = jobs.map((j) => j.name)): SlashC
   sub(b, 'extend', (s) => nameOption(s).addNumberOption((o) => o.setName('hours').setDescription('Hours to add').setRequired(true).setMinValue(0.01).setMaxValue(8760)));
   sub(b, 'images', (s) => hostOption(s, 'Only this host'));
   sub(b, 'help', (s) => s.addStringOption((o) => o.setName('command').setDescription('A command to explain').setMaxLength(20)));
+  sub(b, 'link', (s) => s.addStringOption((o) => o.setName('code').setDescription('The code from "link" in your other chat').setMaxLength(6)));
   sub(b, 'quota', (s) => s.addStringOption((o) => o.setName('user').setDescription('Someone else’s (admins)').setMaxLength(36)));
   sub(b, 'admin', (s) =>
     s.addStringOption((o) =>
@@ -92,6 +93,9 @@ export function commandWords(i: Pick<ChatInputCommandInteraction, 'options'>): s
     case 'extend':
       words.push(o.getString('name', true));
       flag('hours', o.getNumber('hours', true));
+      break;
+    case 'link':
+      if (o.getString('code')) words.push(o.getString('code')!);
       break;
     case 'quota':
       if (o.getString('user')) words.push(o.getString('user')!);
