@@ -87,6 +87,7 @@ export const configSchema = z
         cleanup: cronSchema.default('*/10 * * * *'),
         quota: cronSchema.default('*/5 * * * *'),
         unmanaged: cronSchema.default('*/5 * * * *'),
+        idle: cronSchema.default('*/5 * * * *'),
       })
       .prefault({}),
     cleanup: z
@@ -103,6 +104,18 @@ export const configSchema = z
       .strictObject({
         /** Reminders before a container or reservation ends. */
         remindBefore: z.array(durationSchema).prefault(['1h', '10m']),
+      })
+      .prefault({}),
+    idle: z
+      .strictObject({
+        /** A GPU below this utilization (%) counts as idle. */
+        threshold: z.number().min(0).max(100).default(5),
+        /** Idle this long: the owner is asked (Keep / Stop now). */
+        warnAfter: durationSchema.prefault('2h'),
+        /** Idle this long with no answer: stopped (never removed). */
+        stopAfter: durationSchema.prefault('3h'),
+        /** How long "keep NAME" (the Keep button) protects a running container. */
+        keepFor: durationSchema.prefault('4h'),
       })
       .prefault({}),
     timeouts: z

@@ -133,7 +133,7 @@ export const commands: CommandSpec[] = [
   {
     name: 'keep',
     usage: 'keep NAME',
-    summary: 'Hold off the automatic removal of a stopped container for a while (cleanup.keepFor).',
+    summary: 'Stopped container: hold off its automatic removal. Running: keep it up even while its GPUs are idle.',
     examples: ['keep exp1'],
     options: {},
     positionals: [1, 1],

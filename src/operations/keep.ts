@@ -6,12 +6,17 @@ import { audit } from '../db/audit.js';
 import type { OpsDeps } from './deps.js';
 import { ownedContainer } from './ownership.js';
 
-/** Holds off the cleanup of a stopped container for cleanup.keepFor. */
+/**
+ * Stopped: holds off the cleanup for cleanup.keepFor. Running: marks it keep-alive against idle
+ * reclaim for idle.keepFor, never past its end time (the quota's maxHours still rules there).
+ */
 export async function keepContainer(deps: OpsDeps, req: Extract<Request, { command: 'keep' }>, { actor }: CommandContext): Promise<Reply> {
   const c = await ownedContainer(deps.db, actor, req.name);
-  if (c.state !== 'stopped') return refuse(`${c.name} is ${c.state}`, 'Only stopped containers are cleaned up; a running one ends at its end time (see "extend").');
-  const keepUntil = new Date(deps.now().getTime() + deps.config.cleanup.keepFor);
+  if (c.state !== 'stopped' && c.state !== 'running') return refuse(`${c.name} is ${c.state}`, 'Try again in a moment.');
+  const now = deps.now().getTime();
+  const forMs = c.state === 'stopped' ? deps.config.cleanup.keepFor : deps.config.idle.keepFor;
+  const keepUntil = new Date(c.state === 'running' && c.endsAt ? Math.min(now + forMs, c.endsAt.getTime()) : now + forMs);
   await deps.db.container.update({ where: { id: c.id }, data: { keepUntil } });
   await audit(deps.db, { actor: actor.handle, action: 'keep', target: c.name, result: 'ok', detail: keepUntil.toISOString() });
-  return reply('success', `${c.name} is kept until at least ${isoMinute(keepUntil)}`);
+  return reply('success', c.state === 'stopped' ? `${c.name} is kept until at least ${isoMinute(keepUntil)}` : `${c.name} stays up even if idle until ${isoMinute(keepUntil)}`);
 }
