@@ -88,6 +88,7 @@ export const configSchema = z
         quota: cronSchema.default('*/5 * * * *'),
         unmanaged: cronSchema.default('*/5 * * * *'),
         idle: cronSchema.default('*/5 * * * *'),
+        queue: cronSchema.default('* * * * *'),
       })
       .prefault({}),
     cleanup: z

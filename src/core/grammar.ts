@@ -45,10 +45,10 @@ export const commands: CommandSpec[] = [
   },
   {
     name: 'run',
-    usage: 'run [--gpus N] [--image IMAGE] [--host HOST] [--name NAME] [--hours H] [--shm SIZE] [-- CMD ARGS...]',
+    usage: 'run [--gpus N] [--image IMAGE] [--host HOST] [--name NAME] [--hours H] [--shm SIZE] [--queue] [-- CMD ARGS...]',
     summary: 'Allocate GPUs and start a container with them; without CMD it stays up for `docker exec`.',
     examples: ['run --gpus 2', 'run --gpus 1 --image pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime --hours 8 --name exp1 -- python train.py --lr 3e-4'],
-    options: { gpus: { type: 'string' }, image: { type: 'string' }, host: { type: 'string' }, name: { type: 'string' }, hours: { type: 'string' }, shm: { type: 'string' } },
+    options: { gpus: { type: 'string' }, image: { type: 'string' }, host: { type: 'string' }, name: { type: 'string' }, hours: { type: 'string' }, shm: { type: 'string' }, queue: { type: 'boolean' } },
     takesCommand: true,
     positionals: [0, 0],
     build: (values, _p, cmd) => ({
@@ -60,6 +60,7 @@ export const commands: CommandSpec[] = [
       hours: values.hours === undefined ? undefined : v.hours(str(values, 'hours')!),
       shm: values.shm === undefined ? undefined : v.shmSize(str(values, 'shm')!),
       cmd: cmd === undefined ? undefined : v.containerCommand(cmd),
+      ...(values.queue ? { queue: true } : {}),
     }),
   },
   {
@@ -156,6 +157,19 @@ export const commands: CommandSpec[] = [
     options: {},
     positionals: [0, 1],
     build: (_v, [user]) => ({ command: 'quota', user: user === undefined ? undefined : v.handle(user) }),
+  },
+  {
+    name: 'queue',
+    usage: 'queue [cancel ID]',
+    summary: 'Runs waiting for GPUs (from "run --queue"), in the order they will launch; cancel one of yours.',
+    examples: ['queue', 'queue cancel 3'],
+    options: {},
+    positionals: [0, 2],
+    build: (_v, [action, id]) => {
+      if (action === undefined) return { command: 'queue' };
+      if (action !== 'cancel' || id === undefined) throw new InputError('usage: queue [cancel ID]');
+      return { command: 'queue', cancel: v.integer(id, 'the queue id', 1, 2 ** 31 - 1) };
+    },
   },
   {
     name: 'link',

@@ -2,7 +2,8 @@
 export type Request =
   | { command: 'help'; topic?: string }
   | { command: 'status'; host?: string }
-  | { command: 'run'; gpus: number; image?: string; host?: string; name?: string; hours?: number; shm?: string; cmd?: string[] }
+  | { command: 'run'; gpus: number; image?: string; host?: string; name?: string; hours?: number; shm?: string; cmd?: string[]; queue?: boolean }
+  | { command: 'queue'; cancel?: number }
   | { command: 'reserve'; gpus: number; host?: string; hours?: number }
   | { command: 'release'; target: number | 'all' }
   | { command: 'ls'; all: boolean }

@@ -3,6 +3,7 @@ import { adminCommand } from './admin.js';
 import { keepContainer } from './keep.js';
 import { showQuota } from './quota.js';
 import { link } from './link.js';
+import { queueCommand } from './queue.js';
 import { containerLogs, extendContainer, removeContainer, startContainer, stopContainer } from './containers.js';
 import type { OpsDeps } from './deps.js';
 import { listImages } from './images.js';
@@ -26,6 +27,7 @@ export function createHandlers(deps: OpsDeps): Handlers {
     keep: (r, ctx) => keepContainer(deps, r, ctx),
     quota: (r, ctx) => showQuota(deps, r, ctx),
     link: (r, ctx) => link(deps, r, ctx),
+    queue: (r, ctx) => queueCommand(deps, r, ctx),
     admin: (r, ctx) => adminCommand(deps, r, ctx),
   };
 }

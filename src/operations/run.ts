@@ -11,6 +11,7 @@ import { userDir } from '../hosts/container-spec.js';
 import { errorMessage } from '../util/errors.js';
 import type { OpsDeps } from './deps.js';
 import { isReply, takeGpus } from './take-gpus.js';
+import { NO_GPUS, enqueue } from './queue.js';
 import { createAndStart, ensureImage, ensureUserDir, removeIfPresent } from './launch.js';
 
 type RunRequest = Extract<Request, { command: 'run' }>;
@@ -24,7 +25,7 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
   if (await db.container.findUnique({ where: { name } })) return refuse(`The name "${name}" is taken`, 'Pick another --name, or remove the old container with "rm".');
 
   const taken = await takeGpus(deps, actor, 'container', req);
-  if (isReply(taken)) return taken;
+  if (isReply(taken)) return req.queue && taken.title === NO_GPUS ? enqueue(deps, req, actor) : taken;
   const { endsAt } = taken;
 
   const host = deps.pool.get(taken.host)!;

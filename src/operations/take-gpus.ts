@@ -9,6 +9,7 @@ import type { Allocation } from '../db/client.js';
 import { drainedHosts } from '../db/hosts.js';
 import { candidates } from './cluster-state.js';
 import { SNAPSHOT_MAX_AGE_MS, type OpsDeps } from './deps.js';
+import { NO_GPUS } from './queue.js';
 
 export interface Taken {
   allocation: Allocation;
@@ -33,7 +34,10 @@ export async function takeGpus(deps: OpsDeps, actor: Actor, kind: AllocationKind
     quota: (held) => checkRequest(limits, held, req.gpus, hours, usage.used),
     place: (leased) => placeGpus(candidates(snapshots, drained, leased), req.gpus, req.host),
   });
-  if (!taken.ok) return refuse(overQuota(taken.reason) ? 'Over your quota' : 'No GPUs for you right now', `${taken.reason}.`);
+  if (!taken.ok) {
+    if (overQuota(taken.reason)) return refuse('Over your quota', `${taken.reason}.`);
+    return refuse(NO_GPUS, `${taken.reason}.${kind === 'container' ? ' Add --queue to wait for GPUs instead.' : ''}`);
+  }
   return { allocation: taken.allocation, host: taken.host, indexes: taken.indexes, endsAt };
 }
 

@@ -53,7 +53,7 @@ describe('Discord adapter, real discord.js against a local Discord', () => {
   it('registers /gpu in the guild exactly as the builders say', async () => {
     const put = discord.requests.find((r) => r.method === 'PUT' && r.path.endsWith(`/applications/${discord.appId}/guilds/${discord.guildId}/commands`));
     expect(put?.body).toEqual([JSON.parse(JSON.stringify(gpuCommand().toJSON()))]);
-    expect(put!.body[0].options.map((o: Json) => o.name)).toEqual(['status', 'run', 'reserve', 'release', 'ls', 'stop', 'start', 'rm', 'keep', 'logs', 'extend', 'images', 'help', 'link', 'quota', 'admin']);
+    expect(put!.body[0].options.map((o: Json) => o.name)).toEqual(['status', 'run', 'queue', 'reserve', 'release', 'ls', 'stop', 'start', 'rm', 'keep', 'logs', 'extend', 'images', 'help', 'link', 'quota', 'admin']);
   });
 
   it('answers status publicly as an embed with a field per host', async () => {

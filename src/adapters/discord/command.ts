@@ -22,8 +22,10 @@ export function gpuCommand(jobNames: string[] = jobs.map((j) => j.name)): SlashC
       .addNumberOption((o) => o.setName('hours').setDescription('How long (default 24, at most your maxHours)').setMinValue(0.01).setMaxValue(8760))
       .addStringOption((o) => o.setName('name').setDescription('Container name').setMaxLength(63))
       .addStringOption((o) => o.setName('shm').setDescription('Shared memory, e.g. 16g').setMaxLength(8))
-      .addStringOption((o) => o.setName('command').setDescription('Command to run (empty: the container idles)').setMaxLength(4000)),
+      .addStringOption((o) => o.setName('command').setDescription('Command to run (empty: the container idles)').setMaxLength(4000))
+      .addBooleanOption((o) => o.setName('queue').setDescription('Wait in the queue if no GPUs are free')),
   );
+  sub(b, 'queue', (s) => s.addIntegerOption((o) => o.setName('cancel').setDescription('Cancel this queued run (its id)').setMinValue(1)));
   sub(b, 'reserve', (s) =>
     hostOption(s.addIntegerOption((o) => o.setName('gpus').setDescription('How many GPUs').setRequired(true).setMinValue(1).setMaxValue(64))).addNumberOption((o) =>
       o.setName('hours').setDescription('How long').setMinValue(0.01).setMaxValue(8760),
@@ -73,6 +75,7 @@ export function commandWords(i: Pick<ChatInputCommandInteraction, 'options'>): s
       flag('hours', o.getNumber('hours'));
       flag('name', o.getString('name'));
       flag('shm', o.getString('shm'));
+      if (o.getBoolean('queue')) words.push('--queue');
       if (o.getString('command')) words.push('--', ...tokenize(o.getString('command')!));
       break;
     case 'reserve':
@@ -93,6 +96,9 @@ export function commandWords(i: Pick<ChatInputCommandInteraction, 'options'>): s
     case 'extend':
       words.push(o.getString('name', true));
       flag('hours', o.getNumber('hours', true));
+      break;
+    case 'queue':
+      if (o.getInteger('cancel') !== null) words.push('cancel', String(o.getInteger('cancel')));
       break;
     case 'link':
       if (o.getString('code')) words.push(o.getString('code')!);

@@ -1,0 +1,30 @@
+import type { Request } from '../core/requests.js';
+import { NO_GPUS, fairOrder } from '../operations/queue.js';
+import { runContainer } from '../operations/run.js';
+import type { Job } from './job.js';
+
+/** Launches waiting runs that fit now, in fair order; each owner is told how it went. */
+export const queueJob: Job = {
+  name: 'queue',
+  description: 'Launch queued runs as GPUs free up (less-used users first, then the oldest).',
+  async run(deps) {
+    let launched = 0;
+    let failed = 0;
+    for (const w of await fairOrder(deps)) {
+      const request = JSON.parse(w.request) as Extract<Request, { command: 'run' }>;
+      // Claimed first, so two rounds never launch the same entry.
+      const { count } = await deps.db.queuedRun.updateMany({ where: { id: w.id, state: 'waiting' }, data: { state: 'launching' } });
+      if (!count) continue;
+      const result = await runContainer(deps, request, { actor: { userId: w.userId, handle: w.handle, isAdmin: false }, progress: () => {} });
+      if (result.title === NO_GPUS) {
+        await deps.db.queuedRun.update({ where: { id: w.id }, data: { state: 'waiting' } });
+        continue; // a later, smaller request may still fit
+      }
+      const ok = result.tone === 'success';
+      ok ? launched++ : failed++;
+      await deps.db.queuedRun.update({ where: { id: w.id }, data: { state: ok ? 'launched' : 'failed', doneAt: deps.now(), result: result.title } });
+      void deps.notify(w.userId, { ...result, title: `Queued run #${w.id}: ${result.title}` }).catch(() => {});
+    }
+    return `${launched} queued run(s) launched, ${failed} failed`;
+  },
+};

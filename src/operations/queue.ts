@@ -1,0 +1,59 @@
+import type { CommandContext } from '../core/engine.js';
+import { reply, refuse, type Reply } from '../core/reply.js';
+import type { Request } from '../core/requests.js';
+import type { QueuedRun } from '../db/client.js';
+import { audit } from '../db/audit.js';
+import { usageOf } from '../db/usage.js';
+import type { OpsDeps } from './deps.js';
+
+export const NO_GPUS = 'No GPUs for you right now';
+type RunRequest = Extract<Request, { command: 'run' }>;
+
+/** Waiting runs in launch order: users with less GPU-hours this week first, then the oldest. */
+export async function fairOrder(deps: OpsDeps): Promise<(QueuedRun & { handle: string })[]> {
+  const waiting = await deps.db.queuedRun.findMany({ where: { state: 'waiting' }, orderBy: { createdAt: 'asc' } });
+  const users = await deps.db.user.findMany({ where: { id: { in: [...new Set(waiting.map((w) => w.userId))] } } });
+  const used = new Map<number, number>();
+  for (const u of users) used.set(u.id, (await usageOf(deps.db, deps.config, u.id, u.handle, deps.now())).used);
+  const handle = new Map(users.map((u) => [u.id, u.handle]));
+  return waiting
+    .map((w) => ({ ...w, handle: handle.get(w.userId) ?? '?' }))
+    .sort((a, b) => (used.get(a.userId) ?? 0) - (used.get(b.userId) ?? 0) || a.createdAt.getTime() - b.createdAt.getTime() || a.id - b.id);
+}
+
+export async function enqueue(deps: OpsDeps, req: RunRequest, actor: { userId: number; handle: string }): Promise<Reply> {
+  const { queue: _queue, ...request } = req;
+  const row = await deps.db.queuedRun.create({ data: { userId: actor.userId, request: JSON.stringify(request), state: 'waiting', createdAt: deps.now() } });
+  const position = (await fairOrder(deps)).findIndex((w) => w.id === row.id) + 1;
+  await audit(deps.db, { actor: actor.handle, action: 'queue', target: String(row.id), result: 'ok', detail: row.request });
+  return reply('info', `No GPUs free now: queued as #${row.id}, position ${position}`, [
+    { type: 'text', text: 'It launches when GPUs free up (quotas are checked then), and you will be told. "queue" shows the order.' },
+    { type: 'actions', actions: [{ id: 'cancel', label: 'Cancel', command: `queue cancel ${row.id}`, style: 'danger' }] },
+  ]);
+}
+
+export async function queueCommand(deps: OpsDeps, req: Extract<Request, { command: 'queue' }>, { actor }: CommandContext): Promise<Reply> {
+  if (req.cancel !== undefined) {
+    const row = await deps.db.queuedRun.findUnique({ where: { id: req.cancel } });
+    if (!row || row.state !== 'waiting') return refuse(`Nothing waiting as #${req.cancel}`);
+    if (row.userId !== actor.userId && !actor.isAdmin) return refuse(`#${row.id} is not yours`, 'Only its owner or an admin can cancel it.');
+    const { count } = await deps.db.queuedRun.updateMany({ where: { id: row.id, state: 'waiting' }, data: { state: 'cancelled', doneAt: deps.now() } });
+    if (!count) return refuse(`#${row.id} is no longer waiting`);
+    await audit(deps.db, { actor: actor.handle, action: 'queue cancel', target: String(row.id), result: 'ok' });
+    return reply('success', `Cancelled #${row.id}`);
+  }
+  const order = await fairOrder(deps);
+  if (order.length === 0) return reply('info', 'Nobody is waiting');
+  return reply(
+    'info',
+    `${order.length} run(s) waiting`,
+    [
+      {
+        type: 'table',
+        columns: ['Pos', 'Id', 'Owner', 'GPUs', 'Waiting since'],
+        rows: order.map((w, i) => [String(i + 1), `#${w.id}`, w.handle, String((JSON.parse(w.request) as RunRequest).gpus), w.createdAt.toISOString().slice(0, 16).replace('T', ' ')]),
+      },
+    ],
+    'channel',
+  );
+}
