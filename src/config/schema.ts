@@ -76,6 +76,8 @@ export const configSchema = z
         users: z.record(z.string(), quotaSchema).default({}),
         /** GPU-hours count over the last 7 days (rolling) or since Monday 00:00 UTC (calendar). */
         window: z.enum(['rolling', 'calendar']).default('calendar'),
+        /** At 100 % of gpuHoursPerWeek: refuse new requests, or queue "run --queue" ones (they launch last, once under quota). */
+        atLimit: z.enum(['refuse', 'queue']).default('refuse'),
       })
       .prefault({}),
     admins: z.array(z.string().min(1)).default([]),
@@ -99,6 +101,8 @@ export const configSchema = z
         warnBefore: durationSchema.prefault('2h'),
         /** How long "keep NAME" (and the Keep button) holds off the removal. */
         keepFor: durationSchema.prefault('24h'),
+        /** Also remove dangling (untagged) images on every host that answers. */
+        pruneImages: z.boolean().default(false),
       })
       .prefault({}),
     expiry: z

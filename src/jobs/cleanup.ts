@@ -63,6 +63,18 @@ export const cleanupJob: Job = {
         .notify(c.userId, reply('info', `${c.name} was removed after ${duration(now - c.stoppedAt!.getTime())} stopped`, [{ type: 'text', text: `Your files in ${deps.config.storage.mountPath} are still there and show up in your next container.` }]))
         .catch(() => {});
     }
-    return `${removed} stopped container(s) removed, ${warned} warning(s) sent`;
+    let pruned = 0;
+    if (deps.config.cleanup.pruneImages) {
+      for (const host of deps.pool.all()) {
+        if (host.connection().state !== 'up') continue;
+        try {
+          const r = await withTimeout(host.docker.pruneImages({ filters: { dangling: ['true'] } }), 60_000, 'pruning images');
+          pruned += r.ImagesDeleted?.filter((d) => d.Deleted).length ?? 0;
+        } catch (err) {
+          log.warn({ host: host.name, err: errorMessage(err) }, 'could not prune images');
+        }
+      }
+    }
+    return `${removed} stopped container(s) removed, ${warned} warning(s) sent${deps.config.cleanup.pruneImages ? `, ${pruned} dangling image layer(s) pruned` : ''}`;
   },
 };

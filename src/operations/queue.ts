@@ -21,13 +21,13 @@ export async function fairOrder(deps: OpsDeps): Promise<(QueuedRun & { handle: s
     .sort((a, b) => (used.get(a.userId) ?? 0) - (used.get(b.userId) ?? 0) || a.createdAt.getTime() - b.createdAt.getTime() || a.id - b.id);
 }
 
-export async function enqueue(deps: OpsDeps, req: RunRequest, actor: { userId: number; handle: string }): Promise<Reply> {
+export async function enqueue(deps: OpsDeps, req: RunRequest, actor: { userId: number; handle: string }, reason: string): Promise<Reply> {
   const { queue: _queue, ...request } = req;
   const row = await deps.db.queuedRun.create({ data: { userId: actor.userId, request: JSON.stringify(request), state: 'waiting', createdAt: deps.now() } });
   const position = (await fairOrder(deps)).findIndex((w) => w.id === row.id) + 1;
   await audit(deps.db, { actor: actor.handle, action: 'queue', target: String(row.id), result: 'ok', detail: row.request });
-  return reply('info', `No GPUs free now: queued as #${row.id}, position ${position}`, [
-    { type: 'text', text: 'It launches when GPUs free up (quotas are checked then), and you will be told. "queue" shows the order.' },
+  return reply('info', `Queued as #${row.id}, position ${position}`, [
+    { type: 'text', text: `${reason} It launches when it can (quotas are checked then), and you will be told. "queue" shows the order.` },
     { type: 'actions', actions: [{ id: 'cancel', label: 'Cancel', command: `queue cancel ${row.id}`, style: 'danger' }] },
   ]);
 }

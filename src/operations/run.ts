@@ -25,7 +25,11 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
   if (await db.container.findUnique({ where: { name } })) return refuse(`The name "${name}" is taken`, 'Pick another --name, or remove the old container with "rm".');
 
   const taken = await takeGpus(deps, actor, 'container', req);
-  if (isReply(taken)) return req.queue && taken.title === NO_GPUS ? enqueue(deps, req, actor) : taken;
+  if (isReply(taken)) {
+    const overHours = taken.title === 'Over your quota' && taken.blocks.some((b) => b.type === 'text' && b.text.startsWith('quota gpuHoursPerWeek'));
+    const queueable = taken.title === NO_GPUS || (overHours && config.quotas.atLimit === 'queue');
+    return req.queue && queueable ? enqueue(deps, req, actor, overHours ? 'You are at your weekly GPU-hours.' : 'No GPUs fit now.') : taken;
+  }
   const { endsAt } = taken;
 
   const host = deps.pool.get(taken.host)!;

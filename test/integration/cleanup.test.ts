@@ -101,4 +101,23 @@ describe('cleanup of stopped containers over a generated mix of 58', () => {
     // On a running container, keep means keep-alive against idle reclaim instead.
     expect((await chat(app, 'alice', 'keep running-0')).reply.title).toMatch(/^running-0 stays up even if idle until /);
   });
+
+  it('prunes dangling images when the config says so, and nothing else', async () => {
+    await bed.dockerCli('h1', ['create', '--name', 'imgsrc', IMAGE, 'true']);
+    await bed.dockerCli('h1', ['commit', 'imgsrc', 'dangly:1']);
+    await bed.dockerCli('h1', ['commit', '-c', 'ENV A=1', 'imgsrc', 'dangly:1']); // the first commit is now untagged
+    await bed.dockerCli('h1', ['rm', 'imgsrc']);
+    const dangling = async () => (await bed.dockerCli('h1', ['images', '-q', '--filter', 'dangling=true'])).stdout.trim();
+    expect(await dangling()).not.toBe('');
+    const pruning = await App.create({ config: parseConfig(bed.config({ cleanup: { pruneImages: true } })), log: silentLogger(), databaseUrl: `file:${bed.baseDir}/cleanup.db`, now: () => new Date(now), reconcileOnStart: false });
+    try {
+      await waitFor(() => pruning.pool.get('h1')!.connection().state === 'up', { what: 'h1' });
+      const { cleanupJob } = await import('../../src/jobs/cleanup.js');
+      expect(await cleanupJob.run(pruning.ops)).toMatch(/dangling image layer\(s\) pruned$/);
+      expect(await dangling()).toBe('');
+      expect((await bed.dockerCli('h1', ['image', 'inspect', 'dangly:1', IMAGE])).code).toBe(0);
+    } finally {
+      await pruning.close();
+    }
+  });
 });

@@ -39,7 +39,7 @@ describe('queue: waiting runs launch in the promised order as GPUs free up', () 
     for (const [user, name] of [['bob', 'b1'], ['carol', 'c1'], ['dave', 'd1'], ['erin', 'e1']] as const) {
       queued.push((await chat(app, user, `run --queue --name ${name} ${IDLE}`)).reply.title);
     }
-    expect(queued).toEqual(['No GPUs free now: queued as #1, position 1', 'No GPUs free now: queued as #2, position 2', 'No GPUs free now: queued as #3, position 3', 'No GPUs free now: queued as #4, position 4']);
+    expect(queued).toEqual(['Queued as #1, position 1', 'Queued as #2, position 2', 'Queued as #3, position 3', 'Queued as #4, position 4']);
     expect((await chat(app, 'bob', 'queue cancel 4')).reply.title).toBe('#4 is not yours');
     expect((await chat(app, 'erin', 'queue cancel 4')).reply.title).toBe('Cancelled #4');
     const list = await chat(app, 'bob', 'queue');

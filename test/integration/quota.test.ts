@@ -75,3 +75,32 @@ describe('GPU-hour quota: accounting, notices once per threshold and window, ref
     expect((await chat(app, 'alice', 'quota')).text).toContain('GPU-hours this week: 0.0 / 100');
   });
 });
+
+describe('quotas.atLimit: queue', () => {
+  let bed: Bed;
+  let app: App;
+  let clock = new Date('2026-11-23T10:00:00Z').getTime();
+  beforeAll(async () => {
+    bed = await startBed({ hosts: 1 });
+    const config = parseConfig(bed.config({ admins: ['boss'], quotas: { default: { maxGpus: 4, gpuHoursPerWeek: 2, maxHours: 72 }, atLimit: 'queue' } }));
+    app = await App.create({ config, log: silentLogger(), databaseUrl: `file:${bed.baseDir}/q.db`, now: () => new Date(clock), reconcileOnStart: false });
+    await waitFor(() => app.pool.all().every((h) => h.connection().state === 'up'), { what: 'hosts' });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await bed?.teardown();
+  });
+
+  it('queues a run --queue over the GPU-hours and launches it once the limit allows', async () => {
+    expect((await chat(app, 'zed', 'reserve 2')).reply.tone).toBe('success');
+    clock += 1 * HOUR; // 2 of 2 GPU-hours
+    expect((await chat(app, 'zed', 'run --name late')).reply.title).toBe('Over your quota');
+    const q = await chat(app, 'zed', 'run --queue --name late');
+    expect(q.reply.title).toBe('Queued as #1, position 1');
+    expect(q.text).toContain('You are at your weekly GPU-hours.');
+    expect((await chat(app, 'boss', 'admin run-job queue')).reply.blocks[0]).toEqual({ type: 'text', text: '0 queued run(s) launched, 0 failed' });
+    await chat(app, 'boss', 'admin quota zed --gpu-hours 10');
+    expect((await chat(app, 'boss', 'admin run-job queue')).reply.blocks[0]).toEqual({ type: 'text', text: '1 queued run(s) launched, 0 failed' });
+    expect(await app.db.container.findUnique({ where: { name: 'late' } })).toMatchObject({ state: 'running' });
+  });
+});
