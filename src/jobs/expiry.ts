@@ -2,10 +2,8 @@ import { duration, isoMinute } from '../core/format.js';
 import { reply } from '../core/reply.js';
 import { release } from '../db/allocations.js';
 import { audit } from '../db/audit.js';
-import { markStopped } from '../db/containers.js';
 import { sendOnce } from '../db/notices.js';
-import { withTimeout } from '../hosts/errors.js';
-import { errorMessage } from '../util/errors.js';
+import { stopOnHost } from '../operations/launch.js';
 import type { Job } from './job.js';
 
 /** The nearest reminder threshold already reached, if any (only that one is sent). */
@@ -23,7 +21,7 @@ export const expiryJob: Job = {
   name: 'expiry',
   description: 'Remind before the end time; at the end stop containers and release reservations.',
   async run(deps) {
-    const { db, log } = deps;
+    const { db } = deps;
     const now = deps.now();
     const thresholds = deps.config.expiry.remindBefore;
     let stopped = 0;
@@ -49,18 +47,7 @@ export const expiryJob: Job = {
         if (sent) reminded++;
         continue;
       }
-      const host = deps.pool.get(c.hostName);
-      if (!host || host.connection().state !== 'up') continue; // try again when the host is back
-      try {
-        await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).stop({ t: 10 }), 30_000, 'stopping');
-      } catch (err) {
-        const code = (err as { statusCode?: number }).statusCode;
-        if (code !== 304 && code !== 404) {
-          log.warn({ host: c.hostName, container: c.name, err: errorMessage(err) }, 'could not stop an expired container');
-          continue;
-        }
-      }
-      if (!(await markStopped(deps, c, 'ended', now, true))) continue;
+      if (!(await stopOnHost(deps, c, 'ended', now))) continue; // try again next round
       stopped++;
       await audit(db, { actor: 'gpubot', action: 'expire', target: c.name, result: 'ok', detail: `ended ${c.endsAt!.toISOString()}` });
       void deps

@@ -2,10 +2,8 @@ import { duration } from '../core/format.js';
 import { reply } from '../core/reply.js';
 import { parseIndexes } from '../db/allocations.js';
 import { audit } from '../db/audit.js';
-import { markStopped } from '../db/containers.js';
 import { sendOnce } from '../db/notices.js';
-import { withTimeout } from '../hosts/errors.js';
-import { errorMessage } from '../util/errors.js';
+import { stopOnHost } from '../operations/launch.js';
 import type { Job } from './job.js';
 
 /**
@@ -18,7 +16,7 @@ export const idleJob: Job = {
   name: 'idle',
   description: 'Ask owners of containers whose GPUs sit idle, then stop them if nobody answers.',
   async run(deps) {
-    const { db, log } = deps;
+    const { db } = deps;
     const { threshold, warnAfter, stopAfter } = deps.config.idle;
     const now = deps.now();
     let asked = 0;
@@ -39,17 +37,7 @@ export const idleJob: Job = {
       const idleFor = now.getTime() - since.getTime();
       if (c.keepUntil && c.keepUntil > now) continue;
       if (idleFor >= stopAfter) {
-        const host = deps.pool.get(c.hostName)!;
-        try {
-          await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).stop({ t: 10 }), 30_000, 'stopping');
-        } catch (err) {
-          const code = (err as { statusCode?: number }).statusCode;
-          if (code !== 304 && code !== 404) {
-            log.warn({ host: c.hostName, container: c.name, err: errorMessage(err) }, 'could not stop an idle container');
-            continue;
-          }
-        }
-        if (!(await markStopped(deps, c, 'idle', now, true))) continue;
+        if (!(await stopOnHost(deps, c, 'idle', now))) continue;
         stopped++;
         await audit(db, { actor: 'gpubot', action: 'idle-stop', target: c.name, result: 'ok', detail: `idle since ${since.toISOString()}` });
         void deps

@@ -3,6 +3,7 @@ import type { Container } from '../db/client.js';
 import type { GpuHost } from '../hosts/gpu-host.js';
 import { containerSpec, userDir } from '../hosts/container-spec.js';
 import { LABEL } from '../hosts/labels.js';
+import { markStopped } from '../db/containers.js';
 import { hasImage, pullImage } from '../hosts/images.js';
 import { withTimeout } from '../hosts/errors.js';
 import { errorMessage } from '../util/errors.js';
@@ -76,4 +77,23 @@ export async function removeIfPresent(host: GpuHost, idOrName: string, allocatio
   } catch (err) {
     return (err as { statusCode?: number }).statusCode === 404;
   }
+}
+
+/**
+ * Stops a container on its host and marks it stopped (GPUs freed) if its row is unchanged since it
+ * was read. False when the host is down or did not confirm: nothing changed, try again later.
+ */
+export async function stopOnHost(deps: OpsDeps, c: Container, reason: string, now: Date): Promise<boolean> {
+  const host = deps.pool.get(c.hostName);
+  if (!host || host.connection().state !== 'up') return false;
+  try {
+    await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).stop({ t: 10 }), DOCKER_TIMEOUT_MS, 'stopping');
+  } catch (err) {
+    const code = (err as { statusCode?: number }).statusCode;
+    if (code !== 304 && code !== 404) {
+      deps.log.warn({ host: c.hostName, container: c.name, reason, err: errorMessage(err) }, 'could not stop a container');
+      return false;
+    }
+  }
+  return markStopped(deps, c, reason, now, true);
 }
