@@ -185,12 +185,30 @@ export const commands: CommandSpec[] = [
   },
   {
     name: 'admin',
-    usage: 'admin run-job JOB | admin quota USER [--max-gpus N] [--gpu-hours H] [--max-hours H]',
-    summary: 'Admins only: run a scheduled job now (reconcile, expiry, cleanup, quota, unmanaged), or change a user’s limits.',
-    examples: ['admin run-job expiry', 'admin quota alice --gpu-hours 300 --max-gpus 8'],
+    usage: 'admin run-job JOB | admin quota USER [--max-gpus N] [--gpu-hours H] [--max-hours H] | admin audit [N] | admin hosts | admin drain HOST | admin undrain HOST',
+    summary: 'Admins only: run a scheduled job now, change a user’s limits, read the audit log, see host connections, drain or undrain a host.',
+    examples: ['admin run-job expiry', 'admin quota alice --gpu-hours 300 --max-gpus 8', 'admin audit 20', 'admin hosts', 'admin drain gpu2'],
     options: { 'max-gpus': { type: 'string' }, 'gpu-hours': { type: 'string' }, 'max-hours': { type: 'string' } },
-    positionals: [2, 2],
+    positionals: [1, 2],
     build: (values, [action, arg]) => {
+      const noOptions = () => {
+        if (Object.keys(values).length) throw new InputError(`admin ${printable(action!)} takes no options`);
+      };
+      if (action === 'hosts') {
+        noOptions();
+        if (arg !== undefined) throw new InputError('admin hosts takes no argument');
+        return { command: 'admin', action };
+      }
+      if (action === 'audit') {
+        noOptions();
+        return { command: 'admin', action, count: arg === undefined ? 20 : v.integer(arg, 'the number of events', 1, 200) };
+      }
+      if (action === 'drain' || action === 'undrain') {
+        noOptions();
+        if (arg === undefined) throw new InputError(`admin ${action} needs a HOST`);
+        return { command: 'admin', action, host: v.hostName(arg) };
+      }
+      if (arg === undefined) throw new InputError(`admin ${printable(action!)} needs an argument; try "help admin"`);
       if (action === 'run-job') {
         if (Object.keys(values).length) throw new InputError('run-job takes no options');
         if (!/^[a-z-]{1,30}$/.test(arg!)) throw new InputError(`"${printable(arg!)}" is not a job name`);

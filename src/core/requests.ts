@@ -17,7 +17,10 @@ export type Request =
   | { command: 'quota'; user?: string }
   | { command: 'link'; code?: string }
   | { command: 'admin'; action: 'run-job'; job: string }
-  | { command: 'admin'; action: 'quota'; user: string; maxGpus?: number; gpuHoursPerWeek?: number; maxHours?: number };
+  | { command: 'admin'; action: 'quota'; user: string; maxGpus?: number; gpuHoursPerWeek?: number; maxHours?: number }
+  | { command: 'admin'; action: 'audit'; count: number }
+  | { command: 'admin'; action: 'hosts' }
+  | { command: 'admin'; action: 'drain' | 'undrain'; host: string };
 
 export type CommandName = Request['command'];
 
