@@ -1,4 +1,6 @@
 import type { Config } from './config/schema.js';
+import type { ClusterView } from './core/cluster.js';
+import { CommandMetrics } from './http/metrics.js';
 import { Engine, type Handlers } from './core/engine.js';
 import type { Actor } from './core/requests.js';
 import type { Reply } from './core/reply.js';
@@ -33,6 +35,9 @@ export interface AppOptions {
 /** The bot without any chat: database, hosts, engine. Adapters wrap this. */
 export class App {
   readonly engine: Engine;
+  readonly metrics = new CommandMetrics();
+  /** Status snapshots with holders from the database: what `status` and /metrics show. */
+  readonly cluster: ClusterView;
   readonly ops: OpsDeps;
   private readonly inventory: InventoryRecorder;
   private scheduler: { stop(): void } | undefined;
@@ -59,7 +64,7 @@ export class App {
       failpoint: options.failpoint,
       notify: (userId, message) => this.notifyUser(userId, message),
     };
-    const cluster = {
+    const cluster: ClusterView = {
       hostNames: () => pool.hostNames(),
       snapshot: async (hosts?: string[]) => {
         const snapshots = await snapshotWithHolders({ db, pool }, hosts);
@@ -67,11 +72,13 @@ export class App {
         return snapshots;
       },
     };
+    this.cluster = cluster;
     this.engine = new Engine({
       cluster,
       handlers: options.handlers ?? createHandlers(this.ops),
       onCommand: (e) => {
         log.info({ user: e.actor.handle, command: e.command, ok: e.ok, ms: Math.round(e.ms), err: e.ok ? undefined : e.reply.title }, 'command');
+        this.metrics.record(e.command, e.ok, e.ms);
         // Every refusal is audited here, whichever layer refused; state changes are audited where they happen.
         if (!e.ok) {
           const detail = [e.reply.title, ...e.reply.blocks.flatMap((b) => (b.type === 'text' ? [b.text] : []))].join(': ');

@@ -9,6 +9,7 @@ import { isFailure } from '../core/reply.js';
 import { createLogger } from '../log.js';
 import { databaseUrl } from '../db/client.js';
 import { migrate } from '../db/migrate.js';
+import { startOpsServer } from '../http/ops-server.js';
 import { errorMessage } from '../util/errors.js';
 
 const USAGE = `gpubot: share GPU servers from Slack, Discord or a terminal.
@@ -91,6 +92,8 @@ async function main(argv: string[]): Promise<number> {
     }
     for (const a of adapters) await a.start(app);
     app.startJobs();
+    const ops = config.http ? await startOpsServer(app, config.http.port, config.http.host) : undefined;
+    if (config.http) log.info({ port: config.http.port }, 'health and metrics at /healthz and /metrics');
     log.info({ adapters: adapters.map((a) => a.name), hosts: app.pool.hostNames() }, 'gpubot started');
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
@@ -101,6 +104,8 @@ async function main(argv: string[]): Promise<number> {
       if (ending.length === adapters.length) void Promise.all(ending).then(stop);
     });
     log.info('shutting down');
+    // Stop taking commands, let the adapters finish what is in flight, then close hosts and database.
+    ops?.close();
     await Promise.all(adapters.map((a) => a.stop()));
     return 0;
   } finally {

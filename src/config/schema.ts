@@ -123,6 +123,13 @@ export const configSchema = z
         keepFor: durationSchema.prefault('4h'),
       })
       .prefault({}),
+    /** The side port for /healthz and /metrics; off when absent. */
+    http: z
+      .strictObject({
+        port: z.number().int().min(0).max(65535),
+        host: z.string().default('127.0.0.1'),
+      })
+      .optional(),
     timeouts: z
       .strictObject({
         /** Longest a status reply waits for any one host. */
