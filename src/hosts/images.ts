@@ -1,5 +1,8 @@
 import type Docker from 'dockerode';
+import { imageAllowed } from '../core/policy/images.js';
 import type { ProgressSink } from '../core/reply.js';
+import { withTimeout } from './errors.js';
+import type { GpuHost } from './gpu-host.js';
 import { errorMessage } from '../util/errors.js';
 
 interface PullEvent {
@@ -68,4 +71,17 @@ export async function pullImage(docker: Docker, image: string, progress: Progres
       },
     );
   });
+}
+
+/** The default image and every allowed tag present on the hosts that answer within budgetMs. */
+export async function allowedImagesOnHosts(hosts: GpuHost[], images: { default: string; allowed: string[] }, budgetMs: number): Promise<string[]> {
+  const found = new Set([images.default]);
+  await Promise.all(
+    hosts.map(async (h) => {
+      if (h.connection().state !== 'up') return;
+      const list = await withTimeout(h.docker.listImages(), budgetMs, 'listing images').catch(() => []);
+      for (const image of list) for (const tag of image.RepoTags ?? []) if (imageAllowed(tag, images.allowed)) found.add(tag);
+    }),
+  );
+  return [...found];
 }

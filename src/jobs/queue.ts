@@ -1,5 +1,5 @@
 import type { Request } from '../core/requests.js';
-import { NO_GPUS, fairOrder } from '../operations/queue.js';
+import { fairOrder, queueableRefusal } from '../operations/queue.js';
 import { runContainer } from '../operations/run.js';
 import type { Job } from './job.js';
 
@@ -16,9 +16,8 @@ export const queueJob: Job = {
       const { count } = await deps.db.queuedRun.updateMany({ where: { id: w.id, state: 'waiting' }, data: { state: 'launching' } });
       if (!count) continue;
       const result = await runContainer(deps, request, { actor: { userId: w.userId, handle: w.handle, isAdmin: false }, progress: () => {} });
-      const overHours = result.title === 'Over your quota' && result.blocks.some((b) => b.type === 'text' && b.text.startsWith('quota gpuHoursPerWeek'));
       // Still waiting: no GPUs fit yet, or (quotas.atLimit: queue) the owner is over their GPU-hours.
-      if (result.title === NO_GPUS || (overHours && deps.config.quotas.atLimit === 'queue')) {
+      if (queueableRefusal(result, deps.config.quotas.atLimit)) {
         await deps.db.queuedRun.update({ where: { id: w.id }, data: { state: 'waiting' } });
         continue; // a later, smaller request may still fit
       }

@@ -7,6 +7,16 @@ import { usageOf } from '../db/usage.js';
 import type { OpsDeps } from './deps.js';
 
 export const NO_GPUS = 'No GPUs for you right now';
+
+/**
+ * Why a refused run may wait in the queue instead: no GPUs fit now, or (quotas.atLimit: queue)
+ * its owner is at their weekly GPU-hours. Null for any other refusal.
+ */
+export function queueableRefusal(refusal: Reply, atLimit: 'refuse' | 'queue'): 'no-gpus' | 'over-hours' | null {
+  if (refusal.title === NO_GPUS) return 'no-gpus';
+  const overHours = refusal.title === 'Over your quota' && refusal.blocks.some((b) => b.type === 'text' && b.text.startsWith('quota gpuHoursPerWeek'));
+  return overHours && atLimit === 'queue' ? 'over-hours' : null;
+}
 type RunRequest = Extract<Request, { command: 'run' }>;
 
 /** Waiting runs in launch order: users with less GPU-hours this week first, then the oldest. */

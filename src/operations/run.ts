@@ -11,7 +11,7 @@ import { userDir } from '../hosts/container-spec.js';
 import { errorMessage } from '../util/errors.js';
 import type { OpsDeps } from './deps.js';
 import { isReply, takeGpus } from './take-gpus.js';
-import { NO_GPUS, enqueue } from './queue.js';
+import { enqueue, queueableRefusal } from './queue.js';
 import { createAndStart, ensureImage, ensureUserDir, removeIfPresent } from './launch.js';
 
 type RunRequest = Extract<Request, { command: 'run' }>;
@@ -26,9 +26,8 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
 
   const taken = await takeGpus(deps, actor, 'container', req);
   if (isReply(taken)) {
-    const overHours = taken.title === 'Over your quota' && taken.blocks.some((b) => b.type === 'text' && b.text.startsWith('quota gpuHoursPerWeek'));
-    const queueable = taken.title === NO_GPUS || (overHours && config.quotas.atLimit === 'queue');
-    return req.queue && queueable ? enqueue(deps, req, actor, overHours ? 'You are at your weekly GPU-hours.' : 'No GPUs fit now.') : taken;
+    const why = queueableRefusal(taken, config.quotas.atLimit);
+    return req.queue && why ? enqueue(deps, req, actor, why === 'over-hours' ? 'You are at your weekly GPU-hours.' : 'No GPUs fit now.') : taken;
   }
   const { endsAt } = taken;
 

@@ -1,7 +1,7 @@
 import type { AutocompleteInteraction } from 'discord.js';
 import type { App } from '../../app.js';
 import { isFree } from '../../core/commands/status.js';
-import { imageAllowed } from '../../core/policy/images.js';
+import { allowedImagesOnHosts } from '../../hosts/images.js';
 import { withTimeout } from '../../hosts/errors.js';
 
 const BUDGET_MS = 1500; // Discord drops an autocomplete answer after 3 s
@@ -20,15 +20,8 @@ export async function choices(app: App, i: AutocompleteInteraction): Promise<Cho
     return matching(containers.map((c) => ({ name: `${c.name} (${c.state} on ${c.hostName}${actor.isAdmin ? `, ${c.user.handle}` : ''})`.slice(0, 100), value: c.name })));
   }
   if (focused.name === 'image') {
-    const { images } = app.options.config;
-    const found = new Set([images.default]);
-    await Promise.all(
-      app.pool.all().map(async (h) => {
-        if (h.connection().state !== 'up') return;
-        for (const image of await within(h.docker.listImages(), [])) for (const tag of image.RepoTags ?? []) if (imageAllowed(tag, images.allowed)) found.add(tag);
-      }),
-    );
-    return matching([...found].map((tag) => ({ name: tag.slice(0, 100), value: tag })));
+    const found = await allowedImagesOnHosts(app.pool.all(), app.options.config.images, BUDGET_MS);
+    return matching(found.map((tag) => ({ name: tag.slice(0, 100), value: tag })));
   }
   if (focused.name === 'host') {
     const snapshots = await within(app.pool.recentSnapshot(5000), []);

@@ -1,5 +1,5 @@
 import type { App } from '../../app.js';
-import { imageAllowed } from '../../core/policy/images.js';
+import { allowedImagesOnHosts } from '../../hosts/images.js';
 import { defaultHours } from '../../core/policy/quota.js';
 import { isFree } from '../../core/commands/status.js';
 import type { SlackBlock } from './blocks.js';
@@ -17,15 +17,7 @@ const input = (blockId: string, label: string, element: SlackBlock, optional = f
 export async function runModal(app: App, budgetMs = 1500): Promise<SlackBlock> {
   const { config } = app.options;
   const within = <T>(work: Promise<T>, fallback: T) => withTimeout(work, budgetMs, 'the form').catch(() => fallback);
-  const images = new Set([config.images.default]);
-  const [snapshots] = await Promise.all([
-    within(app.pool.recentSnapshot(5000), []),
-    ...app.pool.all().map(async (h) => {
-      if (h.connection().state !== 'up') return;
-      const list = await within(h.docker.listImages(), []);
-      for (const i of list) for (const tag of i.RepoTags ?? []) if (imageAllowed(tag, config.images.allowed)) images.add(tag);
-    }),
-  ]);
+  const [snapshots, images] = await Promise.all([within(app.pool.recentSnapshot(5000), []), allowedImagesOnHosts(app.pool.all(), config.images, budgetMs)]);
   const hosts = snapshots.filter((s) => s.state === 'up' && s.gpus).map((s) => ({ name: s.name, free: s.gpus!.filter(isFree).length }));
   const maxGpus = Math.max(1, ...hosts.map((h) => h.free));
   return {
@@ -35,7 +27,7 @@ export async function runModal(app: App, budgetMs = 1500): Promise<SlackBlock> {
     submit: { type: 'plain_text', text: 'Run' },
     close: { type: 'plain_text', text: 'Cancel' },
     blocks: [
-      input('image', 'Image', { type: 'static_select', options: [...images].slice(0, 100).map((i) => option(i, i)), initial_option: option(config.images.default, config.images.default) }),
+      input('image', 'Image', { type: 'static_select', options: images.slice(0, 100).map((i) => option(i, i)), initial_option: option(config.images.default, config.images.default) }),
       input('gpus', 'GPUs', { type: 'static_select', options: Array.from({ length: Math.min(maxGpus, 16) }, (_, i) => option(String(i + 1), String(i + 1))), initial_option: option('1', '1') }),
       input('host', 'Host', { type: 'static_select', options: [option('any host', 'any'), ...hosts.filter((h) => h.free > 0).map((h) => option(`${h.name} (${h.free} free)`, h.name))], initial_option: option('any host', 'any') }),
       input('hours', 'Hours', { type: 'plain_text_input', initial_value: String(defaultHours(config.quotas.default)) }),
