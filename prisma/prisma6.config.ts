@@ -8,7 +8,9 @@
 //
 // `migrate diff --from-migrations` replays prisma/migrations into a shadow database,
 // which the adapter's connectToShadowDb() makes in memory; the url below is never
-// opened by the diff.
+// opened by the diff. The PostgreSQL migrations come from schema-to-schema diffs
+// (`--from-schema-datamodel`), which connect to nothing: their SQL follows the
+// schemas' provider, not this adapter's.
 import { defineConfig } from 'prisma6/config';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 

@@ -5,6 +5,7 @@ import { parseCommand, parseWords } from './grammar.js';
 import { refuse, type ProgressSink, type Reply } from './reply.js';
 import type { Actor, CommandName, Request } from './requests.js';
 import { InputError } from './validate.js';
+import { userMessage } from '../util/errors.js';
 
 export interface CommandContext {
   actor: Actor;
@@ -46,7 +47,7 @@ export class Engine {
     try {
       result = await this.dispatch(request, { actor, progress });
     } catch (err) {
-      result = err instanceof InputError ? refuse('Refused', capitalize(err.message)) : refuse('Something went wrong', (err as Error).message);
+      result = err instanceof InputError ? refuse('Refused', capitalize(err.message)) : refuse('Something went wrong', userMessage(err));
     }
     const target = 'name' in request ? request.name : 'host' in request ? request.host : undefined;
     this.deps.onCommand?.({ actor, command: request.command, target, ok: result.tone !== 'error', ms: performance.now() - started, reply: result });

@@ -1,6 +1,6 @@
 import type { Placement } from '../core/policy/allocation.js';
 import type { QuotaCheck } from '../core/policy/quota.js';
-import type { Allocation, PrismaClient } from './client.js';
+import { isPostgres, type Allocation, type PrismaClient } from './client.js';
 
 export type AllocationKind = 'container' | 'reservation';
 
@@ -63,7 +63,9 @@ async function retrying<T>(work: () => Promise<T>): Promise<T> {
  *
  * Takes GPUs in one transaction. A GpuLease row per held GPU with a unique (host, index) means
  * two requests can never both get a GPU, whatever the timing: the loser's insert fails, and it
- * decides again from the new state.
+ * decides again from the new state. On PostgreSQL the transaction is SERIALIZABLE, so the quota
+ * read (GPUs the user holds) cannot go stale either: a conflicting commit makes it fail (P2034)
+ * and retry. SQLite transactions are serializable already (one writer at a time).
  */
 export async function allocate(db: PrismaClient, req: AllocateRequest): Promise<AllocateResult> {
   return retrying(() =>
@@ -89,7 +91,7 @@ export async function allocate(db: PrismaClient, req: AllocateRequest): Promise<
           });
           return { ok: true, allocation, host: placement.host, indexes: placement.indexes };
         },
-        { maxWait: 20_000, timeout: 20_000 },
+        { maxWait: 20_000, timeout: 20_000, ...(isPostgres(db) ? { isolationLevel: 'Serializable' as const } : {}) },
       ),
   );
 }

@@ -1,49 +1,23 @@
-// Applies prisma/migrations/*/migration.sql to the database at start, the way
+// Applies the migrations (prisma/migrations/*/migration.sql for SQLite,
+// prisma/postgres/migrations/*/migration.sql for PostgreSQL) at start, the way
 // `prisma migrate deploy` would, without Prisma's schema-engine binary (which this
 // project cannot download). It keeps Prisma's own bookkeeping table,
 // _prisma_migrations, with the DDL and row contents Prisma's schema engine writes,
 // so a later `prisma migrate deploy` / `migrate status` against the same database
 // agrees with it and sees nothing pending.
-//
-// SQLite only for now; the Postgres DDL is kept below for when that provider lands.
 
-import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { defaultMigrationsDir, nextPending, PRISMA_MIGRATIONS_DDL, readMigrations, warnModified, type MigrationFile, type MigrationRow } from './migration-files.js';
+import { migratePostgres } from './migrate-postgres.js';
 
-/**
- * `CREATE TABLE` for `_prisma_migrations`, byte for byte as Prisma's schema engine
- * (7.10.0 and 6.19.3, node_modules/prisma{,6}/build/schema_engine_bg.wasm) issues it.
- */
-export const PRISMA_MIGRATIONS_DDL = {
-  sqlite: `CREATE TABLE "_prisma_migrations" (
-    "id"                    TEXT PRIMARY KEY NOT NULL,
-    "checksum"              TEXT NOT NULL,
-    "finished_at"           DATETIME,
-    "migration_name"        TEXT NOT NULL,
-    "logs"                  TEXT,
-    "rolled_back_at"        DATETIME,
-    "started_at"            DATETIME NOT NULL DEFAULT current_timestamp,
-    "applied_steps_count"   INTEGER UNSIGNED NOT NULL DEFAULT 0
-);
-`,
-  postgresql: `CREATE TABLE _prisma_migrations (
-    id                      VARCHAR(36) PRIMARY KEY NOT NULL,
-    checksum                VARCHAR(64) NOT NULL,
-    finished_at             TIMESTAMPTZ,
-    migration_name          VARCHAR(255) NOT NULL,
-    logs                    TEXT,
-    rolled_back_at          TIMESTAMPTZ,
-    started_at              TIMESTAMPTZ NOT NULL DEFAULT now(),
-    applied_steps_count     INTEGER NOT NULL DEFAULT 0
-);
-`,
-} as const;
+export { checksumOf, defaultMigrationsDir, PRISMA_MIGRATIONS_DDL } from './migration-files.js';
+
 
 export interface MigrateOptions {
-  /** Folder holding `<name>/migration.sql` folders; default <project>/prisma/migrations. */
+  /** Folder holding `<name>/migration.sql` folders; default: the provider's (defaultMigrationsDir). */
   migrationsDir?: string;
   /** Progress and warnings, one line each; default: stderr. */
   log?: (msg: string) => void;
@@ -56,17 +30,20 @@ const MIGRATE_BUSY_TIMEOUT_MS = 60_000;
  * Brings the database at `url` up to date with the migrations folder. Returns the
  * names of the migrations it applied (none when already up to date).
  *
- * Each pending migration runs in its own `BEGIN IMMEDIATE` transaction together with
+ * PostgreSQL (postgres:// or postgresql://): see migrate-postgres.ts. SQLite: each pending migration runs in its own `BEGIN IMMEDIATE` transaction together with
  * the insert of its `_prisma_migrations` row, so a failed migration leaves neither
  * its changes nor a row, and a second process migrating the same file at the same
  * time waits for the write lock, then sees the row and skips that migration.
  */
 export async function migrate(url: string, opts: MigrateOptions = {}): Promise<{ applied: string[] }> {
   const log = opts.log ?? ((msg: string) => process.stderr.write(`${msg}\n`));
-  if (!isSqliteUrl(url)) {
-    throw new Error(`migrate: only SQLite (file:) database URLs are supported so far, got ${redactUrl(url)}`);
+  if (isPostgresUrl(url)) {
+    return { applied: await migratePostgres(url, readMigrations(opts.migrationsDir ?? defaultMigrationsDir('postgresql')), log) };
   }
-  const migrations = readMigrations(opts.migrationsDir ?? defaultMigrationsDir());
+  if (!isSqliteUrl(url)) {
+    throw new Error(`migrate: unsupported DATABASE_URL ${redactUrl(url)} (use file:... or postgresql://...)`);
+  }
+  const migrations = readMigrations(opts.migrationsDir ?? defaultMigrationsDir('sqlite'));
   const file = sqlitePathFromUrl(url);
   const db = openSqlite(file, { timeoutMs: MIGRATE_BUSY_TIMEOUT_MS });
   try {
@@ -74,20 +51,6 @@ export async function migrate(url: string, opts: MigrateOptions = {}): Promise<{
   } finally {
     db.close();
   }
-}
-
-interface MigrationFile {
-  name: string;
-  script: string;
-  checksum: string;
-}
-
-interface MigrationRow {
-  id: string;
-  checksum: string;
-  finished_at: unknown;
-  migration_name: string;
-  rolled_back_at: unknown;
 }
 
 function migrateSqlite(db: SqliteDatabase, migrations: MigrationFile[], log: (msg: string) => void): string[] {
@@ -109,15 +72,7 @@ function migrateSqlite(db: SqliteDatabase, migrations: MigrationFile[], log: (ms
         warnModified(rows, migrations, log);
         warnedChecksums = true;
       }
-      const failed = rows.find((r) => r.finished_at == null && r.rolled_back_at == null);
-      if (failed) {
-        throw new Error(
-          `migrate: migration \`${failed.migration_name}\` failed before (its _prisma_migrations row has no ` +
-            'finished_at); fix the database, then mark it with `prisma migrate resolve` (P3009).',
-        );
-      }
-      const done = new Set(rows.filter((r) => r.finished_at != null && r.rolled_back_at == null).map((r) => r.migration_name));
-      const next = migrations.find((m) => !done.has(m.name));
+      const next = nextPending(rows, migrations);
       if (!next) {
         db.exec('COMMIT');
         committed = true;
@@ -173,70 +128,15 @@ function readMigrationRows(db: SqliteDatabase): MigrationRow[] {
     .all() as MigrationRow[];
 }
 
-function warnModified(rows: MigrationRow[], migrations: MigrationFile[], log: (msg: string) => void): void {
-  const byName = new Map(migrations.map((m) => [m.name, m]));
-  for (const row of rows) {
-    if (row.finished_at == null || row.rolled_back_at != null) continue;
-    const file = byName.get(row.migration_name);
-    if (file && !scriptMatchesChecksum(file.script, row.checksum)) {
-      // Prisma's wording; like `migrate deploy` it is not an error.
-      log(`WARNING: The migration \`${row.migration_name}\` was modified after it was applied.`);
-    }
-  }
-}
-
-/** sha256 hex of the text, as Prisma computes a migration's checksum. */
-export function checksumOf(script: string | Buffer): string {
-  return createHash('sha256').update(script).digest('hex');
-}
-
-/**
- * Prisma's comparison: the script as is, or with its line endings turned to LF or
- * CRLF (git may have rewritten them), matches the stored checksum.
- */
-function scriptMatchesChecksum(script: string, checksum: string): boolean {
-  return (
-    checksumOf(script) === checksum ||
-    checksumOf(script.replaceAll('\r\n', '\n')) === checksum ||
-    checksumOf(script.replaceAll('\n', '\r\n')) === checksum
-  );
-}
-
-function readMigrations(dir: string): MigrationFile[] {
-  if (!existsSync(dir)) throw new Error(`migrate: migrations folder not found: ${dir}`);
-  const names = readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.isDirectory())
-    .map((e) => e.name)
-    .sort();
-  return names.map((name) => {
-    const file = path.join(dir, name, 'migration.sql');
-    if (!existsSync(file)) {
-      // Prisma refuses too (P3015).
-      throw new Error(`migrate: ${file} is missing; delete the folder ${name} or restore the file`);
-    }
-    const bytes = readFileSync(file);
-    return { name, script: bytes.toString('utf8'), checksum: checksumOf(bytes) };
-  });
-}
-
-/**
- * <project>/prisma/migrations, where <project> is the nearest folder above this
- * module holding a package.json: works from src/db/migrate.ts (tsx, vitest) and
- * from dist/db/migrate.js alike.
- */
-export function defaultMigrationsDir(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  for (let dir = here; ; dir = path.dirname(dir)) {
-    if (existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'prisma', 'migrations');
-    if (path.dirname(dir) === dir) throw new Error(`migrate: no package.json above ${here}`);
-  }
-}
-
 // ---------------------------------------------------------------------------
-// Small SQLite helpers shared with client.ts.
+// Small URL and SQLite helpers shared with client.ts.
 
 export function isSqliteUrl(url: string): boolean {
   return url.startsWith('file:');
+}
+
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//.test(url);
 }
 
 /**

@@ -2,6 +2,9 @@ import { createServer, type Server } from 'node:http';
 import type { App } from '../app.js';
 import { errorMessage } from '../util/errors.js';
 
+/** How long /healthz waits for the database's answer. */
+const HEALTH_DB_TIMEOUT_MS = 3_000;
+
 const label = (s: string): string => s.replace(/[\\"\n]/g, '_');
 
 /** Prometheus text for the hosts' GPUs, holders, the queue, allocations and commands. */
@@ -35,7 +38,11 @@ export function startOpsServer(app: App, port: number, host = '127.0.0.1'): Prom
         if (req.url === '/healthz') {
           let database = 'ok';
           try {
-            await app.db.$queryRawUnsafe('SELECT 1');
+            // A database that hangs must not hang the probe.
+            await Promise.race([
+              app.db.$queryRawUnsafe('SELECT 1'),
+              new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer in ${HEALTH_DB_TIMEOUT_MS} ms`)), HEALTH_DB_TIMEOUT_MS).unref()),
+            ]);
           } catch (err) {
             database = errorMessage(err);
           }

@@ -9,6 +9,7 @@ import { hostileInputs } from '../fixtures/hostile-inputs.js';
 import { appFor, chat } from '../support/app.js';
 import { waitFor } from '../support/wait.js';
 import { CREATING_GRACE_MS } from '../../src/jobs/reconcile.js';
+import { testDatabaseUrl } from '../support/database.js';
 
 const containersOn = async (bed: Bed, host: string) => (await bed.dockerCli(host, ['ps', '-a', '--format', '{{.Names}} {{.Label "gpubot.gpus"}}'])).stdout.trim().split('\n').filter(Boolean).sort();
 
@@ -100,7 +101,7 @@ describe('a bot killed between container create and database commit', () => {
   it('leaves no GPU held by nothing and no managed container unknown, after a restart', async () => {
     const configPath = join(bed.baseDir, 'gpubot.yaml');
     await writeFile(configPath, stringify(bed.config()));
-    const env = { ...process.env, GPUBOT_CONFIG: configPath, DATABASE_URL: `file:${bed.baseDir}/crash.db`, GPUBOT_FAILPOINT: 'after-container-create' };
+    const env = { ...process.env, GPUBOT_CONFIG: configPath, DATABASE_URL: await testDatabaseUrl(bed.baseDir, 'crash'), GPUBOT_FAILPOINT: 'after-container-create' };
     const signal = await new Promise<string | null>((resolve) => {
       const child = execFile('node', ['--import', 'tsx', 'src/cli/main.ts', 'chat', '--user', 'alice', 'run --gpus 2 --name crashy'], { env });
       child.on('exit', (_code, sig) => resolve(sig));

@@ -7,6 +7,7 @@ import { silentLogger } from '../../src/log.js';
 import { startBed, type Bed } from '../bed/testbed.js';
 import { chat } from '../support/app.js';
 import { waitFor } from '../support/wait.js';
+import { testDatabaseUrl } from '../support/database.js';
 
 const HOUR = 3_600_000;
 const IMAGE = 'gpubot-test/busybox:latest';
@@ -27,7 +28,7 @@ describe('cleanup of stopped containers over a generated mix of 58', () => {
 
   beforeAll(async () => {
     bed = await startBed({ hosts: 2 });
-    app = await App.create({ config: parseConfig(bed.config({ admins: ['boss'] })), log: silentLogger(), databaseUrl: `file:${bed.baseDir}/cleanup.db`, now: () => new Date(now), reconcileOnStart: false });
+    app = await App.create({ config: parseConfig(bed.config({ admins: ['boss'] })), log: silentLogger(), databaseUrl: await testDatabaseUrl(bed.baseDir, 'cleanup'), now: () => new Date(now), reconcileOnStart: false });
     await waitFor(() => app.pool.all().every((h) => h.connection().state === 'up'), { what: 'hosts' });
     app.registerNotifier('console', async (to, reply) => void inbox.push({ to, reply }));
     const alice = await app.actor('alice');
@@ -109,7 +110,7 @@ describe('cleanup of stopped containers over a generated mix of 58', () => {
     await bed.dockerCli('h1', ['rm', 'imgsrc']);
     const dangling = async () => (await bed.dockerCli('h1', ['images', '-q', '--filter', 'dangling=true'])).stdout.trim();
     expect(await dangling()).not.toBe('');
-    const pruning = await App.create({ config: parseConfig(bed.config({ cleanup: { pruneImages: true } })), log: silentLogger(), databaseUrl: `file:${bed.baseDir}/cleanup.db`, now: () => new Date(now), reconcileOnStart: false });
+    const pruning = await App.create({ config: parseConfig(bed.config({ cleanup: { pruneImages: true } })), log: silentLogger(), databaseUrl: await testDatabaseUrl(bed.baseDir, 'cleanup'), now: () => new Date(now), reconcileOnStart: false });
     try {
       await waitFor(() => pruning.pool.get('h1')!.connection().state === 'up', { what: 'h1' });
       const { cleanupJob } = await import('../../src/jobs/cleanup.js');

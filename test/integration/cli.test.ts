@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startBed, type Bed } from '../bed/testbed.js';
+import { testDatabaseUrl } from '../support/database.js';
 
 const exec = promisify(execFile);
 const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
@@ -33,7 +34,7 @@ describe('gpubot command line', () => {
     await writeFile(configPath, stringify(config));
     env = {
       GPUBOT_CONFIG: configPath,
-      DATABASE_URL: `file:${bed.baseDir}/cli.db`,
+      DATABASE_URL: await testDatabaseUrl(bed.baseDir, 'cli'),
       PATH: `${bed.host('h1').dir}/bin:${process.env.PATH}`,
     };
   });

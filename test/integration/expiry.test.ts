@@ -6,6 +6,7 @@ import { silentLogger } from '../../src/log.js';
 import { startBed, type Bed } from '../bed/testbed.js';
 import { chat } from '../support/app.js';
 import { waitFor } from '../support/wait.js';
+import { testDatabaseUrl } from '../support/database.js';
 
 const MIN = 60_000;
 
@@ -27,7 +28,7 @@ describe('expiry: reminders, then stop at the end time (time injected, not slept
 
   beforeAll(async () => {
     bed = await startBed({ hosts: 1 });
-    dbUrl = `file:${bed.baseDir}/expiry.db`;
+    dbUrl = await testDatabaseUrl(bed.baseDir, 'expiry');
     app = await open();
   });
   afterAll(async () => {

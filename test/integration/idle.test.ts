@@ -6,6 +6,7 @@ import { silentLogger } from '../../src/log.js';
 import { startBed, type Bed } from '../bed/testbed.js';
 import { chat } from '../support/app.js';
 import { waitFor } from '../support/wait.js';
+import { testDatabaseUrl } from '../support/database.js';
 
 const MIN = 60_000;
 const IDLE = `-- sh -c "trap 'exit 0' TERM; sleep 9999 & wait"`;
@@ -21,7 +22,7 @@ describe('idle GPU reclaim that asks first (time injected)', () => {
   beforeAll(async () => {
     bed = await startBed({ hosts: 1 });
     const config = parseConfig(bed.config({ admins: ['boss'], idle: { threshold: 5, warnAfter: '2h', stopAfter: '3h', keepFor: '4h' } }));
-    app = await App.create({ config, log: silentLogger(), databaseUrl: `file:${bed.baseDir}/idle.db`, now: () => new Date(clock), reconcileOnStart: false });
+    app = await App.create({ config, log: silentLogger(), databaseUrl: await testDatabaseUrl(bed.baseDir, 'idle'), now: () => new Date(clock), reconcileOnStart: false });
     await waitFor(() => app.pool.all().every((h) => h.connection().state === 'up'), { what: 'hosts' });
     app.registerNotifier('console', async (to, reply) => void inbox.push({ to, reply }));
     for (const [user, name] of [['alice', 'busy1'], ['bob', 'idle1'], ['carol', 'kept1'], ['dave', 'blind1']] as const) {

@@ -4,6 +4,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/log.js';
 import { startBed, type Bed } from '../bed/testbed.js';
 import { waitFor } from '../support/wait.js';
+import { testDatabaseUrl } from '../support/database.js';
 
 describe('link: one person across Slack and Discord', () => {
   let bed: Bed;
@@ -15,7 +16,7 @@ describe('link: one person across Slack and Discord', () => {
   beforeAll(async () => {
     bed = await startBed({ hosts: 1 });
     const config = parseConfig(bed.config({ quotas: { default: { maxGpus: 2, gpuHoursPerWeek: 100, maxHours: 72 } } }));
-    app = await App.create({ config, log: silentLogger(), databaseUrl: `file:${bed.baseDir}/link.db`, now: () => new Date(clock), reconcileOnStart: false });
+    app = await App.create({ config, log: silentLogger(), databaseUrl: await testDatabaseUrl(bed.baseDir, 'link'), now: () => new Date(clock), reconcileOnStart: false });
     await waitFor(() => app.pool.all().every((h) => h.connection().state === 'up'), { what: 'hosts' });
   });
   afterAll(async () => {

@@ -6,6 +6,7 @@ import { silentLogger } from '../../src/log.js';
 import { startBed, type Bed } from '../bed/testbed.js';
 import { chat } from '../support/app.js';
 import { waitFor } from '../support/wait.js';
+import { testDatabaseUrl } from '../support/database.js';
 
 const IDLE = `-- sh -c "trap 'exit 0' TERM; sleep 9999 & wait"`;
 
@@ -18,7 +19,7 @@ describe('queue: waiting runs launch in the promised order as GPUs free up', () 
 
   beforeAll(async () => {
     bed = await startBed({ hosts: 1, gpusPerHost: 2 });
-    app = await App.create({ config: parseConfig(bed.config({ admins: ['boss'] })), log: silentLogger(), databaseUrl: `file:${bed.baseDir}/queue.db`, reconcileOnStart: false });
+    app = await App.create({ config: parseConfig(bed.config({ admins: ['boss'] })), log: silentLogger(), databaseUrl: await testDatabaseUrl(bed.baseDir, 'queue'), reconcileOnStart: false });
     await waitFor(() => app.pool.all().every((h) => h.connection().state === 'up'), { what: 'hosts' });
     app.registerNotifier('console', async (to, reply) => void inbox.push({ to, reply }));
   });

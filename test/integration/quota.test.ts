@@ -6,6 +6,7 @@ import { silentLogger } from '../../src/log.js';
 import { startBed, type Bed } from '../bed/testbed.js';
 import { chat } from '../support/app.js';
 import { waitFor } from '../support/wait.js';
+import { testDatabaseUrl } from '../support/database.js';
 
 const HOUR = 3_600_000;
 
@@ -26,7 +27,7 @@ describe('GPU-hour quota: accounting, notices once per threshold and window, ref
 
   beforeAll(async () => {
     bed = await startBed({ hosts: 1 });
-    dbUrl = `file:${bed.baseDir}/quota.db`;
+    dbUrl = await testDatabaseUrl(bed.baseDir, 'quota');
     app = await open();
   });
   afterAll(async () => {
@@ -83,7 +84,7 @@ describe('quotas.atLimit: queue', () => {
   beforeAll(async () => {
     bed = await startBed({ hosts: 1 });
     const config = parseConfig(bed.config({ admins: ['boss'], quotas: { default: { maxGpus: 4, gpuHoursPerWeek: 2, maxHours: 72 }, atLimit: 'queue' } }));
-    app = await App.create({ config, log: silentLogger(), databaseUrl: `file:${bed.baseDir}/q.db`, now: () => new Date(clock), reconcileOnStart: false });
+    app = await App.create({ config, log: silentLogger(), databaseUrl: await testDatabaseUrl(bed.baseDir, 'q'), now: () => new Date(clock), reconcileOnStart: false });
     await waitFor(() => app.pool.all().every((h) => h.connection().state === 'up'), { what: 'hosts' });
   });
   afterAll(async () => {

@@ -8,6 +8,7 @@ import { silentLogger } from '../../src/log.js';
 import { startBed, type Bed } from '../bed/testbed.js';
 import { chat } from '../support/app.js';
 import { waitFor } from '../support/wait.js';
+import { testDatabaseUrl } from '../support/database.js';
 
 const fieldsOf = (r: Reply) => Object.fromEntries(r.blocks.flatMap((b: Block) => (b.type === 'fields' ? b.fields.map((f) => [f.label, f.value]) : [])));
 const textOf = (r: Reply) => r.blocks.flatMap((b) => (b.type === 'text' ? [b.text] : [])).join('\n');
@@ -34,7 +35,7 @@ describe('unmanaged: admins hear once about GPU processes gpubot did not start',
     expect(other.code, other.stderr).toBe(0);
     containerPid = Number((await bed.dockerCli('h2', ['inspect', '-f', '{{.State.Pid}}', 'someones-own'])).stdout.trim());
 
-    app = await App.create({ config: parseConfig(bed.config({ admins: ['boss'] })), log: silentLogger(), databaseUrl: `file:${bed.baseDir}/unmanaged.db`, reconcileOnStart: false });
+    app = await App.create({ config: parseConfig(bed.config({ admins: ['boss'] })), log: silentLogger(), databaseUrl: await testDatabaseUrl(bed.baseDir, 'unmanaged'), reconcileOnStart: false });
     await waitFor(() => app.pool.all().every((h) => h.connection().state === 'up'), { what: 'hosts' });
     app.registerNotifier('console', async (to, reply) => void inbox.push({ to, reply }));
     // Both have a console identity, so either could be told; only boss is an admin.

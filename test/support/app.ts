@@ -5,14 +5,15 @@ import { parseConfig } from '../../src/config/load.js';
 import type { Reply } from '../../src/core/reply.js';
 import { silentLogger } from '../../src/log.js';
 import type { Bed } from '../bed/testbed.js';
+import { testDatabaseUrl } from './database.js';
 import { waitFor } from './wait.js';
 
 let databases = 0;
 
-/** An App wired to the bed's hosts (and a fresh SQLite file in the bed's dir), connected. */
+/** An App wired to the bed's hosts and a fresh database (test/support/database.ts), connected. */
 export async function appFor(bed: Bed, extra: Record<string, unknown> = {}, raw?: Record<string, unknown>, options: Partial<AppOptions> = {}): Promise<App> {
   const config = parseConfig(raw ?? bed.config(extra));
-  const app = await App.create({ config, log: silentLogger(), databaseUrl: `file:${bed.baseDir}/gpubot-${++databases}.db`, ...options });
+  const app = await App.create({ config, log: silentLogger(), databaseUrl: await testDatabaseUrl(bed.baseDir, `gpubot-${++databases}`), ...options });
   await waitFor(() => app.pool.all().every((h) => h.connection().state !== 'connecting'), { what: 'SSH connections' });
   return app;
 }

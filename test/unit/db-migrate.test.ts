@@ -280,7 +280,9 @@ PRAGMA defer_foreign_keys=OFF;
     });
   });
 
-  it('refuses non-SQLite URLs for now', async () => {
-    await expect(migrate('postgresql://u:secret@localhost/gpubot', { log: quiet })).rejects.toThrow(/only SQLite.*\/\/\*\*\*@localhost/);
+  it('refuses a URL of no database it knows, without showing its password', async () => {
+    const failure = migrate('mysql://u:secret@localhost/gpubot', { log: quiet });
+    await expect(failure).rejects.toThrow(/unsupported DATABASE_URL mysql:\/\/\*\*\*@localhost/);
+    await expect(failure).rejects.not.toThrow(/secret/);
   });
 });

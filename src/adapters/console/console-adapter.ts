@@ -1,8 +1,8 @@
 import { createInterface, type Interface } from 'node:readline';
 import type { App } from '../../app.js';
-import { isFailure, type Reply } from '../../core/reply.js';
+import { isFailure, refuse, type Reply } from '../../core/reply.js';
 import type { ChatAdapter } from '../adapter.js';
-import { errorMessage } from '../../util/errors.js';
+import { userMessage } from '../../util/errors.js';
 import { renderText } from './render.js';
 
 export interface ConsoleIO {
@@ -12,10 +12,15 @@ export interface ConsoleIO {
 
 /** Runs one command as `handle` and prints the reply; progress lines as the work goes on. */
 export async function runOnce(app: App, handle: string, message: string | string[], output: NodeJS.WritableStream): Promise<Reply> {
-  const actor = await app.actor(handle);
-  const reply = await app.engine.handleText(actor, message, (line) => {
-    output.write(`… ${line}\n`);
-  });
+  let reply: Reply;
+  try {
+    const actor = await app.actor(handle);
+    reply = await app.engine.handleText(actor, message, (line) => {
+      output.write(`… ${line}\n`);
+    });
+  } catch (err) {
+    reply = refuse('Something went wrong', userMessage(err));
+  }
   output.write(`${renderText(reply)}\n`);
   return reply;
 }
@@ -55,7 +60,7 @@ export class ConsoleAdapter implements ChatAdapter {
           }
         })
         .catch((err: unknown) => {
-          output.write(`✘ Something went wrong: ${errorMessage(err)}\n`);
+          output.write(`✘ Something went wrong: ${userMessage(err)}\n`);
           if (!interactive) process.exitCode = 1;
         })
         .finally(() => this.rl?.prompt());

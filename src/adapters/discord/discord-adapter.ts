@@ -3,7 +3,7 @@ import type { App } from '../../app.js';
 import { refuse, type Reply } from '../../core/reply.js';
 import { InputError } from '../../core/validate.js';
 import type { Logger } from '../../log.js';
-import { errorMessage } from '../../util/errors.js';
+import { errorMessage, userMessage } from '../../util/errors.js';
 import type { ChatAdapter } from '../adapter.js';
 import { choices } from './autocomplete.js';
 import { commandWords, gpuCommand } from './command.js';
@@ -95,7 +95,7 @@ export class DiscordAdapter implements ChatAdapter {
       return await app.engine.handleText(actor, input, progress);
     } catch (err) {
       this.log.error({ user: i.user.id, err: errorMessage(err) }, 'command failed');
-      return refuse('Something went wrong', errorMessage(err));
+      return refuse('Something went wrong', userMessage(err));
     }
   }
 

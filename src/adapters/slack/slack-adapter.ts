@@ -5,7 +5,7 @@ import { tokenize } from '../../core/grammar.js';
 import { refuse, type Reply } from '../../core/reply.js';
 import { InputError } from '../../core/validate.js';
 import type { Logger } from '../../log.js';
-import { errorMessage } from '../../util/errors.js';
+import { errorMessage, userMessage } from '../../util/errors.js';
 import type { ChatAdapter } from '../adapter.js';
 import { toSlackMessage } from './blocks.js';
 import { RUN_MODAL_ID, runModal, runWords } from './run-modal.js';
@@ -99,7 +99,7 @@ export class SlackAdapter implements ChatAdapter {
       });
     } catch (err) {
       this.log.error({ user: userId, err: errorMessage(err) }, 'command failed');
-      reply = refuse('Something went wrong', errorMessage(err));
+      reply = refuse('Something went wrong', userMessage(err));
     }
     const inChannel = reply.visibility === 'channel';
     await respond({ ...toSlackMessage(reply), response_type: inChannel ? 'in_channel' : 'ephemeral', replace_original: progressShown && !inChannel });

@@ -1,0 +1,78 @@
+// The PostgreSQL side of migrate(): applies prisma/postgres/migrations the way
+// `prisma migrate deploy` does, writing `_prisma_migrations` with Prisma's DDL and rows.
+//
+// Like Prisma it holds the session advisory lock 72707369 while it works, so two bots
+// starting together apply each migration once. Unlike Prisma, each migration and its
+// row commit in one transaction (PostgreSQL has transactional DDL): a failed migration
+// leaves neither its changes nor a row, so fixing the file and restarting is enough.
+
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { nextPending, PRISMA_MIGRATIONS_DDL, warnModified, type MigrationFile, type MigrationRow } from './migration-files.js';
+
+/** Prisma's advisory lock key for migrations (schema engine, postgres connector). */
+const PRISMA_ADVISORY_LOCK = 72707369;
+
+export async function migratePostgres(url: string, migrations: MigrationFile[], log: (msg: string) => void): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  await client.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [PRISMA_ADVISORY_LOCK]);
+    try {
+      return await applyPending(client, migrations, log);
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [PRISMA_ADVISORY_LOCK]);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+async function applyPending(client: pg.Client, migrations: MigrationFile[], log: (msg: string) => void): Promise<string[]> {
+  const exists = await client.query<{ t: string | null }>(`SELECT to_regclass('_prisma_migrations')::text AS t`);
+  if (exists.rows[0]?.t == null) await client.query(PRISMA_MIGRATIONS_DDL.postgresql);
+
+  const applied: string[] = [];
+  let warnedChecksums = false;
+  for (;;) {
+    const rows = (
+      await client.query<MigrationRow>(
+        'SELECT id, checksum, finished_at, migration_name, rolled_back_at FROM _prisma_migrations ORDER BY started_at ASC',
+      )
+    ).rows;
+    if (!warnedChecksums) {
+      warnModified(rows, migrations, log);
+      warnedChecksums = true;
+    }
+    const next = nextPending(rows, migrations);
+    if (!next) break;
+
+    log(`Applying migration \`${next.name}\``);
+    await client.query('BEGIN');
+    try {
+      const id = randomUUID();
+      // Rows as Prisma writes them: started, then one step, then finished.
+      await client.query(
+        `INSERT INTO _prisma_migrations (id, checksum, migration_name, logs, rolled_back_at, started_at, applied_steps_count)
+         VALUES ($1, $2, $3, NULL, NULL, clock_timestamp(), 0)`,
+        [id, next.checksum, next.name],
+      );
+      try {
+        await client.query(next.script);
+      } catch (error) {
+        throw new Error(`migrate: migration \`${next.name}\` failed: ${(error as Error).message}`, { cause: error });
+      }
+      await client.query(
+        'UPDATE _prisma_migrations SET applied_steps_count = applied_steps_count + 1, finished_at = clock_timestamp() WHERE id = $1',
+        [id],
+      );
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    }
+    applied.push(next.name);
+  }
+  if (applied.length > 0) log(`Applied ${applied.length} migration(s): ${applied.join(', ')}`);
+  return applied;
+}
