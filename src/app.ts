@@ -3,7 +3,7 @@ import type { ClusterView } from './core/cluster.js';
 import { CommandMetrics } from './http/metrics.js';
 import { Engine, type Handlers } from './core/engine.js';
 import type { Actor } from './core/requests.js';
-import type { Reply } from './core/reply.js';
+import { refuse, type Reply } from './core/reply.js';
 import { openDatabase, type PrismaClient } from './db/client.js';
 import { InventoryRecorder, syncHosts } from './db/hosts.js';
 import { migrate } from './db/migrate.js';
@@ -11,6 +11,7 @@ import { audit } from './db/audit.js';
 import { ensureUser, type Platform } from './db/users.js';
 import { HostPool } from './hosts/host-pool.js';
 import type { Logger } from './log.js';
+import { withLogContext } from './log-context.js';
 import { errorMessage } from './util/errors.js';
 import { reconcile, type ReconcileReport } from './jobs/reconcile.js';
 import { startScheduler } from './jobs/scheduler.js';
@@ -42,6 +43,9 @@ export class App {
   private readonly inventory: InventoryRecorder;
   private scheduler: { stop(): void } | undefined;
   private reconciling: Promise<unknown> = Promise.resolve();
+  /** False once shutdown began: new commands are turned away, those in flight finish. */
+  private accepting = true;
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   private constructor(
     readonly options: AppOptions,
@@ -76,6 +80,16 @@ export class App {
     this.engine = new Engine({
       cluster,
       handlers: options.handlers ?? createHandlers(this.ops),
+      around: (actor, request, work) => {
+        if (!this.accepting) return Promise.resolve(refuse('gpubot is restarting', 'Nothing was done; try again in a minute.'));
+        const host = 'host' in request && typeof request.host === 'string' ? request.host : undefined;
+        return this.track(
+          withLogContext({ user: actor.handle, command: request.command, host }, () => {
+            log.debug('command received');
+            return work();
+          }),
+        );
+      },
       onCommand: (e) => {
         log.info({ user: e.actor.handle, command: e.command, ok: e.ok, ms: Math.round(e.ms), err: e.ok ? undefined : e.reply.title }, 'command');
         this.metrics.record(e.command, e.ok, e.ms);
@@ -109,7 +123,33 @@ export class App {
 
   /** The scheduled jobs (reconcile, expiry, ...) on their cron schedules, until close. */
   startJobs(): void {
-    this.scheduler ??= startScheduler(this.ops);
+    this.scheduler ??= startScheduler(this.ops, (run) => this.track(run));
+  }
+
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.inFlight.add(work);
+    const done = () => this.inFlight.delete(work);
+    work.then(done, done);
+    return work;
+  }
+
+  /** Commands and job rounds running now. */
+  get busy(): number {
+    return this.inFlight.size;
+  }
+
+  /**
+   * The first step of a graceful shutdown: new commands get "gpubot is restarting", no job round
+   * starts, and this waits (at most `timeoutMs`) for the commands and rounds in flight.
+   * Returns how many were still running when it gave up (0: all finished).
+   */
+  async drain(timeoutMs = 30_000): Promise<number> {
+    this.accepting = false;
+    this.scheduler?.stop();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+    return this.inFlight.size;
   }
 
   async reconcile(): Promise<ReconcileReport> {

@@ -23,6 +23,9 @@ Usage:
 
 Config: $GPUBOT_CONFIG or ./gpubot.yaml; database: $DATABASE_URL (default file:./data/gpubot.db).`;
 
+/** How long SIGTERM waits for commands in flight (a pull or launch) before closing anyway. */
+const SHUTDOWN_GRACE_MS = 30_000;
+
 /** `--user NAME` then the message: everything after it, so `chat --user a run --gpus 2` works unquoted. */
 function chatArgs(args: string[]): { user?: string; message: string[] } {
   let user: string | undefined;
@@ -103,10 +106,18 @@ async function main(argv: string[]): Promise<number> {
       const ending = adapters.map((a) => a.done).filter((d): d is Promise<void> => d !== undefined);
       if (ending.length === adapters.length) void Promise.all(ending).then(stop);
     });
-    log.info('shutting down');
-    // Stop taking commands, let the adapters finish what is in flight, then close hosts and database.
+    log.info({ inFlight: app.busy }, 'shutting down');
+    // A second signal does not wait.
+    const force = () => process.exit(1);
+    process.once('SIGTERM', force);
+    process.once('SIGINT', force);
+    // Stop taking commands and let those in flight finish (their answers still need the chat
+    // connections), then stop the adapters; `finally` closes SSH and the database.
     ops?.close();
+    const unfinished = await app.drain(SHUTDOWN_GRACE_MS);
+    if (unfinished > 0) log.warn({ unfinished }, `gave up waiting for commands after ${SHUTDOWN_GRACE_MS / 1000} s`);
     await Promise.all(adapters.map((a) => a.stop()));
+    log.info('stopped');
     return 0;
   } finally {
     await app.close();
@@ -116,6 +127,9 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // Done: whatever handle a library left open (a socket being torn down) may not keep a
+    // stopped bot running; the grace lets stdout and the logs flush first.
+    setTimeout(() => process.exit(code), 3_000).unref();
   },
   (err) => {
     process.stderr.write(`${err instanceof ConfigError ? err.message : `gpubot: ${errorMessage(err)}`}\n`);

@@ -19,6 +19,11 @@ export type Handlers = { [K in CommandName]?: Handler<Extract<Request, { command
 export interface EngineDeps {
   cluster: ClusterView;
   handlers?: Handlers;
+  /**
+   * Runs around each parsed command (its handling and onCommand): the app uses it for log
+   * context and to track commands in flight. It may answer instead (e.g. while shutting down).
+   */
+  around?: (actor: Actor, request: Request, work: () => Promise<Reply>) => Promise<Reply>;
   /** Called once per command with its outcome, for logs, audit and metrics. */
   onCommand?: (event: { actor: Actor; command: CommandName | 'invalid'; target?: string; ok: boolean; ms: number; reply: Reply }) => void;
 }
@@ -42,6 +47,11 @@ export class Engine {
   }
 
   async handle(actor: Actor, request: Request, progress: ProgressSink = () => {}): Promise<Reply> {
+    const work = () => this.handleNow(actor, request, progress);
+    return this.deps.around ? this.deps.around(actor, request, work) : work();
+  }
+
+  private async handleNow(actor: Actor, request: Request, progress: ProgressSink): Promise<Reply> {
     const started = performance.now();
     let result: Reply;
     try {

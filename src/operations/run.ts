@@ -60,6 +60,7 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
     if (count === 0) throw new Error('the container was removed while it was starting');
   } catch (err) {
     const message = errorMessage(err);
+    deps.log.warn({ container: name, image, err: message }, 'container did not start');
     // The GPUs go back only once the host confirms no container holds them.
     const gone = await removeIfPresent(host, dockerId ?? (err as { containerId?: string }).containerId ?? name, taken.allocation.id);
     if (gone) await markRemoved(deps, row, 'launch failed', deps.now());
@@ -72,6 +73,7 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
   }
 
   await audit(db, { actor: actor.handle, action: 'run', target: name, result: 'ok', detail: `${taken.host} GPUs ${taken.indexes.join(',')} ${image}` });
+  deps.log.info({ container: name, gpus: taken.indexes.join(','), image }, 'container started');
   const mounts = [`${userDir(config, actor.handle)} -> ${config.storage.mountPath}`, ...config.storage.shared.map((s) => `${s.hostPath} -> ${s.containerPath}${s.readOnly ? ' (read-only)' : ''}`)];
   const view = { name, owner: actor.handle, host: taken.host, gpus: taken.indexes, image, state: 'running' as const, endsAt, mounts };
   return reply('success', `${name} is running on ${taken.host} with GPU${taken.indexes.length === 1 ? '' : 's'} ${taken.indexes.join(',')}`, [

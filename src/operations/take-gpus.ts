@@ -7,6 +7,7 @@ import type { Actor } from '../core/requests.js';
 import { allocate, type AllocationKind } from '../db/allocations.js';
 import type { Allocation } from '../db/client.js';
 import { drainedHosts } from '../db/hosts.js';
+import { setLogHost } from '../log-context.js';
 import { candidates } from './cluster-state.js';
 import { SNAPSHOT_MAX_AGE_MS, type OpsDeps } from './deps.js';
 import { NO_GPUS } from './queue.js';
@@ -38,6 +39,7 @@ export async function takeGpus(deps: OpsDeps, actor: Actor, kind: AllocationKind
     if (overQuota(taken.reason)) return refuse('Over your quota', `${taken.reason}.`);
     return refuse(NO_GPUS, `${taken.reason}.${kind === 'container' ? ' Add --queue to wait for GPUs instead.' : ''}`);
   }
+  setLogHost(taken.host);
   return { allocation: taken.allocation, host: taken.host, indexes: taken.indexes, endsAt };
 }
 

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startBed, type Bed } from '../bed/testbed.js';
 import { testDatabaseUrl } from '../support/database.js';
+import { waitFor } from '../support/wait.js';
 
 const exec = promisify(execFile);
 const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
@@ -85,4 +86,36 @@ describe('gpubot command line', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('hosts[0].name: must match [a-z0-9-]+');
   });
+
+  it('start: JSON logs name the user, command and host; SIGTERM finishes the command in flight, then exits 0', async () => {
+    const child = spawn('node', [...CLI, 'start'], { env: { ...process.env, ...env, LOG_LEVEL: 'debug', GPUBOT_CONSOLE_USER: 'carol' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += String(d)));
+    child.stderr.on('data', (d) => (err += String(d)));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const lines = () => err.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    try {
+      await waitFor(() => lines().some((l) => l.msg === 'gpubot started'), { what: 'the bot to start', timeoutMs: 30_000 });
+      child.stdin.write('run --gpus 1 --host h1 --name graceful\n');
+      // The moment the command is in flight, ask the bot to stop.
+      await waitFor(() => lines().some((l) => l.msg === 'command received' && l.command === 'run'), { what: 'the run to begin', intervalMs: 5 });
+      child.kill('SIGTERM');
+      expect(await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running 15 s after SIGTERM'), 15_000))])).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    // The command was finished and answered, not cut off.
+    expect(out).toContain('graceful is running on h1');
+    expect((await bed.dockerCli('h1', ['inspect', '-f', '{{.State.Running}}', 'graceful'])).stdout.trim()).toBe('true');
+    const log = lines();
+    const shutdown = log.find((l) => l.msg === 'shutting down');
+    expect(shutdown?.inFlight).toBe(1);
+    expect(log.at(-1)).toMatchObject({ msg: 'stopped' });
+    // Lines logged inside the command carry who, what and where without being told.
+    expect(log.find((l) => l.msg === 'container started')).toMatchObject({ app: 'gpubot', user: 'carol', command: 'run', host: 'h1', container: 'graceful' });
+    expect(log.find((l) => l.msg === 'command' && l.command === 'run')).toMatchObject({ user: 'carol', host: 'h1', ok: true });
+    for (const l of log.filter((x) => x.command !== undefined)) expect(l).toHaveProperty('user', 'carol');
+    await bed.dockerCli('h1', ['rm', '-f', 'graceful']);
+  }, 90_000);
 });

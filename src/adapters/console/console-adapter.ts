@@ -71,5 +71,7 @@ export class ConsoleAdapter implements ChatAdapter {
   async stop(): Promise<void> {
     this.rl?.close();
     await this.done;
+    // A closed readline only pauses its input; an open stdin pipe would keep the process alive.
+    (this.io.input as { destroy?: () => void }).destroy?.();
   }
 }

@@ -1,10 +1,11 @@
-import { App as BoltApp, LogLevel, type RespondFn } from '@slack/bolt';
+import { App as BoltApp, type RespondFn } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
 import type { App } from '../../app.js';
 import { tokenize } from '../../core/grammar.js';
 import { refuse, type Reply } from '../../core/reply.js';
 import { InputError } from '../../core/validate.js';
 import type { Logger } from '../../log.js';
+import { boltLogger } from './bolt-logger.js';
 import { errorMessage, userMessage } from '../../util/errors.js';
 import type { ChatAdapter } from '../adapter.js';
 import { toSlackMessage } from './blocks.js';
@@ -25,8 +26,8 @@ export class SlackAdapter implements ChatAdapter {
     const s = this.settings;
     const clientOptions = { slackApiUrl: s.apiUrl, ...(s.retries !== undefined ? { retryConfig: { retries: s.retries } } : {}) };
     const bolt = s.appToken
-      ? new BoltApp({ token: s.botToken, appToken: s.appToken, socketMode: true, clientOptions, logLevel: LogLevel.WARN })
-      : new BoltApp({ token: s.botToken, signingSecret: s.signingSecret!, port: s.port, clientOptions, logLevel: LogLevel.WARN });
+      ? new BoltApp({ token: s.botToken, appToken: s.appToken, socketMode: true, clientOptions, logger: boltLogger(this.log) })
+      : new BoltApp({ token: s.botToken, signingSecret: s.signingSecret!, port: s.port, clientOptions, logger: boltLogger(this.log) });
     this.bolt = bolt;
 
     bolt.command('/gpu', async ({ command, ack, respond, client }) => {
