@@ -45,7 +45,7 @@ export class App {
   private reconciling: Promise<unknown> = Promise.resolve();
   /** False once shutdown began: new commands are turned away, those in flight finish. */
   private accepting = true;
-  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly inFlight = new Map<Promise<unknown>, 'command' | 'job'>();
 
   private constructor(
     readonly options: AppOptions,
@@ -123,19 +123,20 @@ export class App {
 
   /** The scheduled jobs (reconcile, expiry, ...) on their cron schedules, until close. */
   startJobs(): void {
-    this.scheduler ??= startScheduler(this.ops, (run) => this.track(run));
+    this.scheduler ??= startScheduler(this.ops, (run) => this.track(run, 'job'));
   }
 
-  private track<T>(work: Promise<T>): Promise<T> {
-    this.inFlight.add(work);
+  private track<T>(work: Promise<T>, kind: 'command' | 'job' = 'command'): Promise<T> {
+    this.inFlight.set(work, kind);
     const done = () => this.inFlight.delete(work);
     work.then(done, done);
     return work;
   }
 
   /** Commands and job rounds running now. */
-  get busy(): number {
-    return this.inFlight.size;
+  get busy(): { commands: number; jobs: number } {
+    const kinds = [...this.inFlight.values()];
+    return { commands: kinds.filter((k) => k === 'command').length, jobs: kinds.filter((k) => k === 'job').length };
   }
 
   /**
@@ -147,7 +148,7 @@ export class App {
     this.accepting = false;
     this.scheduler?.stop();
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    await Promise.race([Promise.allSettled([...this.inFlight.keys()]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
     clearTimeout(timer);
     return this.inFlight.size;
   }

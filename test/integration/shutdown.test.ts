@@ -37,7 +37,7 @@ describe('draining before shutdown', () => {
   it('turns new commands away, lets the one in flight finish and answer, then reports none left', async () => {
     const { app, open } = await appWithSlowLs();
     const inFlight = chat(app, 'alice', 'ls');
-    await waitFor(() => app.busy === 1, { what: 'ls in flight' });
+    await waitFor(() => app.busy.commands === 1, { what: 'ls in flight' });
 
     const draining = app.drain(10_000);
     const late = await chat(app, 'bob', 'reserve 1');
@@ -54,7 +54,7 @@ describe('draining before shutdown', () => {
   it('gives up after its time limit and says how many were still running', async () => {
     const { app, open } = await appWithSlowLs();
     const stuck = chat(app, 'alice', 'ls');
-    await waitFor(() => app.busy === 1, { what: 'ls in flight' });
+    await waitFor(() => app.busy.commands === 1, { what: 'ls in flight' });
     const started = Date.now();
     expect(await app.drain(300)).toBe(1);
     expect(Date.now() - started).toBeLessThan(5_000);
