@@ -9,6 +9,7 @@ import { isFailure } from '../core/reply.js';
 import { createLogger } from '../log.js';
 import { databaseUrl } from '../db/client.js';
 import { migrate } from '../db/migrate.js';
+import { backupDatabase } from '../db/backup.js';
 import { startOpsServer } from '../http/ops-server.js';
 import { errorMessage } from '../util/errors.js';
 
@@ -19,6 +20,7 @@ Usage:
   gpubot chat --user NAME MESSAGE   run one command as NAME and print the reply (exit 0 done, 1 refused or failed)
   gpubot chat --user NAME           an interactive console as NAME
   gpubot migrate                    apply pending database migrations
+  gpubot backup FILE                a consistent copy of the SQLite database, safe while the bot runs
   gpubot help                       this text
 
 Config: $GPUBOT_CONFIG or ./gpubot.yaml; database: $DATABASE_URL (default file:./data/gpubot.db).`;
@@ -48,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  if (!['start', 'chat', 'migrate'].includes(sub)) {
+  if (!['start', 'chat', 'migrate', 'backup'].includes(sub)) {
     process.stderr.write(`unknown command "${sub}"\n\n${USAGE}\n`);
     return 2;
   }
@@ -60,6 +62,16 @@ async function main(argv: string[]): Promise<number> {
   if (!path) log.warn('no gpubot.yaml found (set GPUBOT_CONFIG): starting with one host, "local", on this machine’s Docker socket');
 
   const url = databaseUrl();
+  if (sub === 'backup') {
+    const [file] = rest;
+    if (!file) {
+      process.stderr.write('gpubot backup needs a FILE to write\n');
+      return 2;
+    }
+    const { bytes } = await backupDatabase(url, file);
+    process.stdout.write(`wrote ${file} (${bytes} bytes)\n`);
+    return 0;
+  }
   if (sub === 'migrate') {
     const { applied } = await migrate(url, { log: (msg) => log.info(msg) });
     process.stdout.write(applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}\n` : 'the database is up to date\n');

@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startBed, type Bed } from '../bed/testbed.js';
+import { openDatabase } from '../../src/db/client.js';
 import { testDatabaseUrl } from '../support/database.js';
 import { waitFor } from '../support/wait.js';
 
@@ -77,6 +78,31 @@ describe('gpubot command line', () => {
     expect(out).toContain('gpubot console: you are "bob"');
     expect(out).toContain('gpubot commands');
     expect(out).toContain('h1: 4/4 GPUs free');
+  });
+
+  it('backup writes a consistent copy of a SQLite database; on PostgreSQL it points to pg_dump', async () => {
+    const file = join(bed.baseDir, 'backup.db');
+    const r = await gpubot(['backup', file], env);
+    if (String(env.DATABASE_URL).startsWith('postgres')) {
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('use pg_dump');
+      return;
+    }
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^wrote .*backup\.db \(\d+ bytes\)\n$/);
+    // The copy is a whole gpubot database: the users the earlier tests made, and nothing pending.
+    const [original, copy] = await Promise.all([openDatabase(String(env.DATABASE_URL)), openDatabase(`file:${file}`)]);
+    try {
+      const handles = async (db: typeof original) => (await db.user.findMany({ orderBy: { handle: 'asc' } })).map((u) => u.handle);
+      expect(await handles(copy)).toEqual(await handles(original));
+      expect(await handles(copy)).toContain('alice');
+    } finally {
+      await Promise.all([original.$disconnect(), copy.$disconnect()]);
+    }
+    expect((await gpubot(['migrate'], { ...env, DATABASE_URL: `file:${file}` })).stdout).toBe('the database is up to date\n');
+    const again = await gpubot(['backup', file], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('exists; pick a new file name');
   });
 
   it('a bad config file is refused with the field named', async () => {
