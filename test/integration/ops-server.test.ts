@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,6 +42,13 @@ describe('/metrics and /healthz on the side port', () => {
     expect(text).toContain('gpubot_queue_length 0');
     expect(text).toContain('gpubot_commands_total{command="reserve",ok="true"} 1');
     expect(text).toMatch(/gpubot_command_seconds_count\{command="status"\} 1/);
+
+    // The sample Grafana dashboard asks only for series this endpoint serves.
+    const served = new Set(text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.replace(/[{ ].*$/, '')));
+    const dashboard = JSON.parse(await readFile(new URL('../../deploy/grafana/gpubot-dashboard.json', import.meta.url), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
+    const asked = new Set(dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/gpubot_[a-z_]+/g) ?? [])));
+    expect(asked.size).toBeGreaterThan(8);
+    for (const name of asked) expect(served, `dashboard asks for ${name}`).toContain(name);
   });
 
   it('healthz is 200 with each host’s connection; a down host shows in it and in host_up', async () => {
