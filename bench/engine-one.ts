@@ -8,6 +8,7 @@ import { parseConfig } from '../src/config/load.js';
 import { GPU_AND_APPS_QUERY, GPU_QUERY } from '../src/hosts/nvidia-smi.js';
 import type { RemoteHost } from '../src/hosts/remote-host.js';
 import { silentLogger } from '../src/log.js';
+import { testDatabaseUrl } from '../test/support/database.js';
 import { startBed } from '../test/bed/testbed.js';
 import { waitFor } from '../test/support/wait.js';
 import { median, ms, percentile, sample } from './stats.js';
@@ -18,7 +19,7 @@ const run = promisify(execFile);
 export async function benchEngineOne(report: (line: string) => void): Promise<Record<string, number>> {
   const HOSTS = 16;
   const bed = await startBed({ hosts: HOSTS });
-  const app = await App.create({ config: parseConfig(bed.config()), log: silentLogger(), databaseUrl: `file:${bed.baseDir}/bench.db` });
+  const app = await App.create({ config: parseConfig(bed.config()), log: silentLogger(), databaseUrl: await testDatabaseUrl(bed.baseDir, 'bench') });
   try {
     await waitFor(() => app.pool.all().every((h) => h.connection().state === 'up'), { what: 'connections' });
     const knownHosts = join(bed.baseDir, 'bench_known_hosts');

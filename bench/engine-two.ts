@@ -4,6 +4,7 @@ import { parseConfig } from '../src/config/load.js';
 import { placeGpus, type CandidateHost } from '../src/core/policy/allocation.js';
 import { containerSpec } from '../src/hosts/container-spec.js';
 import { silentLogger } from '../src/log.js';
+import { testDatabaseUrl } from '../test/support/database.js';
 import { startBed } from '../test/bed/testbed.js';
 import { waitFor } from '../test/support/wait.js';
 import { median, ms, percentile } from './stats.js';
@@ -29,7 +30,7 @@ function benchPlacement(report: (line: string) => void): number {
 async function benchRun(report: (line: string) => void): Promise<Record<string, number>> {
   const bed = await startBed({ hosts: 1, gpusPerHost: 8 });
   const config = parseConfig(bed.config({ quotas: { default: { maxGpus: 8 } } }));
-  const app = await App.create({ config, log: silentLogger(), databaseUrl: `file:${bed.baseDir}/bench.db`, reconcileOnStart: false });
+  const app = await App.create({ config, log: silentLogger(), databaseUrl: await testDatabaseUrl(bed.baseDir, 'bench'), reconcileOnStart: false });
   try {
     await waitFor(() => app.pool.get('h1')!.connection().state === 'up', { what: 'h1' });
     const actor = await app.actor('bench');
@@ -77,7 +78,7 @@ async function benchRun(report: (line: string) => void): Promise<Record<string, 
 
 async function benchContention(report: (line: string) => void): Promise<Record<string, number>> {
   const bed = await startBed({ hosts: 4, gpusPerHost: 4 });
-  const app = await App.create({ config: parseConfig(bed.config()), log: silentLogger(), databaseUrl: `file:${bed.baseDir}/bench.db`, reconcileOnStart: false });
+  const app = await App.create({ config: parseConfig(bed.config()), log: silentLogger(), databaseUrl: await testDatabaseUrl(bed.baseDir, 'bench'), reconcileOnStart: false });
   try {
     await waitFor(() => app.pool.all().every((h) => h.connection().state === 'up'), { what: 'hosts' });
     const actors = await Promise.all(Array.from({ length: 50 }, (_, i) => app.actor(`u${i}`)));

@@ -2,6 +2,7 @@ import { App } from '../src/app.js';
 import { SlackAdapter } from '../src/adapters/slack/slack-adapter.js';
 import { parseConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
+import { testDatabaseUrl } from '../test/support/database.js';
 import { startBed } from '../test/bed/testbed.js';
 import { startSlackStandin } from '../test/support/slack-standin.js';
 import { waitFor } from '../test/support/wait.js';
@@ -11,7 +12,7 @@ import { median, ms, percentile } from './stats.js';
 export async function benchSlack(report: (line: string) => void): Promise<Record<string, number>> {
   const bed = await startBed({ hosts: 3 });
   const slack = await startSlackStandin({ users: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`U${i}`, { name: `user${i}` }])) });
-  const app = await App.create({ config: parseConfig(bed.config()), log: silentLogger(), databaseUrl: `file:${bed.baseDir}/bench.db`, reconcileOnStart: false });
+  const app = await App.create({ config: parseConfig(bed.config()), log: silentLogger(), databaseUrl: await testDatabaseUrl(bed.baseDir, 'bench'), reconcileOnStart: false });
   const adapter = new SlackAdapter({ botToken: slack.botToken, appToken: slack.appToken, port: 0, apiUrl: slack.apiUrl, retries: 0 }, silentLogger());
   try {
     await waitFor(() => app.pool.all().every((h) => h.connection().state === 'up'), { what: 'hosts' });
