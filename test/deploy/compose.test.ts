@@ -111,7 +111,10 @@ describe.skipIf(skip)('docker-compose.yml', () => {
     expect(gpubot.environment?.DATABASE_URL).toBe(`postgresql://gpubot:${PASSWORD}@db:5432/gpubot`);
     const configPath = gpubot.environment?.GPUBOT_CONFIG;
     expect(configPath).toBe('/etc/gpubot/gpubot.yaml');
-    expect(gpubot.environment?.LOG_LEVEL).toBe('info'); // the rest of .env reaches the bot
+    // The rest of .env reaches the bot.
+    const logLevel = /^LOG_LEVEL=(.*)$/m.exec(await fs.readFile(path.join(dir, '.env'), 'utf8'))?.[1];
+    expect(logLevel).toBeTruthy();
+    expect(gpubot.environment?.LOG_LEVEL).toBe(logLevel);
     // The config read-only from ./gpubot.yaml; nothing else of this folder mounted.
     const config = mounts(gpubot).find((m) => m.target === configPath);
     expect(config).toEqual({ source: path.join(dir, 'gpubot.yaml'), target: configPath, readOnly: true, named: false });
