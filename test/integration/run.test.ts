@@ -4,6 +4,7 @@ import type { App } from '../../src/app.js';
 import type { Block } from '../../src/core/reply.js';
 import { startBed, type Bed } from '../bed/testbed.js';
 import { appFor, chat } from '../support/app.js';
+import { waitFor } from '../support/wait.js';
 
 const fields = (blocks: Block[]) => Object.fromEntries(blocks.flatMap((b) => (b.type === 'fields' ? b.fields.map((f) => [f.label, f.value]) : [])));
 
@@ -136,8 +137,12 @@ describe('run, and what a container gets', () => {
     const run = await chat(app, 'erin', `run --host h2 --name talker -- sh -c 'trap "exit 0" TERM; echo hello from erin; sleep 3600 & wait'`);
     expect(run.reply.tone, run.text).toBe('success');
     const gpus = fields(run.reply.blocks).GPUs;
-    const logs = await chat(app, 'erin', 'logs talker --tail 5');
-    expect(logs.text).toContain('hello from erin');
+    // The container writes its line a moment after it starts (later on a loaded machine): ask again, as a user would.
+    const logs = await waitFor(async () => {
+      const r = await chat(app, 'erin', 'logs talker --tail 5');
+      return r.text.includes('hello from erin') ? r : null;
+    }, { what: 'the line in logs' });
+    expect(logs.text).toContain('Last 5 lines of talker');
     const ext = await chat(app, 'erin', 'extend talker --hours 4');
     expect(ext.reply.title).toMatch(/^talker now ends /);
     expect((await chat(app, 'erin', 'extend talker --hours 70')).text).toContain('quota maxHours');
