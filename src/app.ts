@@ -67,6 +67,7 @@ export class App {
       userDirs: new Set(),
       failpoint: options.failpoint,
       notify: (userId, message) => this.notifyUser(userId, message),
+      stopping: () => !this.accepting,
     };
     const cluster: ClusterView = {
       hostNames: () => pool.hostNames(),
@@ -91,7 +92,8 @@ export class App {
         );
       },
       onCommand: (e) => {
-        log.info({ user: e.actor.handle, command: e.command, ok: e.ok, ms: Math.round(e.ms), err: e.ok ? undefined : e.reply.title }, 'command');
+        // The reply says it in a user's words; the log keeps the error as it was.
+        log.info({ user: e.actor.handle, command: e.command, ok: e.ok, ms: Math.round(e.ms), err: e.ok ? undefined : e.error !== undefined ? errorMessage(e.error) : e.reply.title }, 'command');
         this.metrics.record(e.command, e.ok, e.ms);
         // Every refusal is audited here, whichever layer refused; state changes are audited where they happen.
         if (!e.ok) {

@@ -119,6 +119,8 @@ async function main(argv: string[]): Promise<number> {
       if (ending.length === adapters.length) void Promise.all(ending).then(stop);
     });
     log.info({ inFlight: app.busy }, 'shutting down');
+    // Whatever hangs below (a library's close, a database that does not answer), the process ends.
+    setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS + 15_000).unref();
     // A second signal does not wait.
     const force = () => process.exit(1);
     process.once('SIGTERM', force);
@@ -146,5 +148,7 @@ main(process.argv.slice(2)).then(
   (err) => {
     process.stderr.write(`${err instanceof ConfigError ? err.message : `gpubot: ${errorMessage(err)}`}\n`);
     process.exitCode = 1;
+    // An adapter that did connect before another failed must not keep the process up.
+    setTimeout(() => process.exit(1), 3_000).unref();
   },
 );

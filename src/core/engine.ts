@@ -25,7 +25,7 @@ export interface EngineDeps {
    */
   around?: (actor: Actor, request: Request, work: () => Promise<Reply>) => Promise<Reply>;
   /** Called once per command with its outcome, for logs, audit and metrics. */
-  onCommand?: (event: { actor: Actor; command: CommandName | 'invalid'; target?: string; ok: boolean; ms: number; reply: Reply }) => void;
+  onCommand?: (event: { actor: Actor; command: CommandName | 'invalid'; target?: string; ok: boolean; ms: number; reply: Reply; error?: unknown }) => void;
 }
 
 /** The one entry point every adapter calls: text in, Reply out. */
@@ -54,13 +54,15 @@ export class Engine {
   private async handleNow(actor: Actor, request: Request, progress: ProgressSink): Promise<Reply> {
     const started = performance.now();
     let result: Reply;
+    let error: unknown;
     try {
       result = await this.dispatch(request, { actor, progress });
     } catch (err) {
+      if (!(err instanceof InputError)) error = err;
       result = err instanceof InputError ? refuse('Refused', capitalize(err.message)) : refuse('Something went wrong', userMessage(err));
     }
     const target = 'name' in request ? request.name : 'host' in request ? request.host : undefined;
-    this.deps.onCommand?.({ actor, command: request.command, target, ok: result.tone !== 'error', ms: performance.now() - started, reply: result });
+    this.deps.onCommand?.({ actor, command: request.command, target, ok: result.tone !== 'error', ms: performance.now() - started, reply: result, error });
     return result;
   }
 

@@ -41,8 +41,10 @@ export interface AllocateRequest {
 export type AllocateResult = { ok: true; allocation: Allocation; host: string; indexes: number[] } | { ok: false; reason: string };
 
 const isConflict = (err: unknown): boolean => {
-  const e = err as { code?: string; message?: string };
-  return e.code === 'P2002' || e.code === 'P2034' || /SQLITE_BUSY|database is locked|could not serialize|deadlock/i.test(e.message ?? '');
+  const e = (err ?? {}) as { code?: string; message?: string; cause?: { kind?: string; originalCode?: string } };
+  // A conflict PostgreSQL finds at COMMIT reaches us as the adapter's own error (no P2034).
+  const atCommit = e.cause?.kind === 'TransactionWriteConflict' || e.cause?.originalCode === '40001' || e.cause?.originalCode === '40P01';
+  return e.code === 'P2002' || e.code === 'P2034' || atCommit || /SQLITE_BUSY|database is locked|could not serialize|deadlock|TransactionWriteConflict/i.test(e.message ?? '');
 };
 
 /** Runs a transaction again when SQLite or a unique key says another writer got there first. */

@@ -12,6 +12,7 @@ import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from './generated/client.js';
 import { isPostgresUrl, isSqliteUrl, openSqlite, redactUrl, sqlitePathFromUrl } from './migrate.js';
+import { postgresSchema } from './migrate-postgres.js';
 
 // The rest of the code is typed against the SQLite client. The PostgreSQL client is
 // generated from the same models, so its API is the same; only the provider differs.
@@ -65,7 +66,8 @@ export async function openDatabase(url: string = databaseUrl()): Promise<PrismaC
   }
   if (isPostgresUrl(url)) {
     const { PrismaClient: PostgresClient } = await import('./generated-postgres/client.js');
-    const adapter = new PrismaPg({ connectionString: url, connectionTimeoutMillis: 10_000 });
+    // Prisma qualifies every table with the schema (`?schema=`, default public), as the migrator creates them.
+    const adapter = new PrismaPg({ connectionString: url, connectionTimeoutMillis: 10_000 }, { schema: postgresSchema(url) });
     const client = new PostgresClient({ adapter });
     postgresClients.add(client);
     return client as unknown as PrismaClient;

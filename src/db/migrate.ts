@@ -139,6 +139,7 @@ export function isPostgresUrl(url: string): boolean {
   return /^postgres(ql)?:\/\//.test(url);
 }
 
+
 /**
  * The file path of a `file:` URL, the way Prisma reads it: `file:./data/x.db` is
  * relative to the working directory, `file:/abs/x.db` and `file:///abs/x.db` are

@@ -21,6 +21,8 @@ export interface OpsDeps {
   userDirs: Set<string>;
   /** Tells a user something privately (DM), through whichever chats they use. */
   notify: (userId: number, message: Reply) => Promise<void>;
+  /** True once shutdown began: long job rounds stop between items. */
+  stopping: () => boolean;
   /** Test-only fault injection (GPUBOT_FAILPOINT): kill the process at a named point. */
   failpoint?: string;
 }

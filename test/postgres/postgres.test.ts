@@ -105,6 +105,30 @@ describe.skipIf(!installed)('PostgreSQL', () => {
     }
   });
 
+  it('puts the tables in the URL’s ?schema= (else public), where the client looks, whatever search_path says', async () => {
+    const base = await createPostgresDatabase('schema', server.url);
+    // A schema named after the role would catch unqualified CREATE TABLEs under the default search_path.
+    await query(base, 'CREATE SCHEMA gpubot');
+    await migrate(base, { log: quiet });
+    const lab = `${base}?schema=lab`;
+    await migrate(lab, { log: quiet });
+    const tables = async (schema: string) =>
+      (await query<{ t: string }>(base, `SELECT table_name AS t FROM information_schema.tables WHERE table_schema = $1`, [schema])).map((r) => r.t).sort();
+    expect(await tables('public')).toContain('GpuLease');
+    expect(await tables('lab')).toEqual(await tables('public'));
+    expect(await tables('gpubot')).toEqual([]);
+    for (const url of [base, lab]) {
+      const db = await openDatabase(url);
+      try {
+        await db.user.create({ data: { handle: url === lab ? 'in-lab' : 'in-public' } });
+      } finally {
+        await db.$disconnect();
+      }
+    }
+    expect((await query<{ handle: string }>(base, 'SELECT handle FROM lab."User"')).map((r) => r.handle)).toEqual(['in-lab']);
+    expect((await query<{ handle: string }>(base, 'SELECT handle FROM public."User"')).map((r) => r.handle)).toEqual(['in-public']);
+  });
+
   it('two bots starting together apply each migration once', async () => {
     const url = await createPostgresDatabase('race', server.url);
     const [a, b] = await Promise.all([migrate(url, { log: quiet }), migrate(url, { log: quiet })]);
