@@ -8,7 +8,8 @@ import { openDatabase, type PrismaClient } from './db/client.js';
 import { InventoryRecorder, syncHosts } from './db/hosts.js';
 import { migrate } from './db/migrate.js';
 import { audit } from './db/audit.js';
-import { ensureUser, type Platform } from './db/users.js';
+import { chatIdKeys, ensureUser, type Platform } from './db/users.js';
+import { RateLimiter, slowDown } from './core/policy/rate-limit.js';
 import { HostPool } from './hosts/host-pool.js';
 import type { Logger } from './log.js';
 import { withLogContext } from './log-context.js';
@@ -46,6 +47,8 @@ export class App {
   /** False once shutdown began: new commands are turned away, those in flight finish. */
   private accepting = true;
   private readonly inFlight = new Map<Promise<unknown>, 'command' | 'job'>();
+  /** Commands per user (config rateLimits.commands); link codes and key additions live in ops. */
+  readonly commandLimiter: RateLimiter;
 
   private constructor(
     readonly options: AppOptions,
@@ -54,6 +57,9 @@ export class App {
     readonly pool: HostPool,
   ) {
     const { log } = options;
+    const clock = () => (options.now ?? (() => new Date()))().getTime();
+    const limits = options.config.rateLimits;
+    this.commandLimiter = new RateLimiter(limits.commands, clock);
     this.inventory = new InventoryRecorder(db);
     this.ops = {
       config: options.config,
@@ -66,6 +72,7 @@ export class App {
       pendingAllocations: new Set(),
       userDirs: new Set(),
       failpoint: options.failpoint,
+      limiters: { linkCodes: new RateLimiter(limits.linkCodes, clock), keyAdditions: new RateLimiter(limits.keyAdditions, clock) },
       notify: (userId, message) => this.notifyUser(userId, message),
       stopping: () => !this.accepting,
     };
@@ -83,6 +90,14 @@ export class App {
       handlers: options.handlers ?? createHandlers(this.ops),
       around: (actor, request, work) => {
         if (!this.accepting) return Promise.resolve(refuse('gpubot is restarting', 'Nothing was done; try again in a minute.'));
+        const allowed = this.commandLimiter.take(`user:${actor.userId}`);
+        if (!allowed.ok) {
+          const { title, detail } = slowDown(allowed.retryInMs);
+          const answer = refuse(title, detail);
+          log.info({ user: actor.handle, command: request.command }, 'rate limited');
+          audit(db, { actor: actor.handle, action: request.command, result: 'refused', detail: `${title}: rate limit rateLimits.commands` }).catch((err) => log.warn({ err: errorMessage(err) }, 'could not write an audit event'));
+          return Promise.resolve(answer);
+        }
         const host = 'host' in request && typeof request.host === 'string' ? request.host : undefined;
         return this.track(
           withLogContext({ user: actor.handle, command: request.command, host }, () => {
@@ -160,12 +175,23 @@ export class App {
     return reconcile(this.ops);
   }
 
-  /** The gpubot user behind a chat identity; admins by handle or chat id in the config. */
+  /**
+   * The gpubot user behind a chat identity; admins by handle or by chat id in the config
+   * ("slack:U024BE7LH", "discord:8035...", or the bare id), through any identity linked to the user.
+   */
   async actor(externalId: string, platform: Platform = 'console', displayName: string | (() => Promise<string>) = externalId): Promise<Actor> {
     const { admins, quotas } = this.options.config;
     const reserved = new Set([...admins, ...Object.keys(quotas.users)]);
     const user = await ensureUser(this.db, platform, externalId, displayName, reserved);
-    return { userId: user.id, handle: user.handle, isAdmin: admins.includes(user.handle) || admins.includes(externalId) };
+    const identities = await this.db.chatIdentity.findMany({ where: { userId: user.id } });
+    const keys = [user.handle, ...identities.flatMap((i) => chatIdKeys(i.platform, i.externalId))];
+    return { userId: user.id, handle: user.handle, isAdmin: keys.some((k) => admins.includes(k)) };
+  }
+
+  /** A refusal from an adapter's access check (foreign server, DM, guest): audited, nothing else. */
+  auditRefusal(actor: string, action: string, detail: string): void {
+    this.options.log.info({ actor, action, detail }, 'refused at the door');
+    audit(this.db, { actor, action, result: 'refused', detail }).catch((err) => this.options.log.warn({ err: errorMessage(err) }, 'could not write an audit event'));
   }
 
   private readonly notifiers = new Map<Platform, (externalId: string, reply: Reply) => Promise<void>>();

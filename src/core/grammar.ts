@@ -173,14 +173,17 @@ export const commands: CommandSpec[] = [
   },
   {
     name: 'link',
-    usage: 'link [CODE]',
-    summary: 'Join your Slack and Discord identities into one user: "link" gives a code; say "link CODE" in the other chat.',
-    examples: ['link', 'link K7Q2XM'],
+    usage: 'link [CODE] | link yes|no CODE',
+    summary: 'Join your Slack and Discord identities into one user: "link" gives a code; say "link CODE" in the other chat, then confirm in the first.',
+    examples: ['link', 'link K7Q2XM', 'link yes K7Q2XM'],
     options: {},
-    positionals: [0, 1],
-    build: (_v, [code]) => {
+    positionals: [0, 2],
+    build: (_v, words) => {
+      const answer = words.length === 2 ? words[0]!.toLowerCase() : undefined;
+      if (answer !== undefined && answer !== 'yes' && answer !== 'no') throw new InputError(`"${printable(words[0]!)}" is not "yes" or "no"`);
+      const code = words.length === 2 ? words[1] : words[0];
       if (code !== undefined && !/^[A-Z0-9]{6}$/i.test(code)) throw new InputError(`"${printable(code)}" is not a link code (6 letters and digits)`);
-      return { command: 'link', code: code?.toUpperCase() };
+      return { command: 'link', code: code?.toUpperCase(), ...(answer ? { answer } : {}) };
     },
   },
   {
