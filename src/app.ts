@@ -188,6 +188,11 @@ export class App {
     return { userId: user.id, handle: user.handle, isAdmin: keys.some((k) => admins.includes(k)) };
   }
 
+  /** Whether this chat identity already is a gpubot user (never creates one). */
+  async knows(platform: Platform, externalId: string): Promise<boolean> {
+    return (await this.db.chatIdentity.count({ where: { platform, externalId } })) > 0;
+  }
+
   /** A refusal from an adapter's access check (foreign server, DM, guest): audited, nothing else. */
   auditRefusal(actor: string, action: string, detail: string): void {
     this.options.log.info({ actor, action, detail }, 'refused at the door');

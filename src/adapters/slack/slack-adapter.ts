@@ -11,11 +11,22 @@ import type { ChatAdapter } from '../adapter.js';
 import { toSlackMessage } from './blocks.js';
 import { RUN_MODAL_ID, runModal, runWords } from './run-modal.js';
 import type { SlackSettings } from './settings.js';
+import { slackGuestRefusal, slackTeamRefusal, type SlackAccess } from './access.js';
+
+/** How long what users.info said about someone (guest or not, their name) is trusted. */
+const USER_FACTS_TTL_MS = 10 * 60_000;
+interface UserFacts {
+  guest: boolean;
+  name: string;
+  at: number;
+}
 
 /** `/gpu` in Slack: slash commands, buttons, the launch form and DMs, all onto the core engine. */
 export class SlackAdapter implements ChatAdapter {
   readonly name = 'slack';
   private bolt: BoltApp | undefined;
+  private access: SlackAccess = { teamIds: [], allowGuests: false };
+  private readonly userFacts = new Map<string, UserFacts>();
 
   constructor(
     private readonly settings: SlackSettings,
@@ -29,9 +40,18 @@ export class SlackAdapter implements ChatAdapter {
       ? new BoltApp({ token: s.botToken, appToken: s.appToken, socketMode: true, clientOptions, logger: boltLogger(this.log) })
       : new BoltApp({ token: s.botToken, signingSecret: s.signingSecret!, port: s.port, clientOptions, logger: boltLogger(this.log) });
     this.bolt = bolt;
+    // Only our own workspace(s): SLACK_TEAM_ID, or the one the bot token belongs to.
+    const teamIds = s.teamIds?.length ? s.teamIds : [String((await bolt.client.auth.test()).team_id ?? '')].filter(Boolean);
+    if (!teamIds.length) throw new Error('Slack: could not tell the bot token’s workspace (auth.test gave no team_id); set SLACK_TEAM_ID');
+    this.access = { teamIds, allowGuests: app.options.config.slack.allowGuests };
 
     bolt.command('/gpu', async ({ command, ack, respond, client }) => {
       const text = command.text.trim();
+      const refused = await this.refusal(app, client, command.team_id, command.user_id, `/gpu ${text}`);
+      if (refused) {
+        await ack({ response_type: 'ephemeral', ...toSlackMessage(refused) });
+        return;
+      }
       if (/^run$/i.test(text)) {
         // The form needs the trigger id within 3 s: open it before anything slow.
         await ack();
@@ -46,6 +66,11 @@ export class SlackAdapter implements ChatAdapter {
     bolt.action(/^gpubot_/, async ({ ack, body, action, respond, client }) => {
       await ack();
       const command = (action as { value?: string }).value ?? '';
+      const refused = await this.refusal(app, client, body.team?.id ?? body.user.team_id, body.user.id, `button ${command}`);
+      if (refused) {
+        await respond({ response_type: 'ephemeral', replace_original: false, ...toSlackMessage(refused) });
+        return;
+      }
       await this.answer(app, client, body.user.id, command, respond);
     });
 
@@ -56,6 +81,11 @@ export class SlackAdapter implements ChatAdapter {
       } catch (err) {
         if (!(err instanceof InputError)) throw err;
         await ack({ response_action: 'errors', errors: { command: err.message } });
+        return;
+      }
+      const refused = await this.refusal(app, client, body.team?.id ?? body.user.team_id, body.user.id, `run form ${words.join(' ')}`);
+      if (refused) {
+        await ack({ response_action: 'errors', errors: { command: refused.title } });
         return;
       }
       await ack();
@@ -107,11 +137,29 @@ export class SlackAdapter implements ChatAdapter {
   }
 
   private actorFor(app: App, client: WebClient, userId: string) {
-    return app.actor(userId, 'slack', async () => {
-      const info = await client.users.info({ user: userId });
-      const u = info.user;
-      return u?.profile?.display_name || u?.real_name || u?.name || userId;
-    });
+    return app.actor(userId, 'slack', async () => (await this.factsAbout(client, userId)).name);
+  }
+
+  /** users.info, cached for a while: whether the person is a guest, and their name. */
+  private async factsAbout(client: WebClient, userId: string): Promise<UserFacts> {
+    const known = this.userFacts.get(userId);
+    if (known && Date.now() - known.at < USER_FACTS_TTL_MS) return known;
+    const u = (await client.users.info({ user: userId })).user;
+    const facts = { guest: Boolean(u?.is_restricted || u?.is_ultra_restricted), name: u?.profile?.display_name || u?.real_name || u?.name || userId, at: Date.now() };
+    if (this.userFacts.size > 10_000) this.userFacts.clear();
+    this.userFacts.set(userId, facts);
+    return facts;
+  }
+
+  /**
+   * Only our workspace(s), and no guests unless slack.allowGuests: null when allowed, else the
+   * refusal to show. It is audited and nothing else happens (not even a gpubot user made for them).
+   */
+  private async refusal(app: App, client: WebClient, teamId: string | undefined, userId: string, what: string): Promise<Reply | null> {
+    const refusal = slackTeamRefusal(this.access, teamId) ?? (this.access.allowGuests ? null : slackGuestRefusal(this.access, await this.factsAbout(client, userId)));
+    if (!refusal) return null;
+    app.auditRefusal(`slack:${userId}`, 'access', `${refusal.reason}: ${what}`.slice(0, 500));
+    return refuse(refusal.title, refusal.detail);
   }
 
   private async dmChannel(client: WebClient, userId: string): Promise<string> {
