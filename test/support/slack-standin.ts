@@ -50,6 +50,10 @@ export interface StandinUser {
   name: string;
   display_name?: string;
   real_name?: string;
+  /** A multi-channel guest (users.info is_restricted). */
+  is_restricted?: boolean;
+  /** A single-channel guest (users.info is_ultra_restricted). */
+  is_ultra_restricted?: boolean;
 }
 
 export interface StoredMessage {
@@ -316,6 +320,8 @@ export async function startSlackStandin(opts: StandinOptions = {}): Promise<Slac
       tz_offset: 0,
       is_admin: false,
       is_owner: false,
+      is_restricted: u.is_restricted ?? false,
+      is_ultra_restricted: u.is_ultra_restricted ?? false,
       is_bot: false,
       is_app_user: false,
       updated: tsBase,
