@@ -47,18 +47,18 @@ export class SlackAdapter implements ChatAdapter {
 
     bolt.command('/gpu', async ({ command, ack, respond, client }) => {
       const text = command.text.trim();
+      // Acked at once (Slack's 3 s); the access check may need users.info for someone new.
+      await ack();
       const refused = await this.refusal(app, client, command.team_id, command.user_id, `/gpu ${text}`);
       if (refused) {
-        await ack({ response_type: 'ephemeral', ...toSlackMessage(refused) });
+        await respond({ response_type: 'ephemeral', ...toSlackMessage(refused) });
         return;
       }
       if (/^run$/i.test(text)) {
-        // The form needs the trigger id within 3 s: open it before anything slow.
-        await ack();
+        // The form needs the trigger id within 3 s of the command: open it before anything slow.
         await client.views.open({ trigger_id: command.trigger_id, view: (await runModal(app)) as never });
         return;
       }
-      await ack();
       await this.answer(app, client, command.user_id, text, respond);
     });
 
