@@ -116,7 +116,7 @@ describe('who may use the bot, and output that stays inert (Slack and Discord st
       ['guest', guest, 'Guest accounts may not use gpubot'],
       ['single-channel guest (the form is not even opened)', single, 'Guest accounts may not use gpubot'],
     ] as const) {
-      const answer = await slack.waitForResponse(r.responseId);
+      const answer = await slack.waitForResponse(r.responseId, undefined, 20_000);
       expect(answer.response_type, what).toBe('ephemeral');
       expect(answer.text, what).toBe(title);
     }
@@ -128,16 +128,16 @@ describe('who may use the bot, and output that stays inert (Slack and Discord st
     const click = slack.blockAction({ userId: 'U4', actionId: 'gpubot_0_stop', value: 'status' });
     (click.payload.team as Json).id = 'T0FOREIGN';
     await slack.sendEnvelope('interactive', click.payload);
-    expect((await slack.waitForResponse(click.responseId)).text).toBe('gpubot does not serve this workspace');
+    expect((await slack.waitForResponse(click.responseId, undefined, 20_000)).text).toBe('gpubot does not serve this workspace');
     expect(slack.violations).toEqual([]);
   });
 
   it('a container log with mentions, a fence and links renders inert on Slack', async () => {
     const { responseId } = await slash('U1', `run --name loud-s -- ${hostileCommand}`);
-    expect((await slack.waitForResponse(responseId, (b) => !String(b.text).startsWith(':hourglass'))).text).toBe('loud-s is running on h1 with GPU 0');
+    expect((await slack.waitForResponse(responseId, (b) => !String(b.text).startsWith(':hourglass'), 30_000)).text).toBe('loud-s is running on h1 with GPU 0');
     await printed('loud-s');
     const logs = await slash('U1', 'logs loud-s');
-    const body = await slack.waitForResponse(logs.responseId);
+    const body = await slack.waitForResponse(logs.responseId, undefined, 20_000);
     const shown = slackTexts(body.blocks as Json[]);
     expect(shown).toContain('&lt;!channel&gt;');
     expect(shown).toContain('&lt;@80351110224678912&gt;');
@@ -182,11 +182,32 @@ describe('who may use the bot, and output that stays inert (Slack and Discord st
       expect(field).toContain('\\[click\\](https://evil.example/x)');
       expect(field).toContain('\\*\\*bold\\*\\*');
       const { responseId } = await slash('U1', 'status');
-      const shown = slackTexts((await slack.waitForResponse(responseId)).blocks as Json[]);
+      const shown = slackTexts((await slack.waitForResponse(responseId, undefined, 20_000)).blocks as Json[]);
       expect(shown).toContain('&lt;!channel&gt;');
       expect(shown).not.toContain('<!channel>');
     } finally {
       await bed.updateGpuState('h1', (s) => (s.processes = s.processes.filter((p) => p.name !== name)));
+    }
+  });
+
+  it('with discord.allowDMs, /gpu is also registered for DMs with the bot, and answers there', async () => {
+    const dms = await startDiscordStandin({ users: { D9: { username: 'dm_friend' } } });
+    const dmApp = await appFor(bed, { discord: { allowDMs: true } });
+    const adapter = new DiscordAdapter({ token: dms.token, appId: dms.appId, guildId: dms.guildId, apiUrl: dms.apiUrl }, silentLogger());
+    try {
+      await adapter.start(dmApp);
+      expect(dms.commands(dms.guildId).map((c) => c.name)).toEqual(['gpu']);
+      const global = dms.commands();
+      expect(global.map((c) => [c.name, c.contexts])).toEqual([['gpu', [1]]]);
+      const sent = dms.dispatchInteraction(dms.slashCommand({ userId: 'D9', subcommand: 'help', dm: true }));
+      expect((await sent.callback).type).toBe(5);
+      const answer = await dms.waitForOriginal(sent.token, (m) => (m.embeds?.length ?? 0) > 0);
+      expect(answer.embeds[0].title).toBe('gpubot commands');
+      expect(dms.violations).toEqual([]);
+    } finally {
+      await adapter.stop();
+      await dmApp.close();
+      await dms.close();
     }
   });
 

@@ -1,4 +1,4 @@
-import { ActionRowBuilder, ButtonBuilder, ButtonStyle, Client, Events, GatewayIntentBits, MessageFlags, Routes, type ButtonInteraction, type ChatInputCommandInteraction, type Interaction } from 'discord.js';
+import { ActionRowBuilder, ButtonBuilder, ButtonStyle, Client, Events, GatewayIntentBits, InteractionContextType, MessageFlags, Routes, type ButtonInteraction, type ChatInputCommandInteraction, type Interaction } from 'discord.js';
 import type { App } from '../../app.js';
 import { refuse, type Reply } from '../../core/reply.js';
 import { InputError } from '../../core/validate.js';
@@ -46,8 +46,13 @@ export class DiscordAdapter implements ChatAdapter {
     const ready = new Promise<void>((resolve) => client.once(Events.ClientReady, () => resolve()));
     await client.login(s.token);
     await ready;
-    const routes = guildIds.length ? guildIds.map((g) => Routes.applicationGuildCommands(s.appId, g)) : [Routes.applicationCommands(s.appId)];
-    for (const route of routes) await client.rest.put(route, { body: [gpuCommand().toJSON()] });
+    if (guildIds.length) {
+      for (const g of guildIds) await client.rest.put(Routes.applicationGuildCommands(s.appId, g), { body: [gpuCommand().toJSON()] });
+      // Server commands never show in DMs: with discord.allowDMs, /gpu is also registered for DMs with the bot only.
+      if (discord.allowDMs) await client.rest.put(Routes.applicationCommands(s.appId), { body: [gpuCommand().setDMPermission(undefined).setContexts(InteractionContextType.BotDM).toJSON()] });
+    } else {
+      await client.rest.put(Routes.applicationCommands(s.appId), { body: [gpuCommand().setDMPermission(discord.allowDMs).toJSON()] });
+    }
     app.registerNotifier('discord', async (userId, reply) => {
       await client.users.send(userId, toDiscordMessage(reply));
     });
