@@ -125,10 +125,17 @@ describe('handles are never handed on; link confirms and locks; budgets hold; /m
     expect((await as('discord', '803', 'eve', `link ${fresh}`)).title).toBe('Now confirm in your other chat');
   });
 
-  it('a code expires after 10 minutes', async () => {
+  it('a code expires after 10 minutes; new codes are rate limited', async () => {
     const code = codeOf(await as('slack', 'U4', 'Fay', 'link'));
     clock += 11 * 60_000;
     expect((await as('discord', '804', 'fay', `link ${code}`)).title).toBe('That link code is not valid');
+    // rateLimits.linkCodes: bursts of 3 (full again after those 11 minutes), then one a minute.
+    for (let i = 0; i < 2; i++) expect(codeOf(await as('slack', 'U4', 'Fay', 'link'))).toMatch(/^[A-Z0-9]{6}$/);
+    const last = codeOf(await as('slack', 'U4', 'Fay', 'link'));
+    const limited = await as('slack', 'U4', 'Fay', 'link');
+    expect(limited.title).toBe('Slow down: too many link codes');
+    expect(text(limited)).toMatch(/No new code was made\. Try again in \d+ s\./);
+    expect((await app.db.linkCode.findFirstOrThrow({ where: { userId: (await app.actor('U4', 'slack')).userId } })).code).toBe(last);
   });
 
   it('extend past the weekly GPU-hours is refused and changes nothing', async () => {

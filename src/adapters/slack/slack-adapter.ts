@@ -8,7 +8,7 @@ import type { Logger } from '../../log.js';
 import { boltLogger } from './bolt-logger.js';
 import { errorMessage, userMessage } from '../../util/errors.js';
 import type { ChatAdapter } from '../adapter.js';
-import { toSlackMessage } from './blocks.js';
+import { escapeText, toSlackMessage } from './blocks.js';
 import { RUN_MODAL_ID, runModal, runWords } from './run-modal.js';
 import type { SlackSettings } from './settings.js';
 import { slackGuestRefusal, slackTeamRefusal, type SlackAccess } from './access.js';
@@ -93,8 +93,8 @@ export class SlackAdapter implements ChatAdapter {
       let progressTs: string | undefined;
       const channel = await this.dmChannel(client, body.user.id);
       const reply = await app.engine.handleText(actor, words, async (line) => {
-        if (progressTs) await client.chat.update({ channel, ts: progressTs, text: line });
-        else progressTs = (await client.chat.postMessage({ channel, text: line })).ts;
+        if (progressTs) await client.chat.update({ channel, ts: progressTs, text: escapeText(line) });
+        else progressTs = (await client.chat.postMessage({ channel, text: escapeText(line) })).ts;
       });
       const message = toSlackMessage(reply);
       if (progressTs) await client.chat.update({ channel, ts: progressTs, ...message });
@@ -125,7 +125,7 @@ export class SlackAdapter implements ChatAdapter {
       const actor = await this.actorFor(app, client, userId);
       reply = await app.engine.handleText(actor, text, async (line) => {
         if (progressLeft-- <= 0) return;
-        await respond({ response_type: 'ephemeral', replace_original: progressShown, text: `:hourglass_flowing_sand: ${line}` });
+        await respond({ response_type: 'ephemeral', replace_original: progressShown, text: `:hourglass_flowing_sand: ${escapeText(line)}` });
         progressShown = true;
       });
     } catch (err) {
