@@ -21,7 +21,10 @@ const restrict = ({ paths = [], patterns = [] } = {}, { machines = true } = {}) 
 const CORE = {
   paths: ['@prisma/client', 'pino', 'discord.js', '@slack/bolt', '@slack/web-api'].map((name) => ({ name, message: 'src/core/ is pure: no database, logging or chat SDK.' })),
   patterns: [
-    into(['adapters', 'operations', 'jobs', 'db', 'hosts', 'cli', 'http', 'app', 'log', 'log-context'], 'src/core/ imports nothing outside core (src/util/ and config types excepted).'),
+    into(
+      ['adapters', 'operations', 'jobs', 'db', 'hosts', 'cli', 'http', 'app', 'log', 'log-context'],
+      'src/core/ imports nothing outside core (src/util/ and config types excepted).',
+    ),
     // The config's shape is welcome; its loader and schema code are not.
     into(['config'], 'src/core/ may import only types from src/config/ (import type).', { allowTypeImports: true }),
   ],
@@ -61,7 +64,12 @@ export default tseslint.config(
   // so each repeats the machine packages (restrict() adds them).
   { files: ['src/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrict() } },
   { files: ['src/core/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrict(CORE) } },
-  { files: ['src/util/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrict({ patterns: [{ regex: '^\\.\\./', message: 'src/util/ is pure and stands alone: it imports nothing from the app.' }] }) } },
+  {
+    files: ['src/util/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': restrict({ patterns: [{ regex: '^\\.\\./', message: 'src/util/ is pure and stands alone: it imports nothing from the app.' }] }),
+    },
+  },
   { files: ['src/adapters/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrict(ADAPTERS) } },
   // TEMPORARY (issue 11): these adapters still reach hosts/ and jobs/; the adapter-port work of the
   // same issue removes that. Drop this block once it is merged (then `npm run lint` must still pass):
@@ -72,6 +80,11 @@ export default tseslint.config(
   },
   {
     files: ['src/hosts/**/*.ts'],
-    rules: { '@typescript-eslint/no-restricted-imports': restrict({ patterns: [into(['adapters', 'operations', 'jobs', 'db', 'cli', 'http', 'app'], 'src/hosts/ is the bottom layer: it imports only core, config, util and log.')] }, { machines: false }) },
+    rules: {
+      '@typescript-eslint/no-restricted-imports': restrict(
+        { patterns: [into(['adapters', 'operations', 'jobs', 'db', 'cli', 'http', 'app'], 'src/hosts/ is the bottom layer: it imports only core, config, util and log.')] },
+        { machines: false },
+      ),
+    },
   },
 );
