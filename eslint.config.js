@@ -32,7 +32,7 @@ const CORE = {
 
 const ADAPTERS = {
   paths: ['@prisma/client', 'croner'].map((name) => ({ name, message: 'Adapters render; they do not query the database or schedule jobs.' })),
-  patterns: [into(['db', 'hosts', 'jobs'], 'Adapters import no db/, hosts/ or jobs/: ask the engine (src/adapters/adapter.ts).')],
+  patterns: [into(['db', 'hosts', 'jobs'], 'Adapters import no db/, hosts/ or jobs/: they get what they need from the App they are given (src/adapters/adapter.ts).')],
 };
 
 export default tseslint.config(
