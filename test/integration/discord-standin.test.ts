@@ -21,6 +21,7 @@ import {
   TextInputBuilder,
   TextInputStyle,
   type Interaction,
+  type TextChannel,
 } from 'discord.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startDiscordStandin, type DiscordStandin } from '../support/discord-standin.js';
@@ -429,6 +430,23 @@ describe('Discord stand-in with a real discord.js Client', () => {
       { kind: 'message', status: 200, channelId: standin.dmChannelId(ALICE), messageId: msg.id, flags: MessageFlags.SuppressNotifications, allowedMentions: { parse: ['users'] } },
       { kind: 'message-edit', status: 200, messageId: msg.id, content: 'ping edited', allowedMentions: { parse: [] } },
     ]);
+  });
+
+  it('mentions: who a stored message pings follows allowed_mentions; a contradictory allowed_mentions is refused', async () => {
+    const h = standin.dispatchInteraction(standin.slashCommand({ userId: ALICE, subcommand: 'whoami' }));
+    await h.callback;
+    expect(standin.original(h.token)).toMatchObject({ mention_everyone: false, mentions: [], mention_roles: [] }); // "@everyone" with parse: []
+
+    const channel = client.channels.cache.get(standin.channelId) as TextChannel;
+    const loud = await channel.send(`@everyone <@${ALICE}> <@&${GPU_ROLE}>`);
+    expect(standin.messages.get(loud.id)).toMatchObject({ mention_everyone: true, mentions: [{ id: ALICE }], mention_roles: [GPU_ROLE] });
+    const quiet = await channel.send({ content: `@here <@${ALICE}> <@${BOB}>`, allowedMentions: { users: [BOB] } });
+    expect(standin.messages.get(quiet.id)).toMatchObject({ mention_everyone: false, mentions: [{ id: BOB }], mention_roles: [] });
+    await loud.edit({ content: `@everyone <@${ALICE}>`, allowedMentions: { parse: [] } });
+    expect(standin.messages.get(loud.id)).toMatchObject({ mention_everyone: false, mentions: [] });
+
+    await expect(channel.send({ content: 'x', allowedMentions: { parse: ['users'], users: [ALICE] } })).rejects.toMatchObject({ code: 50035, status: 400 });
+    expect(standin.violations.splice(0)).toEqual([expect.stringContaining('allowed_mentions.users: parse:["users"] and users: [ids...] are mutually exclusive.')]);
   });
 
   it('attachments: files of an editReply are stored with their bytes and served at their URL', async () => {

@@ -22,7 +22,8 @@
  *     with the right application id, and for 15 minutes (`expireToken` simulates the end);
  *   - message limits: content ≤ 2000, ≤ 10 embeds (title 256, description 4096, ≤ 25 fields of 256/1024,
  *     footer 2048, author 256, 6000 characters in all), ≤ 5 action rows of ≤ 5 buttons or one select,
- *     custom_id ≤ 100 and unique, button label ≤ 80, no empty message (50006);
+ *     custom_id ≤ 100 and unique, button label ≤ 80, no empty message (50006), valid allowed_mentions
+ *     (known `parse` kinds; `parse: ['users']` not with a `users` list);
  *   - autocomplete: ≤ 25 choices, name 1–100, string value ≤ 100; modal: title ≤ 45, 1–5 components;
  *   - command registration: names (lower case, 1–32), descriptions (1–100), ≤ 25 options, required before
  *     optional, unique names, choices ≤ 25 and not with autocomplete, 4000 characters per command;
@@ -35,6 +36,8 @@
  * What the bot sent: `sent` lists every message body (callback types 4/5/7, follow-ups, webhook edits,
  * channel and DM messages and their edits, accepted or not) with `allowed_mentions` (`allowedMentions`)
  * and `flags` exactly as sent, so a test can assert e.g. `allowedMentions: { parse: [] }` on each.
+ * Stored messages say who they ping as Discord decides from content and allowed_mentions
+ * (`mention_everyone`, `mentions`, `mention_roles`; discord/mentions.ts).
  * Files: multipart `files[n]` parts become attachments of the stored message; `attachments` keeps
  * each with its bytes (and the description from payload_json's `attachments[]`).
  *

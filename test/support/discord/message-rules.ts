@@ -1,4 +1,5 @@
 /** Discord's checks of a message body (content, embeds, components), as pure functions. */
+import { allowedMentionsProblems } from './mentions.js';
 import { IS_COMPONENTS_V2, isObj, strLen, type Problem } from './protocol.js';
 import type { Json } from './types.js';
 
@@ -112,6 +113,7 @@ export function messageProblems(body: Json, path = ''): Problem[] {
     out.push(...componentProblems(body.components, `${path}components`, new Set()));
   }
   out.push(...embedProblems(body.embeds, `${path}embeds`));
+  out.push(...allowedMentionsProblems(body.allowed_mentions, `${path}allowed_mentions`));
   return out;
 }
 

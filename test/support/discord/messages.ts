@@ -4,6 +4,7 @@
  */
 import { Waiters, type MultipartFile } from '../standin-http.js';
 import type { DiscordGuild } from './guild.js';
+import { resolveMentions } from './mentions.js';
 import { EPHEMERAL, IS_COMPONENTS_V2, LOADING, SUPPRESS_EMBEDS, SUPPRESS_NOTIFICATIONS, clone, isObj } from './protocol.js';
 import type { Json, StoredAttachment } from './types.js';
 
@@ -35,12 +36,24 @@ export class MessageStore {
       flags: Number(body.flags ?? 0) & (EPHEMERAL | SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | IS_COMPONENTS_V2),
       ...extra,
     };
+    this.applyMentions(m, body);
     this.g.messages.set(m.id, m);
     return m;
   }
 
+  /** Sets who the message pings (recomputed when an edit changes the content, as Discord does). */
+  private applyMentions(m: Json, body: Json): void {
+    const r = resolveMentions(String(m.content ?? ''), body.allowed_mentions, !this.g.dmOwner.has(String(m.channel_id)));
+    m.mention_everyone = r.mention_everyone;
+    m.mentions = r.users.filter((id) => id === this.g.botUserId || this.g.users.has(id)).map((id) => this.g.userJson(id));
+    m.mention_roles = r.mention_roles;
+  }
+
   edit(m: Json, body: Json, files: MultipartFile[]): void {
-    if ('content' in body) m.content = typeof body.content === 'string' ? body.content : '';
+    if ('content' in body) {
+      m.content = typeof body.content === 'string' ? body.content : '';
+      this.applyMentions(m, body);
+    }
     if ('embeds' in body) m.embeds = Array.isArray(body.embeds) ? body.embeds.map((e: Json) => ({ type: 'rich', ...e })) : [];
     if ('components' in body) m.components = Array.isArray(body.components) ? clone(body.components) : [];
     if ('flags' in body && body.flags !== null && body.flags !== undefined) m.flags = (m.flags & EPHEMERAL) | (Number(body.flags) & (SUPPRESS_EMBEDS | IS_COMPONENTS_V2));
