@@ -405,6 +405,9 @@ describe('Discord stand-in with a real discord.js Client', () => {
     // A button click from another server comes from that server's channel too.
     const click = standin.button({ userId: BOB, customId: 'other', guildId: OTHER_GUILD });
     expect(click).toMatchObject({ guild_id: OTHER_GUILD, channel_id: foreign.channel_id, message: { channel_id: foreign.channel_id }, member: { roles: [] } });
+    // …as does a click on a message there, unless the test says otherwise.
+    const again = standin.button({ userId: BOB, customId: 'other', messageId: click.message.id });
+    expect(again).toMatchObject({ guild_id: OTHER_GUILD, channel_id: foreign.channel_id });
   });
 
   it('records allowed_mentions and flags of every message the bot sends', async () => {

@@ -220,6 +220,12 @@ export class DiscordGuild {
     return id;
   }
 
+  /** The other guild a channel made by `foreignChannelFor` belongs to. */
+  foreignGuildOf(channelId: string): string | undefined {
+    for (const [guildId, id] of this.foreignChannels) if (id === channelId) return guildId;
+    return undefined;
+  }
+
   foreignChannelJson(guildId: string): Json {
     return { ...this.textChannelJson(true), id: this.foreignChannelFor(guildId), guild_id: guildId, name: 'general', topic: null };
   }

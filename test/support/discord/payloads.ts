@@ -166,8 +166,10 @@ export function payloadBuilders(g: DiscordGuild, interactions: Interactions, sto
         message = store.create(ch, { content: '', components: [{ type: 1, components: [{ type: 2, style: 1, label: 'Button', custom_id: o.customId }] }], flags: o.ephemeral ? EPHEMERAL : 0 }, { application_id: g.appId });
         message = clone(message);
       }
+      // A click comes from where the message is: a DM, another server's channel, or ours.
       const dm = o.dm ?? g.dmOwner.has(String(message.channel_id));
-      return basePayload({ ...o, dm }, 3, { component_type: 2, custom_id: o.customId }, { message });
+      const guildId = o.guildId ?? g.foreignGuildOf(String(message.channel_id));
+      return basePayload({ ...o, dm, ...(guildId !== undefined ? { guildId } : {}) }, 3, { component_type: 2, custom_id: o.customId }, { message });
     },
     modalSubmit: (o) => {
       const shown = interactions.modals.get(o.customId);
