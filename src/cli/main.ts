@@ -1,8 +1,7 @@
 #!/usr/bin/env node
-import { userInfo } from 'node:os';
 import { App } from '../app.js';
 import { ConsoleAdapter, runOnce } from '../adapters/console/console-adapter.js';
-import { adapterFactories } from '../adapters/registry.js';
+import { adapterFactories, fallbackAdapterFactory } from '../adapters/registry.js';
 import type { ChatAdapter } from '../adapters/adapter.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { isFailure } from '../core/reply.js';
@@ -103,7 +102,7 @@ async function main(argv: string[]): Promise<number> {
     const adapters: ChatAdapter[] = adapterFactories.filter((f) => f.isConfigured(env)).map((f) => f.create(env, log));
     if (adapters.length === 0) {
       log.info('no chat token is set: starting the console adapter');
-      adapters.push(new ConsoleAdapter(env.GPUBOT_CONSOLE_USER ?? userInfo().username));
+      adapters.push(fallbackAdapterFactory.create(env, log));
     }
     for (const a of adapters) await a.start(app);
     app.startJobs();
