@@ -56,7 +56,9 @@ async function main(argv: string[]): Promise<number> {
 
   const oneShot = sub === 'chat' && chatArgs(rest).message.length > 0;
   // One-shot runs keep stdout for the reply; logs go to stderr at warn unless asked otherwise.
-  const log = createLogger(process.env.LOG_LEVEL ?? (sub === 'chat' ? 'warn' : 'info'));
+  // So does an interactive console: only warnings and errors interleave with its prompt.
+  const consoleAtTerminal = sub === 'start' && process.stdin.isTTY === true && !adapterFactories.some((f) => f.isConfigured(process.env));
+  const log = createLogger(process.env.LOG_LEVEL ?? (sub === 'chat' || consoleAtTerminal ? 'warn' : 'info'));
   const { config, path } = await loadConfig();
   if (!path) log.warn('no gpubot.yaml found (set GPUBOT_CONFIG): starting with one host, "local", on this machine’s Docker socket');
 
