@@ -47,7 +47,7 @@ export class Engine {
       return await this.handleText(await this.deps.identify(who), input, progress);
     } catch (err) {
       this.deps.onUnexpected?.(err, who);
-      return refuse('internal', 'Something went wrong', userMessage(err));
+      return unexpected(err);
     }
   }
 
@@ -78,7 +78,7 @@ export class Engine {
       result = await this.dispatch(request, { actor, progress });
     } catch (err) {
       if (!(err instanceof InputError)) error = err;
-      result = err instanceof InputError ? refuse(err.code, 'Refused', capitalize(err.message)) : refuse('internal', 'Something went wrong', userMessage(err));
+      result = err instanceof InputError ? refuse(err.code, 'Refused', capitalize(err.message)) : unexpected(err);
     }
     // A failure without a code is a slip in a handler: counted as internal, never as done.
     if (result.tone === 'error' && result.code === undefined) result = { ...result, code: 'internal' };
@@ -107,3 +107,6 @@ export class Engine {
 }
 
 const capitalize = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
+
+/** What a user sees when something broke that no command meant to refuse: the one such answer. */
+const unexpected = (err: unknown): Reply => refuse('internal', 'Something went wrong', userMessage(err));
