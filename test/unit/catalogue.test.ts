@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { COLUMNS, renderText } from '../../src/adapters/console/render.js';
 import { helpReply } from '../../src/core/commands/help.js';
 import { catalogue, commands, commandText, parseCommand, runWords } from '../../src/core/grammar.js';
-import { refuse } from '../../src/core/reply.js';
+import { REFUSAL_CODES, refuse } from '../../src/core/reply.js';
 import { queueableRefusal, withQueueButton } from '../../src/operations/queue.js';
 
 /** The usages in the first column of the README's command table (a row may list several). */
@@ -52,6 +52,12 @@ describe('the command catalogue', () => {
 });
 
 describe('typed outcomes', () => {
+  it('are all named in the README, and only those', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const listed = /A refusal's `code` is one of (.*?) \(tried and broke/.exec(readme.replace(/\n\s*/g, ' '))![1]!;
+    expect([...listed.matchAll(/`([a-z-]+)`/g)].map((m) => m[1]).sort()).toEqual([...REFUSAL_CODES].sort());
+  });
+
   const run = { command: 'run' as const, gpus: 2, name: 'exp1', cmd: ['python', 'train.py'] };
 
   it('decides "Queue it" on the refusal code, never on its words', () => {
