@@ -179,7 +179,8 @@ export class App implements ChatPort {
 
   /** ChatPort: values for autocomplete and forms. */
   async choices(source: ChoiceSource, who?: ChatIdentity, budgetMs = 1500): Promise<Choice[]> {
-    const actor = who ? await this.actor(who.id, who.platform, who.name ?? who.id) : undefined;
+    // Only whose containers depends on who asks.
+    const actor = who && source === 'container' ? await this.actor(who.id, who.platform, who.name ?? who.id) : undefined;
     return choicesFor(this.ops, source, actor, budgetMs);
   }
 
