@@ -126,6 +126,18 @@ describe('the command catalogue reaches every adapter', () => {
       }
     });
 
+    it('Slack: the launch form asks for the run options with the choices the catalogue names', async () => {
+      const { payload } = slack.slashCommand({ userId: 'U1', text: 'run' });
+      await slack.sendEnvelope('slash_commands', payload);
+      const opened = await slack.waitForCall('views.open');
+      const view = (typeof opened.view === 'string' ? JSON.parse(opened.view) : opened.view) as { blocks: { block_id: string; element: { options?: { value: string }[] } }[] };
+      const options = (id: string) => view.blocks.find((b) => b.block_id === id)!.element.options!.map((o) => o.value);
+      expect(view.blocks.map((b) => b.block_id)).toEqual(['image', 'gpus', 'host', 'hours', 'name', 'command']);
+      expect(options('image')).toEqual((await slackPort.choices('image')).map((c) => c.value));
+      expect(options('host')).toEqual(['any', 'gpu2', 'gpu1']);
+      expect(options('gpus')).toEqual(['1', '2', '3']); // up to the most free on one host
+    });
+
     it('Discord: the registered tree has a subcommand for every entry, and each example arrives as the same request', async () => {
       const tree = discord.commands(discord.guildId).find((c) => c.name === 'gpu');
       for (const { entry, examples } of walk) {

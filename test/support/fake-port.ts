@@ -13,7 +13,12 @@ export function recordingPort(): ChatPort & { received: { who: ChatIdentity; inp
       return reply('info', `ok ${received.length}`);
     },
     async choices(source: ChoiceSource): Promise<Choice[]> {
-      return source === 'job' ? [{ value: 'expiry', label: 'expiry' }, { value: 'reconcile', label: 'reconcile' }] : [];
+      const lists: Partial<Record<ChoiceSource, Choice[]>> = {
+        job: [{ value: 'expiry', label: 'expiry' }, { value: 'reconcile', label: 'reconcile' }],
+        image: [{ value: 'pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime', label: 'pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime' }, { value: 'gpubot-test/busybox:latest', label: 'gpubot-test/busybox:latest' }],
+        'free-host': [{ value: 'gpu2', label: 'gpu2 (3 free)', free: 3 }, { value: 'gpu1', label: 'gpu1 (1 free)', free: 1 }],
+      };
+      return lists[source] ?? [];
     },
     launchDefaults: () => ({ image: 'pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime', hours: 24 }),
     registerNotifier(platform: Platform) {
