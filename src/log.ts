@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 import { logContext } from './log-context.js';
 
 export type { Logger };
@@ -18,7 +19,9 @@ export interface LoggerOptions {
  */
 export function createLogger(level = process.env.LOG_LEVEL ?? 'info', destination?: NodeJS.WritableStream, options: LoggerOptions = {}): Logger {
   const human = options.pretty ?? (destination === undefined && process.stderr.isTTY === true);
-  const out = human
+  // Loaded only for a terminal: JSON runs (services, CI, one-shot chat) start without it.
+  const pretty = human ? (createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty) : undefined;
+  const out = pretty
     ? pretty({ destination: destination ?? 2, sync: true, colorize: destination === undefined, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,app' })
     : (destination ?? pino.destination({ dest: 2, sync: false }));
   return pino(
