@@ -1,6 +1,7 @@
+import type { Platform } from '../core/port.js';
 import type { PrismaClient, User } from './client.js';
 
-export type Platform = 'console' | 'slack' | 'discord';
+export type { Platform };
 
 /**
  * How the config may name a chat identity (under `admins` and `quotas.users`): "slack:U024BE7LH",

@@ -31,7 +31,7 @@ export async function link(deps: OpsDeps, req: LinkRequest, ctx: CommandContext)
 
 async function newCode(deps: OpsDeps, { actor }: CommandContext): Promise<Reply> {
   const allowed = deps.limiters.linkCodes.take(`user:${actor.userId}`);
-  if (!allowed.ok) return refuse('Slow down: too many link codes', `No new code was made. Try again ${retryIn(allowed.retryInMs)}.`);
+  if (!allowed.ok) return refuse('rate-limited', 'Slow down: too many link codes', `No new code was made. Try again ${retryIn(allowed.retryInMs)}.`);
   const { db } = deps;
   const code = Array.from({ length: 6 }, () => ALPHABET[randomInt(ALPHABET.length)]).join('');
   const expiresAt = new Date(deps.now().getTime() + CODE_LIFETIME_MS);
@@ -47,10 +47,10 @@ async function claim(deps: OpsDeps, code: string, { actor }: CommandContext): Pr
   const now = deps.now();
   const lock = await db.linkLock.findUnique({ where: { userId: actor.userId } });
   if (lock?.lockedUntil && lock.lockedUntil > now) {
-    return refuse('Linking is locked for you', `Too many wrong link codes. Try again ${retryIn(lock.lockedUntil.getTime() - now.getTime())} (after ${isoMinute(lock.lockedUntil)}).`);
+    return refuse('rate-limited', 'Linking is locked for you', `Too many wrong link codes. Try again ${retryIn(lock.lockedUntil.getTime() - now.getTime())} (after ${isoMinute(lock.lockedUntil)}).`);
   }
   const found = await db.linkCode.findUnique({ where: { code } });
-  if (found?.userId === actor.userId) return refuse('That code is your own', 'Say it in your other chat.');
+  if (found?.userId === actor.userId) return refuse('invalid', 'That code is your own', 'Say it in your other chat.');
   if (!found || found.expiresAt <= now || (found.claimedByUserId !== null && found.claimedByUserId !== actor.userId)) return wrongCode(deps, actor.userId, now);
   const claimed = await db.linkCode.updateMany({ where: { id: found.id, OR: [{ claimedByUserId: null }, { claimedByUserId: actor.userId }] }, data: { claimedByUserId: actor.userId } });
   if (claimed.count !== 1) return wrongCode(deps, actor.userId, now);
@@ -79,10 +79,10 @@ async function wrongCode(deps: OpsDeps, userId: number, now: Date): Promise<Repl
   const { db } = deps;
   const lock = await db.linkLock.upsert({ where: { userId }, create: { userId, failures: 1 }, update: { failures: { increment: 1 } } });
   const detail = 'It may have expired (they last 10 minutes); say "link" in the other chat for a new one.';
-  if (lock.failures < MAX_WRONG_CODES) return refuse('That link code is not valid', detail);
+  if (lock.failures < MAX_WRONG_CODES) return refuse('not-found', 'That link code is not valid', detail);
   const lockedUntil = new Date(now.getTime() + LOCK_MS);
   await db.linkLock.update({ where: { userId }, data: { failures: 0, lockedUntil } });
-  return refuse('That link code is not valid', `${detail} After ${MAX_WRONG_CODES} wrong codes, linking is locked for you until ${isoMinute(lockedUntil)}.`);
+  return refuse('not-found', 'That link code is not valid', `${detail} After ${MAX_WRONG_CODES} wrong codes, linking is locked for you until ${isoMinute(lockedUntil)}.`);
 }
 
 /** "Discord user bob", or every chat identity of a user already linked. */
@@ -96,10 +96,10 @@ async function answer(deps: OpsDeps, code: string, said: 'yes' | 'no', { actor }
   const { db } = deps;
   const now = deps.now();
   const found = await db.linkCode.findUnique({ where: { code } });
-  if (!found || found.userId !== actor.userId || found.claimedByUserId === null) return refuse('There is nothing to confirm for that code', 'Say "link" for a new code.');
+  if (!found || found.userId !== actor.userId || found.claimedByUserId === null) return refuse('not-found', 'There is nothing to confirm for that code', 'Say "link" for a new code.');
   if (found.expiresAt <= now) {
     await db.linkCode.deleteMany({ where: { id: found.id } });
-    return refuse('That link code has expired', 'Nothing was linked. Say "link" for a new code.');
+    return refuse('not-found', 'That link code has expired', 'Nothing was linked. Say "link" for a new code.');
   }
   const from = await db.user.findUnique({ where: { id: found.claimedByUserId } });
   if (said === 'no' || !from) {

@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { App } from '../../src/app.js';
 import { discordRefusal, guildIdList } from '../../src/adapters/discord/access.js';
 import { DiscordAdapter } from '../../src/adapters/discord/discord-adapter.js';
 import { escapeMarkdown, toDiscordMessage } from '../../src/adapters/discord/render.js';
 import { slackGuestRefusal, slackTeamRefusal, teamIdList } from '../../src/adapters/slack/access.js';
 import { escapeText, toSlackMessage } from '../../src/adapters/slack/blocks.js';
-import { parseConfig } from '../../src/config/load.js';
+import { recordingPort } from '../support/fake-port.js';
 import { RateLimiter, retryIn } from '../../src/core/policy/rate-limit.js';
 import { reply } from '../../src/core/reply.js';
 import { silentLogger } from '../../src/log.js';
@@ -29,8 +28,7 @@ describe('Discord access rules', () => {
   });
   it('refuses to start with no server configured, unless discord.allowAnyServer', async () => {
     const adapter = new DiscordAdapter({ token: 't', appId: 'a' }, silentLogger());
-    const app = { options: { config: parseConfig({}) } } as unknown as App;
-    await expect(adapter.start(app)).rejects.toThrow(/DISCORD_GUILD_ID is not set, so any server that adds the bot could use \/gpu on your hosts.*discord\.allowAnyServer: true/);
+    await expect(adapter.start(recordingPort())).rejects.toThrow(/DISCORD_GUILD_ID is not set, so any server that adds the bot could use \/gpu on your hosts.*discord\.allowAnyServer: true/);
   });
 });
 

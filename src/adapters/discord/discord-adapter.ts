@@ -1,9 +1,9 @@
 import { ActionRowBuilder, ButtonBuilder, ButtonStyle, Client, Events, GatewayIntentBits, InteractionContextType, MessageFlags, Routes, type ButtonInteraction, type ChatInputCommandInteraction, type Interaction } from 'discord.js';
-import type { App } from '../../app.js';
+import type { ChatPort } from '../../core/port.js';
 import { refuse, type Reply } from '../../core/reply.js';
 import { InputError } from '../../core/validate.js';
 import type { Logger } from '../../log.js';
-import { errorMessage, userMessage } from '../../util/errors.js';
+import { errorMessage } from '../../util/errors.js';
 import type { ChatAdapter } from '../adapter.js';
 import { choices } from './autocomplete.js';
 import { commandWords, gpuCommand } from './command.js';
@@ -25,9 +25,9 @@ export class DiscordAdapter implements ChatAdapter {
 
   private access: DiscordAccess = { guildIds: [], allowDMs: false, roles: [] };
 
-  async start(app: App): Promise<void> {
+  async start(port: ChatPort): Promise<void> {
     const s = this.settings;
-    const { discord } = app.options.config;
+    const { discord } = port.accessPolicy();
     const guildIds = guildIdList(s.guildId);
     if (!guildIds.length && !discord.allowAnyServer) {
       // Discord apps are public by default: without a server list anyone's server could add the bot.
@@ -40,30 +40,31 @@ export class DiscordAdapter implements ChatAdapter {
     const client = new Client({ intents: [GatewayIntentBits.Guilds], allowedMentions: NO_MENTIONS, rest: s.apiUrl ? { api: s.apiUrl } : {} });
     this.client = client;
     client.on(Events.InteractionCreate, (interaction) => {
-      this.handle(app, interaction).catch((err) => this.log.error({ user: interaction.user.id, err: errorMessage(err) }, 'discord interaction failed'));
+      this.handle(port, interaction).catch((err) => this.log.error({ user: interaction.user.id, err: errorMessage(err) }, 'discord interaction failed'));
     });
     client.on(Events.Error, (err) => this.log.error({ err: errorMessage(err) }, 'discord client error'));
     const ready = new Promise<void>((resolve) => client.once(Events.ClientReady, () => resolve()));
     await client.login(s.token);
     await ready;
+    const jobs = (await port.choices('job')).map((c) => c.value);
     if (guildIds.length) {
-      for (const g of guildIds) await client.rest.put(Routes.applicationGuildCommands(s.appId, g), { body: [gpuCommand().toJSON()] });
+      for (const g of guildIds) await client.rest.put(Routes.applicationGuildCommands(s.appId, g), { body: [gpuCommand({ job: jobs }).toJSON()] });
       // Server commands never show in DMs: with discord.allowDMs, /gpu is also registered for DMs with the bot only.
-      if (discord.allowDMs) await client.rest.put(Routes.applicationCommands(s.appId), { body: [gpuCommand().setDMPermission(undefined).setContexts(InteractionContextType.BotDM).toJSON()] });
+      if (discord.allowDMs) await client.rest.put(Routes.applicationCommands(s.appId), { body: [gpuCommand({ job: jobs }).setDMPermission(undefined).setContexts(InteractionContextType.BotDM).toJSON()] });
     } else {
-      await client.rest.put(Routes.applicationCommands(s.appId), { body: [gpuCommand().setDMPermission(discord.allowDMs).toJSON()] });
+      await client.rest.put(Routes.applicationCommands(s.appId), { body: [gpuCommand({ job: jobs }).setDMPermission(discord.allowDMs).toJSON()] });
     }
-    app.registerNotifier('discord', async (userId, reply) => {
+    port.registerNotifier('discord', async (userId, reply) => {
       await client.users.send(userId, toDiscordMessage(reply));
     });
     this.log.info({ guilds: guildIds.length ? guildIds : 'global' }, 'discord adapter started, /gpu registered');
   }
 
-  private async handle(app: App, i: Interaction): Promise<void> {
-    if (!(await this.admitted(app, i))) return;
-    if (i.isAutocomplete() && i.commandName === 'gpu') return i.respond(await choices(app, i));
-    if (i.isChatInputCommand() && i.commandName === 'gpu') return this.command(app, i);
-    if (i.isButton()) return this.button(app, i);
+  private async handle(port: ChatPort, i: Interaction): Promise<void> {
+    if (!(await this.admitted(port, i))) return;
+    if (i.isAutocomplete() && i.commandName === 'gpu') return i.respond(await choices(port, i));
+    if (i.isChatInputCommand() && i.commandName === 'gpu') return this.command(port, i);
+    if (i.isButton()) return this.button(port, i);
   }
 
   /**
@@ -71,34 +72,35 @@ export class DiscordAdapter implements ChatAdapter {
    * messages the bot sent that person. Anyone else gets an ephemeral refusal, audited, and
    * nothing else happens (not even a gpubot user made for them).
    */
-  private async admitted(app: App, i: Interaction): Promise<boolean> {
+  private async admitted(port: ChatPort, i: Interaction): Promise<boolean> {
     const member = i.member;
     const memberRoles = member ? (Array.isArray(member.roles) ? member.roles : [...member.roles.cache.keys()]) : null;
-    const dmButtonOfKnownUser = i.guildId === null && i.isButton() && (await app.knows('discord', i.user.id));
+    const who = { platform: 'discord' as const, id: i.user.id };
+    const dmButtonOfKnownUser = i.guildId === null && i.isButton() && (await port.knows(who));
     const refusal = discordRefusal(this.access, { guildId: i.guildId, memberRoles, dmButtonOfKnownUser });
     if (!refusal) return true;
     const what = i.isChatInputCommand() || i.isAutocomplete() ? `/gpu ${i.options.getSubcommand(false) ?? ''}`.trim() : i.isButton() ? `button ${i.customId}` : `interaction type ${i.type}`;
-    app.auditRefusal(`discord:${i.user.id}`, 'access', `${refusal.reason}: ${what}`.slice(0, 500));
+    port.refusedAtTheDoor(who, `${refusal.reason}: ${what}`);
     if (i.isAutocomplete()) await i.respond([]);
-    else if (i.isRepliable()) await i.reply({ ...toDiscordMessage(refuse(refusal.title, refusal.detail)), flags: MessageFlags.Ephemeral });
+    else if (i.isRepliable()) await i.reply({ ...toDiscordMessage(refuse('not-allowed', refusal.title, refusal.detail)), flags: MessageFlags.Ephemeral });
     return false;
   }
 
-  private async command(app: App, i: ChatInputCommandInteraction): Promise<void> {
+  private async command(port: ChatPort, i: ChatInputCommandInteraction): Promise<void> {
     const sub = i.options.getSubcommand();
     const team = sub === 'status' || (sub === 'ls' && i.options.getBoolean('all') === true);
     // Within Discord's 3 s, before any slow work.
     await i.deferReply(team ? {} : { flags: MessageFlags.Ephemeral });
     let words: string[];
     try {
-      words = commandWords(i);
+      words = commandWords(i.options);
     } catch (err) {
       if (!(err instanceof InputError)) throw err;
-      await i.editReply(toDiscordMessage(refuse('That command was not understood', err.message)));
+      await i.editReply(toDiscordMessage(refuse(err.code, 'That command was not understood', err.message)));
       return;
     }
     let progressShown = false;
-    const reply = await this.run(app, i, words, async (line) => {
+    const reply = await this.run(port, i, words, async (line) => {
       await i.editReply({ ...plainMessage(`⏳ ${line}`), components: [] });
       progressShown = true;
     });
@@ -107,7 +109,7 @@ export class DiscordAdapter implements ChatAdapter {
   }
 
   /** Buttons run their command as whoever clicked; destructive ones ask first. */
-  private async button(app: App, i: ButtonInteraction): Promise<void> {
+  private async button(port: ChatPort, i: ButtonInteraction): Promise<void> {
     if (i.customId === CANCEL_ID) {
       await i.update({ ...plainMessage('Cancelled: nothing was changed.'), components: [] });
       return;
@@ -124,21 +126,15 @@ export class DiscordAdapter implements ChatAdapter {
     if (!i.customId.startsWith(BUTTON_PREFIX)) return;
     await i.deferReply({ flags: MessageFlags.Ephemeral });
     let progressShown = false;
-    const reply = await this.run(app, i, i.customId.slice(BUTTON_PREFIX.length), async (line) => {
+    const reply = await this.run(port, i, i.customId.slice(BUTTON_PREFIX.length), async (line) => {
       await i.editReply(plainMessage(`⏳ ${line}`));
       progressShown = true;
     });
     await i.editReply({ content: '', ...toDiscordMessage(reply), ...(progressShown ? { flags: [] } : {}) });
   }
 
-  private async run(app: App, i: ChatInputCommandInteraction | ButtonInteraction, input: string | string[], progress: (line: string) => Promise<void>): Promise<Reply> {
-    try {
-      const actor = await app.actor(i.user.id, 'discord', i.user.username);
-      return await app.engine.handleText(actor, input, progress);
-    } catch (err) {
-      this.log.error({ user: i.user.id, err: errorMessage(err) }, 'command failed');
-      return refuse('Something went wrong', userMessage(err));
-    }
+  private run(port: ChatPort, i: ChatInputCommandInteraction | ButtonInteraction, input: string | string[], progress: (line: string) => Promise<void>): Promise<Reply> {
+    return port.handle({ platform: 'discord', id: i.user.id, name: i.user.username }, input, progress);
   }
 
   async stop(): Promise<void> {

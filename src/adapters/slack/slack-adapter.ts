@@ -1,12 +1,12 @@
 import { App as BoltApp, type RespondFn } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
-import type { App } from '../../app.js';
 import { tokenize } from '../../core/grammar.js';
+import type { ChatIdentity, ChatPort } from '../../core/port.js';
 import { refuse, type Reply } from '../../core/reply.js';
 import { InputError } from '../../core/validate.js';
 import type { Logger } from '../../log.js';
 import { boltLogger } from './bolt-logger.js';
-import { errorMessage, userMessage } from '../../util/errors.js';
+import { errorMessage } from '../../util/errors.js';
 import type { ChatAdapter } from '../adapter.js';
 import { escapeText, toSlackMessage } from './blocks.js';
 import { RUN_MODAL_ID, runModal, runWords } from './run-modal.js';
@@ -33,7 +33,7 @@ export class SlackAdapter implements ChatAdapter {
     private readonly log: Logger,
   ) {}
 
-  async start(app: App): Promise<void> {
+  async start(port: ChatPort): Promise<void> {
     const s = this.settings;
     const clientOptions = { slackApiUrl: s.apiUrl, ...(s.retries !== undefined ? { retryConfig: { retries: s.retries } } : {}) };
     const bolt = s.appToken
@@ -43,35 +43,35 @@ export class SlackAdapter implements ChatAdapter {
     // Only our own workspace(s): SLACK_TEAM_ID, or the one the bot token belongs to.
     const teamIds = s.teamIds?.length ? s.teamIds : [String((await bolt.client.auth.test()).team_id ?? '')].filter(Boolean);
     if (!teamIds.length) throw new Error('Slack: could not tell the bot token’s workspace (auth.test gave no team_id); set SLACK_TEAM_ID');
-    this.access = { teamIds, allowGuests: app.options.config.slack.allowGuests };
+    this.access = { teamIds, allowGuests: port.accessPolicy().slack.allowGuests };
 
     bolt.command('/gpu', async ({ command, ack, respond, client }) => {
       const text = command.text.trim();
       // Acked at once (Slack's 3 s); the access check may need users.info for someone new.
       await ack();
-      const refused = await this.refusal(app, client, command.team_id, command.user_id, `/gpu ${text}`);
+      const refused = await this.refusal(port, client, command.team_id, command.user_id, `/gpu ${text}`);
       if (refused) {
         await respond({ response_type: 'ephemeral', ...toSlackMessage(refused) });
         return;
       }
       if (/^run$/i.test(text)) {
         // The form needs the trigger id within 3 s of the command: open it before anything slow.
-        await client.views.open({ trigger_id: command.trigger_id, view: (await runModal(app)) as never });
+        await client.views.open({ trigger_id: command.trigger_id, view: (await runModal(port, this.identity(client, command.user_id))) as never });
         return;
       }
-      await this.answer(app, client, command.user_id, text, respond);
+      await this.answer(port, client, command.user_id, text, respond);
     });
 
     // Buttons carry the command they run; the clicker's own rights apply (owner or admin).
     bolt.action(/^gpubot_/, async ({ ack, body, action, respond, client }) => {
       await ack();
       const command = (action as { value?: string }).value ?? '';
-      const refused = await this.refusal(app, client, body.team?.id ?? body.user.team_id, body.user.id, `button ${command}`);
+      const refused = await this.refusal(port, client, body.team?.id ?? body.user.team_id, body.user.id, `button ${command}`);
       if (refused) {
         await respond({ response_type: 'ephemeral', replace_original: false, ...toSlackMessage(refused) });
         return;
       }
-      await this.answer(app, client, body.user.id, command, respond);
+      await this.answer(port, client, body.user.id, command, respond);
     });
 
     bolt.view(RUN_MODAL_ID, async ({ ack, body, view, client }) => {
@@ -83,16 +83,15 @@ export class SlackAdapter implements ChatAdapter {
         await ack({ response_action: 'errors', errors: { command: err.message } });
         return;
       }
-      const refused = await this.refusal(app, client, body.team?.id ?? body.user.team_id, body.user.id, `run form ${words.join(' ')}`);
+      const refused = await this.refusal(port, client, body.team?.id ?? body.user.team_id, body.user.id, `run form ${words.join(' ')}`);
       if (refused) {
         await ack({ response_action: 'errors', errors: { command: refused.title } });
         return;
       }
       await ack();
-      const actor = await this.actorFor(app, client, body.user.id);
       let progressTs: string | undefined;
       const channel = await this.dmChannel(client, body.user.id);
-      const reply = await app.engine.handleText(actor, words, async (line) => {
+      const reply = await port.handle(this.identity(client, body.user.id), words, async (line) => {
         if (progressTs) await client.chat.update({ channel, ts: progressTs, text: escapeText(line) });
         else progressTs = (await client.chat.postMessage({ channel, text: escapeText(line) })).ts;
       });
@@ -105,7 +104,7 @@ export class SlackAdapter implements ChatAdapter {
       this.log.error({ err: errorMessage(err) }, 'slack handler failed');
     });
 
-    app.registerNotifier('slack', async (userId, reply) => {
+    port.registerNotifier('slack', async (userId, reply) => {
       const channel = await this.dmChannel(bolt.client, userId);
       await bolt.client.chat.postMessage({ channel, ...toSlackMessage(reply) });
     });
@@ -116,28 +115,22 @@ export class SlackAdapter implements ChatAdapter {
   }
 
   /** Runs a command for a Slack user; progress replaces itself, the answer replaces the progress. */
-  private async answer(app: App, client: WebClient, userId: string, text: string, respond: RespondFn): Promise<void> {
-    let reply: Reply;
+  private async answer(port: ChatPort, client: WebClient, userId: string, text: string, respond: RespondFn): Promise<void> {
     let progressShown = false;
     // A response_url takes 5 messages: at most 3 progress updates, then the answer.
     let progressLeft = 3;
-    try {
-      const actor = await this.actorFor(app, client, userId);
-      reply = await app.engine.handleText(actor, text, async (line) => {
-        if (progressLeft-- <= 0) return;
-        await respond({ response_type: 'ephemeral', replace_original: progressShown, text: `:hourglass_flowing_sand: ${escapeText(line)}` });
-        progressShown = true;
-      });
-    } catch (err) {
-      this.log.error({ user: userId, err: errorMessage(err) }, 'command failed');
-      reply = refuse('Something went wrong', userMessage(err));
-    }
+    const reply: Reply = await port.handle(this.identity(client, userId), text, async (line) => {
+      if (progressLeft-- <= 0) return;
+      await respond({ response_type: 'ephemeral', replace_original: progressShown, text: `:hourglass_flowing_sand: ${escapeText(line)}` });
+      progressShown = true;
+    });
     const inChannel = reply.visibility === 'channel';
     await respond({ ...toSlackMessage(reply), response_type: inChannel ? 'in_channel' : 'ephemeral', replace_original: progressShown && !inChannel });
   }
 
-  private actorFor(app: App, client: WebClient, userId: string) {
-    return app.actor(userId, 'slack', async () => (await this.factsAbout(client, userId)).name);
+  /** A Slack user; their display name is looked up only the first time gpubot meets them. */
+  private identity(client: WebClient, userId: string): ChatIdentity {
+    return { platform: 'slack', id: userId, name: async () => (await this.factsAbout(client, userId)).name };
   }
 
   /** users.info, cached for a while: whether the person is a guest, and their name. */
@@ -155,11 +148,11 @@ export class SlackAdapter implements ChatAdapter {
    * Only our workspace(s), and no guests unless slack.allowGuests: null when allowed, else the
    * refusal to show. It is audited and nothing else happens (not even a gpubot user made for them).
    */
-  private async refusal(app: App, client: WebClient, teamId: string | undefined, userId: string, what: string): Promise<Reply | null> {
+  private async refusal(port: ChatPort, client: WebClient, teamId: string | undefined, userId: string, what: string): Promise<Reply | null> {
     const refusal = slackTeamRefusal(this.access, teamId) ?? (this.access.allowGuests ? null : slackGuestRefusal(this.access, await this.factsAbout(client, userId)));
     if (!refusal) return null;
-    app.auditRefusal(`slack:${userId}`, 'access', `${refusal.reason}: ${what}`.slice(0, 500));
-    return refuse(refusal.title, refusal.detail);
+    port.refusedAtTheDoor({ platform: 'slack', id: userId }, `${refusal.reason}: ${what}`);
+    return refuse('not-allowed', refusal.title, refusal.detail);
   }
 
   private async dmChannel(client: WebClient, userId: string): Promise<string> {
