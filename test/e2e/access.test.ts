@@ -32,13 +32,20 @@ describe('who may use the bot, and output that stays inert (Slack and Discord st
   const known = async (platform: string, externalId: string) => (await app.db.chatIdentity.count({ where: { platform, externalId } })) > 0;
 
   /** A /gpu subcommand as Discord sends it, optionally from elsewhere; the first callback and the final message. */
-  async function gpu(userId: string, subcommand: string, options: { name: string; type: number; value: string | number | boolean }[] = [], tweak: (p: Json) => void = () => {}, dm = false) {
+  async function gpu(
+    userId: string,
+    subcommand: string,
+    options: { name: string; type: number; value: string | number | boolean }[] = [],
+    tweak: (p: Json) => void = () => {},
+    dm = false,
+  ) {
     const payload = discord.slashCommand({ userId, subcommand, options, dm });
     tweak(payload);
     const sent = discord.dispatchInteraction(payload);
     const callback = await sent.callback;
     expect(callback.ms).toBeLessThan(3000);
-    const message = callback.type === 4 ? callback.data : await discord.waitForOriginal(sent.token, (m) => !String(m.content ?? '').startsWith('⏳') && (m.embeds?.length ?? 0) > 0, 20_000);
+    const message =
+      callback.type === 4 ? callback.data : await discord.waitForOriginal(sent.token, (m) => !String(m.content ?? '').startsWith('⏳') && (m.embeds?.length ?? 0) > 0, 20_000);
     return { callback, message, token: sent.token };
   }
 
@@ -53,10 +60,18 @@ describe('who may use the bot, and output that stays inert (Slack and Discord st
   beforeAll(async () => {
     bed = await startBed({ hosts: 1 });
     discord = await startDiscordStandin({
-      users: { D1: { username: 'dora', roles: [ROLE] }, D2: { username: 'norole' }, D3: { username: 'dm_user', roles: [ROLE] }, D4: { username: 'speedy', roles: [ROLE] }, D5: { username: 'stranger', roles: [ROLE] } },
+      users: {
+        D1: { username: 'dora', roles: [ROLE] },
+        D2: { username: 'norole' },
+        D3: { username: 'dm_user', roles: [ROLE] },
+        D4: { username: 'speedy', roles: [ROLE] },
+        D5: { username: 'stranger', roles: [ROLE] },
+      },
       roles: { [ROLE]: 'gpu-users' },
     });
-    slack = await startSlackStandin({ users: { U1: { name: 'sam' }, U2: { name: 'guest', is_restricted: true }, U3: { name: 'single', is_ultra_restricted: true }, U4: { name: 'outsider' } } });
+    slack = await startSlackStandin({
+      users: { U1: { name: 'sam' }, U2: { name: 'guest', is_restricted: true }, U3: { name: 'single', is_ultra_restricted: true }, U4: { name: 'outsider' } },
+    });
     app = await appFor(bed, {
       discord: { roles: [ROLE] },
       // Small buckets so the test can reach the limit; each user here stays under it otherwise.
@@ -123,7 +138,11 @@ describe('who may use the bot, and output that stays inert (Slack and Discord st
     expect(slack.callsTo('views.open')).toEqual([]);
     expect(await containers()).toEqual([]);
     for (const id of ['U2', 'U3', 'U4']) expect(await known('slack', id)).toBe(false);
-    expect((await app.db.auditEvent.findMany({ where: { action: 'access', actor: { startsWith: 'slack:' } } })).map((a) => a.actor).sort()).toEqual(['slack:U2', 'slack:U3', 'slack:U4']);
+    expect((await app.db.auditEvent.findMany({ where: { action: 'access', actor: { startsWith: 'slack:' } } })).map((a) => a.actor).sort()).toEqual([
+      'slack:U2',
+      'slack:U3',
+      'slack:U4',
+    ]);
     // A button clicked in the foreign workspace is refused the same way.
     const click = slack.blockAction({ userId: 'U4', actionId: 'gpubot_0_stop', value: 'status' });
     (click.payload.team as Json).id = 'T0FOREIGN';

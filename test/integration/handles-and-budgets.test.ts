@@ -91,7 +91,9 @@ describe('handles are never handed on; link confirms and locks; budgets hold; /m
     // The next "bob" gets a new handle and an empty directory.
     const next = await as('slack', 'U7', 'bob', 'run --name newbob-box --hours 1');
     expect(next.tone).toBe('success');
-    expect((await app.db.chatIdentity.findUniqueOrThrow({ where: { platform_externalId: { platform: 'slack', externalId: 'U7' } }, include: { user: true } })).user.handle).toBe('bob-2');
+    expect((await app.db.chatIdentity.findUniqueOrThrow({ where: { platform_externalId: { platform: 'slack', externalId: 'U7' } }, include: { user: true } })).user.handle).toBe(
+      'bob-2',
+    );
     expect(JSON.stringify(next.blocks)).toContain('/bob-2 -> /workspace');
     const listing = await bed.dockerCli('h1', ['exec', 'newbob-box', 'ls', '-A', '/workspace']);
     expect(listing.code).toBe(0);

@@ -28,7 +28,9 @@ describe('Discord access rules', () => {
   });
   it('refuses to start with no server configured, unless discord.allowAnyServer', async () => {
     const adapter = new DiscordAdapter({ token: 't', appId: 'a' }, silentLogger());
-    await expect(adapter.start(recordingPort())).rejects.toThrow(/DISCORD_GUILD_ID is not set, so any server that adds the bot could use \/gpu on your hosts.*discord\.allowAnyServer: true/);
+    await expect(adapter.start(recordingPort())).rejects.toThrow(
+      /DISCORD_GUILD_ID is not set, so any server that adds the bot could use \/gpu on your hosts.*discord\.allowAnyServer: true/,
+    );
   });
 });
 
@@ -71,7 +73,12 @@ describe('inert text', () => {
     expect(e).toContain('\\*\\*b\\*\\*');
     expect(e).toContain('\n\\- item');
     expect(e).not.toContain('```');
-    const msg = toDiscordMessage(reply('info', hostile, [{ type: 'text', text: hostile }, { type: 'code', text: hostile }]));
+    const msg = toDiscordMessage(
+      reply('info', hostile, [
+        { type: 'text', text: hostile },
+        { type: 'code', text: hostile },
+      ]),
+    );
     expect(msg.allowedMentions).toEqual({ parse: [] });
     const embed = msg.embeds[0]!.toJSON();
     expect(embed.title).not.toContain('<!channel>');

@@ -25,7 +25,11 @@ export function discordRefusal(access: DiscordAccess, o: InteractionOrigin): { t
     return { title: 'gpubot does not serve this server', detail: 'This bot belongs to another team; nothing was done.', reason: `server ${o.guildId} is not in DISCORD_GUILD_ID` };
   }
   if (access.roles.length && !(o.memberRoles ?? []).some((r) => access.roles.includes(r))) {
-    return { title: 'You may not use gpubot here', detail: 'Using /gpu needs one of the roles an admin chose (discord.roles). Nothing was done.', reason: 'member without a role from discord.roles' };
+    return {
+      title: 'You may not use gpubot here',
+      detail: 'Using /gpu needs one of the roles an admin chose (discord.roles). Nothing was done.',
+      reason: 'member without a role from discord.roles',
+    };
   }
   return null;
 }

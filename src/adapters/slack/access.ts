@@ -13,12 +13,20 @@ export interface SlackUserFacts {
 /** Null when allowed; otherwise what the refusal says (and the audit records). */
 export function slackTeamRefusal(access: SlackAccess, teamId: string | undefined): { title: string; detail: string; reason: string } | null {
   if (teamId !== undefined && access.teamIds.includes(teamId)) return null;
-  return { title: 'gpubot does not serve this workspace', detail: 'This bot belongs to another team; nothing was done.', reason: `workspace ${teamId ?? '(none)'} is not in SLACK_TEAM_ID` };
+  return {
+    title: 'gpubot does not serve this workspace',
+    detail: 'This bot belongs to another team; nothing was done.',
+    reason: `workspace ${teamId ?? '(none)'} is not in SLACK_TEAM_ID`,
+  };
 }
 
 export function slackGuestRefusal(access: SlackAccess, user: SlackUserFacts): { title: string; detail: string; reason: string } | null {
   if (!user.guest || access.allowGuests) return null;
-  return { title: 'Guest accounts may not use gpubot', detail: 'Ask a workspace admin for a full account, or ask an admin of the bot to set slack.allowGuests. Nothing was done.', reason: 'guest account (slack.allowGuests is off)' };
+  return {
+    title: 'Guest accounts may not use gpubot',
+    detail: 'Ask a workspace admin for a full account, or ask an admin of the bot to set slack.allowGuests. Nothing was done.',
+    reason: 'guest account (slack.allowGuests is off)',
+  };
 }
 
 /** SLACK_TEAM_ID as a list: "T0123" or "T0123,T0456". */
