@@ -236,9 +236,10 @@ export const commands: CommandSpec[] = [
   },
   {
     name: 'link',
-    usage: 'link [CODE] | link yes|no CODE',
-    summary: 'Join your Slack and Discord identities into one user: "link" gives a code; say "link CODE" in the other chat, then confirm in the first.',
-    examples: ['link', 'link K7Q2XM', 'link yes K7Q2XM'],
+    // "link yes|no CODE" is what the confirmation's buttons say; people type the two forms above.
+    usage: 'link [CODE]',
+    summary: 'Join your Slack and Discord identities into one user: "link" gives a code; say "link CODE" in the other chat, then confirm in the first (Yes, or "link yes CODE").',
+    examples: ['link', 'link K7Q2XM'],
     options: {},
     positionals: [0, 2],
     // Chats ask for the code; "yes"/"no" come from the confirmation's buttons.

@@ -5,6 +5,7 @@ import { escapeMarkdown, toDiscordMessage } from '../../src/adapters/discord/ren
 import { slackGuestRefusal, slackTeamRefusal, teamIdList } from '../../src/adapters/slack/access.js';
 import { escapeText, toSlackMessage } from '../../src/adapters/slack/blocks.js';
 import { recordingPort } from '../support/fake-port.js';
+import { parseCommand } from '../../src/core/grammar.js';
 import { RateLimiter, retryIn } from '../../src/core/policy/rate-limit.js';
 import { reply } from '../../src/core/reply.js';
 import { silentLogger } from '../../src/log.js';
@@ -90,5 +91,16 @@ describe('inert text', () => {
     expect(msg.text).not.toContain('<!channel>');
     const code = String((msg.blocks[1]!.text as { text: string }).text);
     expect(code.match(/```/g)).toHaveLength(2);
+  });
+});
+
+describe('link grammar', () => {
+  it('takes a code, or yes/no and a code (what the confirmation buttons say)', () => {
+    expect(parseCommand('link')).toEqual({ command: 'link' });
+    expect(parseCommand('link k7q2xm')).toEqual({ command: 'link', code: 'K7Q2XM' });
+    expect(parseCommand('link yes k7q2xm')).toEqual({ command: 'link', code: 'K7Q2XM', answer: 'yes' });
+    expect(parseCommand('link No K7Q2XM')).toEqual({ command: 'link', code: 'K7Q2XM', answer: 'no' });
+    expect(() => parseCommand('link maybe K7Q2XM')).toThrow('"maybe" is not "yes" or "no"');
+    expect(() => parseCommand('link yes ../etc')).toThrow('is not a link code');
   });
 });
