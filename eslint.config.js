@@ -32,7 +32,12 @@ const CORE = {
 
 const ADAPTERS = {
   paths: ['@prisma/client', 'croner'].map((name) => ({ name, message: 'Adapters render; they do not query the database or schedule jobs.' })),
-  patterns: [into(['db', 'hosts', 'jobs'], 'Adapters import no db/, hosts/ or jobs/: they get what they need from the App they are given (src/adapters/adapter.ts).')],
+  patterns: [
+    into(
+      ['db', 'hosts', 'jobs', 'operations', 'app', 'cli', 'http'],
+      'Adapters import no db/, hosts/, jobs/ or operations/ (nor the App): they get what they need from the ChatPort (src/core/port.ts).',
+    ),
+  ],
 };
 
 export default tseslint.config(
@@ -73,13 +78,6 @@ export default tseslint.config(
     },
   },
   { files: ['src/adapters/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrict(ADAPTERS) } },
-  // TEMPORARY (issue 11): these adapters still reach hosts/ and jobs/; the adapter-port work of the
-  // same issue removes that. Drop this block once it is merged (then `npm run lint` must still pass):
-  //   src/adapters/discord/autocomplete.ts, src/adapters/discord/command.ts, src/adapters/slack/run-modal.ts
-  {
-    files: ['src/adapters/discord/autocomplete.ts', 'src/adapters/discord/command.ts', 'src/adapters/slack/run-modal.ts'],
-    rules: { '@typescript-eslint/no-restricted-imports': restrict({ paths: ADAPTERS.paths, patterns: [into(['db'], ADAPTERS.patterns[0].message)] }) },
-  },
   {
     files: ['src/hosts/**/*.ts'],
     rules: {
