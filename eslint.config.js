@@ -65,7 +65,10 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   // The chat stand-ins handle the raw JSON of the Slack and Discord protocols.
-  { files: ['test/support/**/*.ts'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
+  {
+    files: ['test/support/*-standin.ts', 'test/support/standin-http.ts', 'test/support/slack/**/*.ts', 'test/support/discord/**/*.ts'],
+    rules: { '@typescript-eslint/no-explicit-any': 'off', 'prefer-const': ['error', { ignoreReadBeforeAssign: true }] },
+  },
 
   // Layer boundaries. Blocks for narrower folders come later and replace the rule for their files,
   // so each repeats the machine packages (restrict() adds them).
