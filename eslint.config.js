@@ -66,7 +66,7 @@ export default tseslint.config(
   },
   // The chat stand-ins handle the raw JSON of the Slack and Discord protocols.
   {
-    files: ['test/support/*-standin.ts', 'test/support/standin-http.ts', 'test/support/slack/**/*.ts', 'test/support/discord/**/*.ts'],
+    files: ['test/support/*-standin.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off', 'prefer-const': ['error', { ignoreReadBeforeAssign: true }] },
   },
 
