@@ -7,6 +7,7 @@ import { refuse, type Reply } from './core/reply.js';
 import { openDatabase, type PrismaClient } from './db/client.js';
 import { InventoryRecorder, syncHosts } from './db/hosts.js';
 import { migrate } from './db/migrate.js';
+import { installationId } from './db/installation.js';
 import { audit } from './db/audit.js';
 import { ensureUser, type Platform } from './db/users.js';
 import { HostPool } from './hosts/host-pool.js';
@@ -52,11 +53,13 @@ export class App {
     readonly db: PrismaClient,
     private readonly txDb: PrismaClient,
     readonly pool: HostPool,
+    readonly instanceId: string,
   ) {
     const { log } = options;
     this.inventory = new InventoryRecorder(db);
     this.ops = {
       config: options.config,
+      instanceId,
       db,
       txDb,
       pool,
@@ -72,7 +75,7 @@ export class App {
     const cluster: ClusterView = {
       hostNames: () => pool.hostNames(),
       snapshot: async (hosts?: string[]) => {
-        const snapshots = await snapshotWithHolders({ db, pool }, hosts);
+        const snapshots = await snapshotWithHolders({ db, pool, instanceId }, hosts);
         this.inventory.record(snapshots).catch((err) => log.warn({ err: errorMessage(err) }, 'could not record GPU inventory'));
         return snapshots;
       },
@@ -113,8 +116,9 @@ export class App {
     const db = await openDatabase(databaseUrl);
     const txDb = await openDatabase(databaseUrl);
     await syncHosts(db, config.hosts.map((h) => h.name));
+    const instanceId = await installationId(db);
     const pool = new HostPool(config, log, config.timeouts.hostMs, options.localEnv);
-    const app = new App(options, db, txDb, pool);
+    const app = new App(options, db, txDb, pool, instanceId);
     if (options.reconcileOnStart !== false) app.reconcileInBackground();
     return app;
   }

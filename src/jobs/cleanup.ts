@@ -44,7 +44,8 @@ export const cleanupJob: Job = {
       if (!host || host.connection().state !== 'up') continue;
       let info: Docker.ContainerInspectInfo | undefined;
       try {
-        info = await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).inspect(), deps.config.timeouts.hostMs, 'inspecting');
+        if (!c.dockerId) continue; // never by name: Docker would match it as an ID prefix
+        info = await withTimeout(host.docker.getContainer(c.dockerId).inspect(), deps.config.timeouts.hostMs, 'inspecting');
       } catch (err) {
         if ((err as { statusCode?: number }).statusCode !== 404) continue; // cannot tell: leave it
       }

@@ -26,9 +26,13 @@ function reachable(deps: OpsDeps, c: Container): GpuHost | Reply {
   return host;
 }
 
-/** A container still being launched is left to its launch. */
-function settled(c: Container): Reply | null {
-  return c.state === 'creating' ? refuse(`${c.name} is still starting`, 'Try again in a moment.') : null;
+/**
+ * A container still being launched is left to its launch. Docker is reached only by the exact
+ * full id the database holds: a name (or a short id) would be matched as an ID prefix, and could
+ * reach a stranger's container.
+ */
+export function settled(c: Container): Reply | null {
+  return c.state === 'creating' || !c.dockerId ? refuse(`${c.name} is still starting; try in a moment`, 'Nothing was done.') : null;
 }
 
 export async function stopContainer(deps: OpsDeps, req: Named<'stop'>, { actor }: CommandContext): Promise<Reply> {
@@ -39,7 +43,7 @@ export async function stopContainer(deps: OpsDeps, req: Named<'stop'>, { actor }
   const host = reachable(deps, c);
   if (!('docker' in host)) return host;
   try {
-    await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).stop({ t: 10 }), DOCKER_TIMEOUT_MS, 'stopping');
+    await withTimeout(host.docker.getContainer(c.dockerId!).stop({ t: 10 }), DOCKER_TIMEOUT_MS, 'stopping');
   } catch (err) {
     if (statusCode(err) === 404) {
       await markRemoved(deps, c, 'container gone', deps.now());
@@ -54,6 +58,8 @@ export async function stopContainer(deps: OpsDeps, req: Named<'stop'>, { actor }
 
 export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor }: CommandContext): Promise<Reply> {
   const c = await ownedContainer(deps.db, actor, req.name);
+  const starting = settled(c);
+  if (starting) return starting;
   if (c.state !== 'stopped') return refuse(`${c.name} is ${c.state}, not stopped`);
   const drained = await deps.db.host.findUnique({ where: { name: c.hostName } });
   if (drained?.drained) return refuse(`${c.name} cannot start: ${c.hostName} is drained by an admin`, `"rm ${c.name}" and "run" again to start on another host (your files stay).`);
@@ -95,7 +101,7 @@ export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor
     // Tied to the row at once, so reconciliation never sees it as an allocation without a container.
     await deps.db.container.update({ where: { id: c.id }, data: { allocationId: taken.allocation.id } });
     try {
-      await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).start(), DOCKER_TIMEOUT_MS, 'starting');
+      await withTimeout(host.docker.getContainer(c.dockerId!).start(), DOCKER_TIMEOUT_MS, 'starting');
     } catch (err) {
       if (statusCode(err) !== 304) {
         await deps.db.container.update({ where: { id: c.id }, data: { allocationId: null } });
@@ -118,7 +124,7 @@ export async function removeContainer(deps: OpsDeps, req: Named<'rm'>, { actor }
   const host = reachable(deps, c);
   if (!('docker' in host)) return host;
   try {
-    await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).remove({ force: true }), DOCKER_TIMEOUT_MS, 'removing');
+    await withTimeout(host.docker.getContainer(c.dockerId!).remove({ force: true }), DOCKER_TIMEOUT_MS, 'removing');
   } catch (err) {
     if (statusCode(err) !== 404) throw err;
   }
@@ -143,9 +149,11 @@ const MAX_LOG_CHARS = 3500;
 
 export async function containerLogs(deps: OpsDeps, req: Named<'logs'>, { actor }: CommandContext): Promise<Reply> {
   const c = await ownedContainer(deps.db, actor, req.name);
+  const starting = settled(c);
+  if (starting) return starting;
   const host = reachable(deps, c);
   if (!('docker' in host)) return host;
-  const raw = (await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).logs({ stdout: true, stderr: true, tail: req.tail, follow: false }), DOCKER_TIMEOUT_MS, 'reading logs')) as unknown as Buffer;
+  const raw = (await withTimeout(host.docker.getContainer(c.dockerId!).logs({ stdout: true, stderr: true, tail: req.tail, follow: false }), DOCKER_TIMEOUT_MS, 'reading logs')) as unknown as Buffer;
   let text = demux(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
   const cut = text.length > MAX_LOG_CHARS;
   if (cut) text = text.slice(-MAX_LOG_CHARS);
@@ -154,6 +162,8 @@ export async function containerLogs(deps: OpsDeps, req: Named<'logs'>, { actor }
 
 export async function extendContainer(deps: OpsDeps, req: Named<'extend'>, { actor }: CommandContext): Promise<Reply> {
   const c = await ownedContainer(deps.db, actor, req.name);
+  const starting = settled(c);
+  if (starting) return starting;
   const limits = await effectiveLimits(deps.db, deps.config, c.user.handle);
   const now = deps.now().getTime();
   const endsAt = new Date(Math.max(now, c.endsAt?.getTime() ?? now) + req.hours * HOUR_MS);

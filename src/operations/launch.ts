@@ -1,7 +1,8 @@
+import type Docker from 'dockerode';
 import type { ProgressSink } from '../core/reply.js';
 import type { Container } from '../db/client.js';
 import type { GpuHost } from '../hosts/gpu-host.js';
-import { containerSpec, userDir } from '../hosts/container-spec.js';
+import { containerSpec, userDir, userNetwork } from '../hosts/container-spec.js';
 import { LABEL } from '../hosts/labels.js';
 import { markStopped } from '../db/containers.js';
 import { hasImage, pullImage } from '../hosts/images.js';
@@ -19,16 +20,36 @@ export function failpoint(deps: Pick<OpsDeps, 'failpoint'>, name: string): void 
  * this process made it before; if it has gone since, Docker refuses the bind mount and
  * createAndStart makes it and tries once more.
  */
-export async function ensureUserDir(deps: Pick<OpsDeps, 'config' | 'userDirs'>, host: GpuHost, handle: string, force = false): Promise<void> {
-  const key = `${host.name}:${handle}`;
+export async function ensureUserDir(deps: Pick<OpsDeps, 'config' | 'userDirs'>, host: GpuHost, handle: string, uid: number | undefined, force = false): Promise<void> {
+  const key = `${host.name}:${handle}:${uid ?? 'root'}`;
   if (!force && deps.userDirs.has(key)) return;
   const dir = userDir(deps.config, handle);
-  const out = await host.run(['mkdir', '-p', '--', dir], 10_000);
+  // runAs user: 0700 and the user's own uid, also when it existed before (made by root, say).
+  const argv = uid === undefined ? ['mkdir', '-p', '--', dir] : ['install', '-d', '-m', '0700', '-o', String(uid), '-g', String(uid), '--', dir];
+  const out = await host.run(argv, 10_000);
   if (out.code !== 0) throw new Error(`could not create ${dir} on ${host.name}: ${out.stderr.trim() || `exit ${out.code}`}`);
   deps.userDirs.add(key);
 }
 
 const missingBindSource = (err: unknown): boolean => /bind source path does not exist/i.test(errorMessage(err));
+
+/** The user's own bridge network on a host, made on first use: other users' containers are not on it. */
+export async function ensureNetwork(deps: Pick<OpsDeps, 'instanceId'>, host: GpuHost, handle: string): Promise<string> {
+  const name = userNetwork(handle);
+  const found = (await withTimeout(host.docker.listNetworks({ filters: { name: [name] } }), DOCKER_TIMEOUT_MS, 'listing networks')) as { Name: string }[];
+  if (found.some((n) => n.Name === name)) return name;
+  try {
+    await withTimeout(
+      host.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL.managed]: 'true', [LABEL.owner]: handle, [LABEL.instance]: deps.instanceId } }),
+      DOCKER_TIMEOUT_MS,
+      'creating the network',
+    );
+  } catch (err) {
+    // Made meanwhile by a launch running alongside: fine.
+    if ((err as { statusCode?: number }).statusCode !== 409) throw err;
+  }
+  return name;
+}
 
 export async function ensureImage(host: GpuHost, image: string, progress: ProgressSink): Promise<void> {
   if (await withTimeout(hasImage(host.docker, image), DOCKER_TIMEOUT_MS, `looking for ${image}`)) return;
@@ -38,8 +59,12 @@ export async function ensureImage(host: GpuHost, image: string, progress: Progre
 }
 
 /** Creates and starts the container for a DB row in state "creating"; returns the Docker id. */
-export async function createAndStart(deps: OpsDeps, host: GpuHost, row: Container, owner: string, cmd: string[] | undefined): Promise<string> {
+export async function createAndStart(deps: OpsDeps, host: GpuHost, row: Container, owner: string, cmd: string[] | undefined, uid: number | undefined, network: string): Promise<string> {
   const spec = containerSpec(deps.config, {
+    instanceId: deps.instanceId,
+    endsAt: row.endsAt ?? deps.now(),
+    uid,
+    network,
     name: row.name,
     owner,
     image: row.image,
@@ -52,7 +77,7 @@ export async function createAndStart(deps: OpsDeps, host: GpuHost, row: Containe
   const create = () => withTimeout(host.docker.createContainer(spec), DOCKER_TIMEOUT_MS, 'creating the container');
   const container = await create().catch(async (err: unknown) => {
     if (!missingBindSource(err)) throw err;
-    await ensureUserDir(deps, host, owner, true);
+    await ensureUserDir(deps, host, owner, uid, true);
     return create();
   });
   failpoint(deps, 'after-container-create');
@@ -67,9 +92,15 @@ export async function createAndStart(deps: OpsDeps, host: GpuHost, row: Containe
  * Removes the container of an allocation; true when the host confirms none is left. Looks before
  * it removes: a container of the same name that another allocation (or nobody's) owns is not ours.
  */
-export async function removeIfPresent(host: GpuHost, idOrName: string, allocationId: number): Promise<boolean> {
+export async function removeIfPresent(host: GpuHost, id: string | undefined, allocationId: number): Promise<boolean> {
   try {
-    const c = host.docker.getContainer(idOrName);
+    // Without an id, only a container carrying this allocation's label: a name is never asked for (Docker would match it as an ID prefix).
+    if (!id) {
+      const found = (await withTimeout(host.docker.listContainers({ all: true, filters: { label: [`${LABEL.allocation}=${allocationId}`] } }), DOCKER_TIMEOUT_MS, 'listing')) as Docker.ContainerInfo[];
+      if (found.length === 0) return true;
+      id = found[0]!.Id;
+    }
+    const c = host.docker.getContainer(id);
     const info = await withTimeout(c.inspect(), DOCKER_TIMEOUT_MS, 'inspecting');
     if (info.Config.Labels?.[LABEL.allocation] !== String(allocationId)) return true;
     await withTimeout(c.remove({ force: true }), DOCKER_TIMEOUT_MS, 'removing');
@@ -87,7 +118,9 @@ export async function stopOnHost(deps: OpsDeps, c: Container, reason: string, no
   const host = deps.pool.get(c.hostName);
   if (!host || host.connection().state !== 'up') return false;
   try {
-    await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).stop({ t: 10 }), DOCKER_TIMEOUT_MS, 'stopping');
+    // No id yet: the launch has not finished; left to it (or to reconciliation).
+    if (!c.dockerId) return false;
+    await withTimeout(host.docker.getContainer(c.dockerId).stop({ t: 10 }), DOCKER_TIMEOUT_MS, 'stopping');
   } catch (err) {
     const code = (err as { statusCode?: number }).statusCode;
     if (code !== 304 && code !== 404) {

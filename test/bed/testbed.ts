@@ -3,7 +3,7 @@
 // See test/bed/README.md.
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createReadStream, openSync, closeSync, constants as fsConstants } from 'node:fs';
+import { createReadStream, openSync, closeSync, readFileSync, constants as fsConstants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -405,6 +405,13 @@ function keyLine(pub: string): string {
 export function fingerprintOf(keyLineText: string): string {
   const b64 = keyLineText.trim().split(/\s+/)[1] ?? '';
   return 'SHA256:' + createHash('sha256').update(Buffer.from(b64, 'base64')).digest('base64').replace(/=+$/, '');
+}
+
+/** This process's hard RLIMIT_MEMLOCK in bytes, -1 when unlimited. */
+export function memlockHardLimit(): number {
+  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max locked memory'));
+  const hard = line?.trim().split(/\s+/)[4];
+  return !hard || hard === 'unlimited' ? -1 : Number(hard);
 }
 
 export function defaultGpuState(gpus: number): GpuState {
@@ -949,6 +956,8 @@ export async function startBed(opts: BedOptions): Promise<Bed> {
         images: { default: DEFAULT_IMAGES[0], allowed: ['pytorch/pytorch:*', 'gpubot-test/*'] },
         quotas: { default: { maxGpus: 4, gpuHoursPerWeek: 168, maxHours: 72 }, users: {} },
         admins: ['admin'],
+        // gpubot asks for an unlimited memlock; a dockerd without CAP_SYS_RESOURCE (this sandbox) cannot grant more than its own.
+        ...(memlockHardLimit() === -1 ? {} : { limits: { memlock: memlockHardLimit() } }),
         ...extra,
       };
     },
