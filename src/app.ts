@@ -8,6 +8,7 @@ import { openDatabase, type PrismaClient } from './db/client.js';
 import { InventoryRecorder, syncHosts } from './db/hosts.js';
 import { migrate } from './db/migrate.js';
 import { installationId } from './db/installation.js';
+import { SchedulerLease, type LeaseTiming } from './db/scheduler-lease.js';
 import { audit } from './db/audit.js';
 import { ensureUser, type Platform } from './db/users.js';
 import { HostPool } from './hosts/host-pool.js';
@@ -32,6 +33,8 @@ export interface AppOptions {
   /** Reconcile hosts and database once at start (default); the scheduler does it after that. */
   reconcileOnStart?: boolean;
   failpoint?: string;
+  /** Scheduler lease timing (tests shorten it). */
+  leaseTiming?: LeaseTiming;
 }
 
 /** The bot without any chat: database, hosts, engine. Adapters wrap this. */
@@ -43,6 +46,8 @@ export class App {
   readonly ops: OpsDeps;
   private readonly inventory: InventoryRecorder;
   private scheduler: { stop(): void } | undefined;
+  /** Only the holder runs the scheduled jobs (and the reconciliation at start). */
+  readonly lease: SchedulerLease;
   private reconciling: Promise<unknown> = Promise.resolve();
   /** False once shutdown began: new commands are turned away, those in flight finish. */
   private accepting = true;
@@ -56,6 +61,7 @@ export class App {
     readonly instanceId: string,
   ) {
     const { log } = options;
+    this.lease = new SchedulerLease(db, options.leaseTiming);
     this.inventory = new InventoryRecorder(db);
     this.ops = {
       config: options.config,
@@ -123,13 +129,17 @@ export class App {
     return app;
   }
 
+  /** At start, by the lease holder only: another process running the jobs reconciles already. */
   private reconcileInBackground(): void {
-    this.reconciling = this.reconcile().catch((err) => this.options.log.warn({ err: errorMessage(err) }, 'reconciliation failed'));
+    this.reconciling = this.lease
+      .renew()
+      .then(async (held): Promise<unknown> => (held ? this.reconcile() : this.options.log.info('another process holds the scheduler lease; no reconciliation at start')))
+      .catch((err) => this.options.log.warn({ err: errorMessage(err) }, 'reconciliation failed'));
   }
 
-  /** The scheduled jobs (reconcile, expiry, ...) on their cron schedules, until close. */
+  /** The scheduled jobs (reconcile, expiry, ...) on their cron schedules while this process holds the lease, until close. */
   startJobs(): void {
-    this.scheduler ??= startScheduler(this.ops, (run) => this.track(run, 'job'));
+    this.scheduler ??= startScheduler(this.ops, this.lease, (run) => this.track(run, 'job'));
   }
 
   private track<T>(work: Promise<T>, kind: 'command' | 'job' = 'command'): Promise<T> {
@@ -198,6 +208,7 @@ export class App {
   async close(): Promise<void> {
     this.scheduler?.stop();
     await this.reconciling;
+    await this.lease.release().catch(() => {});
     this.pool.close();
     await Promise.all([this.db.$disconnect(), this.txDb.$disconnect()]);
   }

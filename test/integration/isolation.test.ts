@@ -1,6 +1,5 @@
 // What a container can reach: only what the database says is the user's (exact ids), only the
 // user's own files (own uid), limits on every container, no network path to another user's.
-import { stat } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.js';
 import { startBed, type Bed } from '../bed/testbed.js';
@@ -17,12 +16,12 @@ describe('containers are addressed exactly, and kept apart', () => {
     expect(r.code, r.stderr).toBe(0);
     return JSON.parse(r.stdout)[0];
   };
-  const exec = (name: string, ...cmd: string[]) => bed.dockerCli('h1', ['exec', name, ...cmd]);
+
 
   beforeAll(async () => {
     bed = await startBed({ hosts: 1 });
     app = await appFor(bed, { limits: { ...((bed.config().limits as object | undefined) ?? {}), memoryPerGpu: '1g', cpusPerGpu: 0.5 } });
-    for (const [user, name] of [['alice', 'alices'], ['bob', 'bobs']]) {
+    for (const [user, name] of [['alice', 'alices'], ['bob', 'bobs']] as const) {
       const r = await chat(app, user, `run --image ${BUSYBOX} --name ${name} -- sh -c 'trap "exit 0" TERM; echo secret of ${user}; httpd -f -p 8080 -h /workspace & wait'`);
       expect(r.reply.tone, r.text).toBe('success');
     }
