@@ -185,9 +185,9 @@ export const commands: CommandSpec[] = [
   },
   {
     name: 'admin',
-    usage: 'admin run-job JOB | admin quota USER [--max-gpus N] [--gpu-hours H] [--max-hours H] | admin audit [N] | admin hosts | admin drain HOST | admin undrain HOST',
-    summary: 'Admins only: run a scheduled job now, change a user’s limits, read the audit log, see host connections, drain or undrain a host.',
-    examples: ['admin run-job expiry', 'admin quota alice --gpu-hours 300 --max-gpus 8', 'admin audit 20', 'admin hosts', 'admin drain gpu2'],
+    usage: 'admin run-job JOB | admin quota USER [--max-gpus N] [--gpu-hours H] [--max-hours H] | admin audit [N] | admin hosts | admin drain HOST | admin undrain HOST | admin forget HOST',
+    summary: 'Admins only: run a scheduled job now, change a user’s limits, read the audit log, see host connections, drain or undrain a host, forget a host that left the config.',
+    examples: ['admin run-job expiry', 'admin quota alice --gpu-hours 300 --max-gpus 8', 'admin audit 20', 'admin hosts', 'admin drain gpu2', 'admin forget gpu9'],
     options: { 'max-gpus': { type: 'string' }, 'gpu-hours': { type: 'string' }, 'max-hours': { type: 'string' } },
     positionals: [1, 2],
     build: (values, [action, arg]) => {
@@ -203,7 +203,7 @@ export const commands: CommandSpec[] = [
         noOptions();
         return { command: 'admin', action, count: arg === undefined ? 20 : v.integer(arg, 'the number of events', 1, 200) };
       }
-      if (action === 'drain' || action === 'undrain') {
+      if (action === 'drain' || action === 'undrain' || action === 'forget') {
         noOptions();
         if (arg === undefined) throw new InputError(`admin ${action} needs a HOST`);
         return { command: 'admin', action, host: v.hostName(arg) };
