@@ -6,6 +6,7 @@ import { markRemoved, markStopped } from '../db/containers.js';
 import { withTimeout } from '../hosts/errors.js';
 import { LABEL } from '../hosts/labels.js';
 import { adopt } from './adopt.js';
+import { failpoint } from '../operations/launch.js';
 import type { OpsDeps } from '../operations/deps.js';
 import { errorMessage } from '../util/errors.js';
 
@@ -134,6 +135,7 @@ export async function reconcile(deps: OpsDeps): Promise<ReconcileReport> {
       try {
         const adopted = await adopt(deps, host.name, c, now);
         if (adopted) report.adopted.push(`${host.name}/${adopted}`);
+        failpoint(deps, 'during-reconcile');
       } catch (err) {
         log.warn({ host: host.name, container: label, err: errorMessage(err) }, 'could not adopt a container; it is left as it is');
       }

@@ -13,6 +13,7 @@ import type { GpuHost } from '../hosts/gpu-host.js';
 import { errorMessage } from '../util/errors.js';
 import { DOCKER_TIMEOUT_MS, SNAPSHOT_MAX_AGE_MS, type OpsDeps } from './deps.js';
 import { ownedContainer } from './ownership.js';
+import { failpoint } from './launch.js';
 
 type Named<C extends string> = Extract<Request, { command: C }>;
 const statusCode = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
@@ -51,6 +52,7 @@ export async function stopContainer(deps: OpsDeps, req: Named<'stop'>, { actor }
     }
     if (statusCode(err) !== 304) throw err; // 304: already stopped
   }
+  failpoint(deps, 'after-container-stop');
   await markStopped(deps, c, 'stopped', deps.now());
   await audit(deps.db, { actor: actor.handle, action: 'stop', target: c.name, result: 'ok' });
   return reply('success', `${c.name} is stopped; GPUs ${c.gpuIndexes} on ${c.hostName} are free again`, [{ type: 'text', text: `Its files stay. "start ${c.name}" takes the same GPUs again if they are free.` }]);

@@ -61,6 +61,8 @@ export interface Bed {
   /** Same port, same host key; waits until it accepts. */
   startSshd(name: string): Promise<void>;
   dockerCli(name: string, args: string[]): Promise<{ stdout: string; stderr: string; code: number }>;
+  /** Stops the host's dockerd as `systemctl restart docker` would (SIGTERM: its containers stop), and starts it again on the same data. */
+  restartDockerd(name: string): Promise<void>;
   /** A gpubot.yaml-shaped plain object for these hosts. */
   config(extra?: Record<string, unknown>): Record<string, unknown>;
   teardown(): Promise<void>;
@@ -935,6 +937,20 @@ export async function startBed(opts: BedOptions): Promise<Bed> {
       const h = get(name);
       if (h.sshdPid !== null && (await alive(h.sshdPid))) return;
       h.sshdPid = await startSshdProcess(h);
+      refreshTracked();
+      await saveState();
+    },
+    async restartDockerd(name) {
+      const h = get(name);
+      if (h.dockerdPid !== null) {
+        signal(h.dockerdPid, 'SIGTERM');
+        const deadline = Date.now() + 30_000;
+        while (await alive(h.dockerdPid)) {
+          if (Date.now() > deadline) signal(h.dockerdPid, 'SIGKILL');
+          await sleep(50);
+        }
+      }
+      h.dockerdPid = await startDockerd(h);
       refreshTracked();
       await saveState();
     },
