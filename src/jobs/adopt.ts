@@ -1,10 +1,10 @@
-import type Docker from 'dockerode';
 import { HOUR_MS, isoMinute } from '../core/format.js';
 import { defaultHours } from '../core/policy/quota.js';
 import { reply } from '../core/reply.js';
 import { audit } from '../db/audit.js';
 import { isPostgres, type User } from '../db/client.js';
 import { LABEL, parseGpuList } from '../hosts/labels.js';
+import type { ContainerSummary } from '../hosts/runtime.js';
 import type { OpsDeps } from '../operations/deps.js';
 import { errorMessage } from '../util/errors.js';
 
@@ -32,23 +32,23 @@ async function ownerOf(deps: OpsDeps, handle: string, uidLabel: string | undefin
  * from its labels; a running one gets its GPUs leased. The admins are told. Returns the name it was
  * recorded under, or null when another process recorded it first.
  */
-export async function adopt(deps: OpsDeps, hostName: string, c: Docker.ContainerInfo, now: Date): Promise<string | null> {
-  const labels = c.Labels;
+export async function adopt(deps: OpsDeps, hostName: string, c: ContainerSummary, now: Date): Promise<string | null> {
+  const labels = c.labels;
   const handle = labels[LABEL.owner] ?? '';
   if (!HANDLE.test(handle)) throw new Error(`its owner label "${handle.slice(0, 40)}" is not a handle`);
   const owner = await ownerOf(deps, handle, labels[LABEL.uid]);
   const gpus = parseGpuList(labels[LABEL.gpus]);
-  const labelName = CONTAINER.test(labels[LABEL.name] ?? '') ? labels[LABEL.name]! : `adopted-${c.Id.slice(0, 12)}`;
+  const labelName = CONTAINER.test(labels[LABEL.name] ?? '') ? labels[LABEL.name]! : `adopted-${c.id.slice(0, 12)}`;
   const nameTaken = !!(await deps.db.container.findUnique({ where: { name: labelName } }));
   // The database name must be unique across hosts; Docker is reached by id, so another name is harmless.
-  const name = nameTaken ? `${labelName.slice(0, 48)}-${c.Id.slice(0, 8)}` : labelName;
+  const name = nameTaken ? `${labelName.slice(0, 48)}-${c.id.slice(0, 8)}` : labelName;
   const endsLabel = Date.parse(labels[LABEL.endsAt] ?? '');
   const endsAt = new Date(Number.isFinite(endsLabel) ? endsLabel : now.getTime() + defaultHours(deps.config.quotas.default) * HOUR_MS);
-  const running = c.State === 'running';
+  const running = c.state === 'running';
 
   const result = await deps.txDb.$transaction(
     async (tx) => {
-      if (await tx.container.findFirst({ where: { dockerId: c.Id, state: { not: 'removed' } } })) return null;
+      if (await tx.container.findFirst({ where: { dockerId: c.id, state: { not: 'removed' } } })) return null;
       const held = running && gpus.length ? await tx.gpuLease.findMany({ where: { hostName, gpuIndex: { in: gpus } }, include: { allocation: { include: { user: true } } } }) : [];
       const lease = running && gpus.length > 0 && held.length === 0;
       const allocation = lease
@@ -61,12 +61,12 @@ export async function adopt(deps: OpsDeps, hostName: string, c: Docker.Container
           name,
           userId: owner.id,
           hostName,
-          dockerId: c.Id,
-          image: c.Image,
+          dockerId: c.id,
+          image: c.image,
           gpuIndexes: gpus.join(','),
           allocationId: allocation?.id ?? null,
           state: running ? 'running' : 'stopped',
-          createdAt: new Date(c.Created * 1000),
+          createdAt: c.createdAt,
           endsAt,
           stoppedAt: running ? null : now,
         },
@@ -81,9 +81,9 @@ export async function adopt(deps: OpsDeps, hostName: string, c: Docker.Container
   });
   if (!result) return null;
 
-  const detail = `${hostName} ${c.Id.slice(0, 12)} owner ${handle} GPUs ${gpus.join(',') || 'none'} ${running ? 'running' : 'stopped'} until ${endsAt.toISOString()}${result.conflicts.length ? `; ${result.conflicts.join('; ')}` : ''}`;
+  const detail = `${hostName} ${c.id.slice(0, 12)} owner ${handle} GPUs ${gpus.join(',') || 'none'} ${running ? 'running' : 'stopped'} until ${endsAt.toISOString()}${result.conflicts.length ? `; ${result.conflicts.join('; ')}` : ''}`;
   await audit(deps.db, { actor: 'gpubot', action: 'adopt', target: name, result: 'ok', detail });
-  deps.log.warn({ host: hostName, container: name, dockerId: c.Id, owner: handle }, 'adopted a container the database did not know');
+  deps.log.warn({ host: hostName, container: name, dockerId: c.id, owner: handle }, 'adopted a container the database did not know');
   void tellAdmins(deps, name, hostName, handle, gpus, endsAt, result.conflicts).catch((err) => deps.log.warn({ err: errorMessage(err) }, 'could not tell the admins about an adopted container'));
   return name;
 }

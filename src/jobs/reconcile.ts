@@ -1,10 +1,10 @@
-import type Docker from 'dockerode';
 import { reply } from '../core/reply.js';
 import { release } from '../db/allocations.js';
 import { audit } from '../db/audit.js';
 import { markRemoved, markStopped } from '../db/containers.js';
-import { withTimeout } from '../hosts/errors.js';
+import { ContainerNotFound } from '../hosts/errors.js';
 import { LABEL } from '../hosts/labels.js';
+import { ensureStopped, type ContainerSummary } from '../hosts/runtime.js';
 import { adopt } from './adopt.js';
 import { failpoint } from '../operations/launch.js';
 import type { OpsDeps } from '../operations/deps.js';
@@ -58,16 +58,16 @@ export async function reconcile(deps: OpsDeps): Promise<ReconcileReport> {
 
   for (const host of deps.pool.all()) {
     const rows = await db.container.findMany({ where: { hostName: host.name, state: { not: 'removed' } } });
-    let listed: Docker.ContainerInfo[];
+    let listed: ContainerSummary[];
     try {
       if (host.connection().state !== 'up') throw new Error('down');
-      listed = (await withTimeout(host.docker.listContainers({ all: true, filters: { label: [`${LABEL.managed}=true`] } }), deps.config.timeouts.hostMs, 'listing')) as Docker.ContainerInfo[];
+      listed = await host.runtime.listManaged();
     } catch {
       report.skippedHosts.push(host.name);
       continue;
     }
     answered.add(host.name);
-    const byId = new Map(listed.map((c) => [c.Id, c]));
+    const byId = new Map(listed.map((c) => [c.id, c]));
     /** Docker ids a row accounts for: never adopted. */
     const claimed = new Set<string>();
     for (const r of rows) if (r.dockerId) claimed.add(r.dockerId);
@@ -75,19 +75,19 @@ export async function reconcile(deps: OpsDeps): Promise<ReconcileReport> {
     for (const row of rows) {
       if (!row.dockerId) {
         // A launch not recorded as finished: its container, if any, carries its name, allocation and our instance.
-        const made = listed.filter((c) => c.Labels[LABEL.name] === row.name && row.allocationId !== null && c.Labels[LABEL.allocation] === String(row.allocationId) && c.Labels[LABEL.instance] === deps.instanceId);
-        for (const c of made) claimed.add(c.Id);
+        const made = listed.filter((c) => c.labels[LABEL.name] === row.name && row.allocationId !== null && c.labels[LABEL.allocation] === String(row.allocationId) && c.labels[LABEL.instance] === deps.instanceId);
+        for (const c of made) claimed.add(c.id);
         if (busy(row.name) || row.state !== 'creating' || !stale(row.updatedAt)) continue;
         const start = row.createdAt.getTime();
-        const inWindow = made.filter((c) => c.Created * 1000 >= start - CLOCK_SLACK_MS && c.Created * 1000 <= start + CREATING_GRACE_MS);
+        const inWindow = made.filter((c) => c.createdAt.getTime() >= start - CLOCK_SLACK_MS && c.createdAt.getTime() <= start + CREATING_GRACE_MS);
         // Made outside the launch window, it is not this launch's: adopted below, never removed.
-        for (const c of made) if (!inWindow.includes(c)) claimed.delete(c.Id);
+        for (const c of made) if (!inWindow.includes(c)) claimed.delete(c.id);
         let removedAll = true;
         for (const c of inWindow) {
           try {
-            await withTimeout(host.docker.getContainer(c.Id).remove({ force: true }), deps.config.timeouts.hostMs * 3, 'removing');
+            await host.runtime.remove(c.id, { force: true });
           } catch (err) {
-            if ((err as { statusCode?: number }).statusCode === 404) continue;
+            if (err instanceof ContainerNotFound) continue;
             removedAll = false;
             log.warn({ host: host.name, container: row.name, err: errorMessage(err) }, 'could not remove the container of an unfinished launch; its GPUs stay held');
           }
@@ -99,7 +99,7 @@ export async function reconcile(deps: OpsDeps): Promise<ReconcileReport> {
       const live = byId.get(row.dockerId);
       if (!live) {
         if (await markRemoved(deps, row, 'container gone', now, true)) report.goneContainers.push(`${host.name}/${row.name}`);
-      } else if (row.state === 'running' && live.State !== 'running') {
+      } else if (row.state === 'running' && live.state !== 'running') {
         if (await markStopped(deps, row, 'container exited', now, true)) {
           report.exitedContainers.push(`${host.name}/${row.name}`);
           // Fire and forget: a chat outage must not hold up reconciliation.
@@ -113,10 +113,9 @@ export async function reconcile(deps: OpsDeps): Promise<ReconcileReport> {
             )
             .catch(() => {});
         }
-      } else if (row.state === 'stopped' && live.State === 'running') {
+      } else if (row.state === 'stopped' && live.state === 'running') {
         try {
-          await withTimeout(host.docker.getContainer(live.Id).stop({ t: 10 }), 30_000, 'stopping');
-          report.restopped.push(`${host.name}/${row.name}`);
+          if ((await ensureStopped(host.runtime, live.id)) === 'stopped') report.restopped.push(`${host.name}/${row.name}`);
         } catch (err) {
           log.warn({ host: host.name, container: row.name, err: errorMessage(err) }, 'could not stop a container that should be stopped');
         }
@@ -124,9 +123,9 @@ export async function reconcile(deps: OpsDeps): Promise<ReconcileReport> {
     }
 
     for (const c of listed) {
-      if (claimed.has(c.Id)) continue;
-      const label = c.Labels[LABEL.name] ?? c.Names[0]?.slice(1) ?? c.Id.slice(0, 12);
-      const instance = c.Labels[LABEL.instance];
+      if (claimed.has(c.id)) continue;
+      const label = c.labels[LABEL.name] ?? c.name;
+      const instance = c.labels[LABEL.instance];
       if (instance && instance !== deps.instanceId) {
         report.otherInstallations.push(`${host.name}/${label}`);
         continue;

@@ -1,14 +1,13 @@
-import type Docker from 'dockerode';
 import type { ProgressSink } from '../core/reply.js';
 import type { Container } from '../db/client.js';
 import type { GpuHost } from '../hosts/gpu-host.js';
-import { containerSpec, userDir, userNetwork } from '../hosts/container-spec.js';
+import { userDir, userNetwork } from '../hosts/container-spec.js';
 import { LABEL } from '../hosts/labels.js';
 import { markStopped } from '../db/containers.js';
-import { hasImage, pullImage } from '../hosts/images.js';
-import { withTimeout } from '../hosts/errors.js';
+import { ContainerNotFound } from '../hosts/errors.js';
+import { ensureStopped } from '../hosts/runtime.js';
 import { errorMessage } from '../util/errors.js';
-import { DOCKER_TIMEOUT_MS, type OpsDeps } from './deps.js';
+import type { OpsDeps } from './deps.js';
 
 /** Kills the process at a named point when GPUBOT_FAILPOINT says so (crash-recovery tests). */
 export function failpoint(deps: Pick<OpsDeps, 'failpoint'>, name: string): void {
@@ -36,31 +35,20 @@ const missingBindSource = (err: unknown): boolean => /bind source path does not 
 /** The user's own bridge network on a host, made on first use: other users' containers are not on it. */
 export async function ensureNetwork(deps: Pick<OpsDeps, 'instanceId'>, host: GpuHost, handle: string): Promise<string> {
   const name = userNetwork(handle);
-  const found = (await withTimeout(host.docker.listNetworks({ filters: { name: [name] } }), DOCKER_TIMEOUT_MS, 'listing networks')) as { Name: string }[];
-  if (found.some((n) => n.Name === name)) return name;
-  try {
-    await withTimeout(
-      host.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL.managed]: 'true', [LABEL.owner]: handle, [LABEL.instance]: deps.instanceId } }),
-      DOCKER_TIMEOUT_MS,
-      'creating the network',
-    );
-  } catch (err) {
-    // Made meanwhile by a launch running alongside: fine.
-    if ((err as { statusCode?: number }).statusCode !== 409) throw err;
-  }
+  await host.runtime.ensureNetwork(name, { [LABEL.managed]: 'true', [LABEL.owner]: handle, [LABEL.instance]: deps.instanceId });
   return name;
 }
 
 export async function ensureImage(host: GpuHost, image: string, progress: ProgressSink): Promise<void> {
-  if (await withTimeout(hasImage(host.docker, image), DOCKER_TIMEOUT_MS, `looking for ${image}`)) return;
+  if (await host.runtime.hasImage(image)) return;
   await progress(`${image} is not on ${host.name} yet: pulling it`);
-  await pullImage(host.docker, image, progress);
+  await host.runtime.pull(image, progress);
   await progress(`pulled ${image} on ${host.name}`);
 }
 
 /** Creates and starts the container for a DB row in state "creating"; returns the Docker id. */
 export async function createAndStart(deps: OpsDeps, host: GpuHost, row: Container, owner: string, cmd: string[] | undefined, uid: number | undefined, network: string): Promise<string> {
-  const spec = containerSpec(deps.config, {
+  const spec = {
     instanceId: deps.instanceId,
     endsAt: row.endsAt ?? deps.now(),
     uid,
@@ -73,19 +61,19 @@ export async function createAndStart(deps: OpsDeps, host: GpuHost, row: Containe
     shmSize: row.shmSize ?? deps.config.storage.shmSize,
     cmd,
     host: host.config,
-  });
-  const create = () => withTimeout(host.docker.createContainer(spec), DOCKER_TIMEOUT_MS, 'creating the container');
-  const container = await create().catch(async (err: unknown) => {
+  };
+  const create = () => host.runtime.create(spec);
+  const id = await create().catch(async (err: unknown) => {
     if (!missingBindSource(err)) throw err;
     await ensureUserDir(deps, host, owner, uid, true);
     return create();
   });
   failpoint(deps, 'after-container-create');
-  await withTimeout(container.start(), DOCKER_TIMEOUT_MS, 'starting the container').catch((err: unknown) => {
+  await host.runtime.start(id).catch((err: unknown) => {
     // The caller removes the container (by id) before it gives the GPUs back.
-    throw Object.assign(err instanceof Error ? err : new Error(String(err)), { containerId: container.id });
+    throw Object.assign(err instanceof Error ? err : new Error(String(err)), { containerId: id });
   });
-  return container.id;
+  return id;
 }
 
 /**
@@ -96,17 +84,16 @@ export async function removeIfPresent(host: GpuHost, id: string | undefined, all
   try {
     // Without an id, only a container carrying this allocation's label: a name is never asked for (Docker would match it as an ID prefix).
     if (!id) {
-      const found = (await withTimeout(host.docker.listContainers({ all: true, filters: { label: [`${LABEL.allocation}=${allocationId}`] } }), DOCKER_TIMEOUT_MS, 'listing')) as Docker.ContainerInfo[];
+      const found = (await host.runtime.listManaged()).filter((c) => c.labels[LABEL.allocation] === String(allocationId));
       if (found.length === 0) return true;
-      id = found[0]!.Id;
+      id = found[0]!.id;
     }
-    const c = host.docker.getContainer(id);
-    const info = await withTimeout(c.inspect(), DOCKER_TIMEOUT_MS, 'inspecting');
-    if (info.Config.Labels?.[LABEL.allocation] !== String(allocationId)) return true;
-    await withTimeout(c.remove({ force: true }), DOCKER_TIMEOUT_MS, 'removing');
+    const info = await host.runtime.inspect(id);
+    if (info.labels[LABEL.allocation] !== String(allocationId)) return true;
+    await host.runtime.remove(info.id, { force: true });
     return true;
   } catch (err) {
-    return (err as { statusCode?: number }).statusCode === 404;
+    return err instanceof ContainerNotFound;
   }
 }
 
@@ -120,13 +107,10 @@ export async function stopOnHost(deps: OpsDeps, c: Container, reason: string, no
   try {
     // No id yet: the launch has not finished; left to it (or to reconciliation).
     if (!c.dockerId) return false;
-    await withTimeout(host.docker.getContainer(c.dockerId).stop({ t: 10 }), DOCKER_TIMEOUT_MS, 'stopping');
+    await ensureStopped(host.runtime, c.dockerId);
   } catch (err) {
-    const code = (err as { statusCode?: number }).statusCode;
-    if (code !== 304 && code !== 404) {
-      deps.log.warn({ host: c.hostName, container: c.name, reason, err: errorMessage(err) }, 'could not stop a container');
-      return false;
-    }
+    deps.log.warn({ host: c.hostName, container: c.name, reason, err: errorMessage(err) }, 'could not stop a container');
+    return false;
   }
   return markStopped(deps, c, reason, now, true);
 }

@@ -128,7 +128,7 @@ describe('faults leave no orphan, no leaked lease, and remove no running contain
 
   it('a dockerd restart: containers it stopped are recorded stopped (GPUs back), none removed, and start again', async () => {
     await bed.restartDockerd('h1');
-    await waitFor(async () => (await app.pool.get('h1')!.docker.ping().then(() => true, () => false)), { what: 'dockerd back', timeoutMs: 60_000 });
+    await waitFor(async () => (await app.pool.get('h1')!.runtime.listManaged().then(() => true, () => false)), { what: 'dockerd back', timeoutMs: 60_000 });
     const report = await app.reconcile();
     expect(report.exitedContainers).toContain('h1/keeper');
     expect(report.removedOrphans).toEqual([]);
