@@ -43,7 +43,8 @@ export async function adopt(deps: OpsDeps, hostName: string, c: ContainerSummary
   // The database name must be unique across hosts; Docker is reached by id, so another name is harmless.
   const name = nameTaken ? `${labelName.slice(0, 48)}-${c.id.slice(0, 8)}` : labelName;
   const endsLabel = Date.parse(labels[LABEL.endsAt] ?? '');
-  const endsAt = new Date(Number.isFinite(endsLabel) ? endsLabel : now.getTime() + defaultHours(deps.config.quotas.default) * HOUR_MS);
+  // An end already past (extended after the backup, say) gets an hour, so the owner is reminded before expiry stops it.
+  const endsAt = new Date(Number.isFinite(endsLabel) ? Math.max(endsLabel, now.getTime() + HOUR_MS) : now.getTime() + defaultHours(deps.config.quotas.default) * HOUR_MS);
   const running = c.state === 'running';
 
   const result = await deps.txDb.$transaction(
