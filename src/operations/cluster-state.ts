@@ -20,11 +20,12 @@ export async function snapshotWithHolders(deps: Pick<OpsDeps, 'db' | 'pool' | 'i
 }
 
 /**
- * Hosts as the allocator sees them. A GPU is free when no lease holds it, no running gpubot
- * container has it (another installation's included) and nvidia-smi shows no process on it; a
- * host whose GPUs are unknown takes no work.
+ * Hosts as the allocator sees them. A GPU is free when no lease holds it, no running container of
+ * another gpubot installation (or one without an installation label, not adopted yet) has it, and
+ * nvidia-smi shows no process on it; a host whose GPUs are unknown takes no work. This
+ * installation's own containers count through their leases only: a probe may be seconds old.
  */
-export function candidates(snapshots: HostSnapshot[], drained: Set<string>, leased: Set<string>): CandidateHost[] {
+export function candidates(snapshots: HostSnapshot[], drained: Set<string>, leased: Set<string>, instanceId: string): CandidateHost[] {
   return snapshots.map((s) => {
     const usable = s.state === 'up' && s.gpus !== null && !s.gpuError && !drained.has(s.name);
     const reason = s.state !== 'up' ? `down (${s.error ?? 'unreachable'})` : !s.gpus || s.gpuError ? 'its GPUs are unknown (nvidia-smi failed)' : drained.has(s.name) ? 'drained by an admin' : undefined;
@@ -32,7 +33,7 @@ export function candidates(snapshots: HostSnapshot[], drained: Set<string>, leas
       name: s.name,
       usable,
       reason,
-      gpus: (s.gpus ?? []).map((g) => ({ index: g.index, free: !leased.has(gpuKey(s.name, g.index)) && g.holders.length === 0 && g.unmanaged.length === 0 && g.managed.length === 0 })),
+      gpus: (s.gpus ?? []).map((g) => ({ index: g.index, free: !leased.has(gpuKey(s.name, g.index)) && !g.holders.some((h) => h.instance !== instanceId) && g.unmanaged.length === 0 && g.managed.length === 0 })),
     };
   });
 }
