@@ -47,45 +47,59 @@ export async function adopt(deps: OpsDeps, hostName: string, c: ContainerSummary
   const endsAt = new Date(Number.isFinite(endsLabel) ? Math.max(endsLabel, now.getTime() + HOUR_MS) : now.getTime() + defaultHours(deps.config.quotas.default) * HOUR_MS);
   const running = c.state === 'running';
 
-  const result = await deps.txDb.$transaction(
-    async (tx) => {
-      if (await tx.container.findFirst({ where: { dockerId: c.id, state: { not: 'removed' } } })) return null;
-      const held = running && gpus.length ? await tx.gpuLease.findMany({ where: { hostName, gpuIndex: { in: gpus } }, include: { allocation: { include: { user: true } } } }) : [];
-      const lease = running && gpus.length > 0 && held.length === 0;
-      const allocation = lease
-        ? await tx.allocation.create({
-            data: { userId: owner.id, kind: 'container', hostName, gpuIndexes: gpus.join(','), state: 'active', createdAt: now, endsAt, leases: { create: gpus.map((gpuIndex) => ({ hostName, gpuIndex })) } },
-          })
-        : null;
-      await tx.container.create({
-        data: {
-          name,
-          userId: owner.id,
-          hostName,
-          dockerId: c.id,
-          image: c.image,
-          gpuIndexes: gpus.join(','),
-          allocationId: allocation?.id ?? null,
-          state: running ? 'running' : 'stopped',
-          createdAt: c.createdAt,
-          endsAt,
-          stoppedAt: running ? null : now,
-        },
-      });
-      return { conflicts: held.map((l) => `GPU ${l.gpuIndex} is also leased to ${l.allocation.user.handle}`) };
-    },
-    { maxWait: 20_000, timeout: 20_000, ...(isPostgres(deps.txDb) ? { isolationLevel: 'Serializable' as const } : {}) },
-  ).catch((err: unknown) => {
-    // Recorded by another process at the same moment (same name), or its GPUs leased meanwhile: the next round looks again.
-    if ((err as { code?: string }).code === 'P2002' || (err as { code?: string }).code === 'P2034') return null;
-    throw err;
-  });
+  const result = await deps.txDb
+    .$transaction(
+      async (tx) => {
+        if (await tx.container.findFirst({ where: { dockerId: c.id, state: { not: 'removed' } } })) return null;
+        const held =
+          running && gpus.length ? await tx.gpuLease.findMany({ where: { hostName, gpuIndex: { in: gpus } }, include: { allocation: { include: { user: true } } } }) : [];
+        const lease = running && gpus.length > 0 && held.length === 0;
+        const allocation = lease
+          ? await tx.allocation.create({
+              data: {
+                userId: owner.id,
+                kind: 'container',
+                hostName,
+                gpuIndexes: gpus.join(','),
+                state: 'active',
+                createdAt: now,
+                endsAt,
+                leases: { create: gpus.map((gpuIndex) => ({ hostName, gpuIndex })) },
+              },
+            })
+          : null;
+        await tx.container.create({
+          data: {
+            name,
+            userId: owner.id,
+            hostName,
+            dockerId: c.id,
+            image: c.image,
+            gpuIndexes: gpus.join(','),
+            allocationId: allocation?.id ?? null,
+            state: running ? 'running' : 'stopped',
+            createdAt: c.createdAt,
+            endsAt,
+            stoppedAt: running ? null : now,
+          },
+        });
+        return { conflicts: held.map((l) => `GPU ${l.gpuIndex} is also leased to ${l.allocation.user.handle}`) };
+      },
+      { maxWait: 20_000, timeout: 20_000, ...(isPostgres(deps.txDb) ? { isolationLevel: 'Serializable' as const } : {}) },
+    )
+    .catch((err: unknown) => {
+      // Recorded by another process at the same moment (same name), or its GPUs leased meanwhile: the next round looks again.
+      if ((err as { code?: string }).code === 'P2002' || (err as { code?: string }).code === 'P2034') return null;
+      throw err;
+    });
   if (!result) return null;
 
   const detail = `${hostName} ${c.id.slice(0, 12)} owner ${handle} GPUs ${gpus.join(',') || 'none'} ${running ? 'running' : 'stopped'} until ${endsAt.toISOString()}${result.conflicts.length ? `; ${result.conflicts.join('; ')}` : ''}`;
   await audit(deps.db, { actor: 'gpubot', action: 'adopt', target: name, result: 'ok', detail });
   deps.log.warn({ host: hostName, container: name, dockerId: c.id, owner: handle }, 'adopted a container the database did not know');
-  void tellAdmins(deps, name, hostName, handle, gpus, endsAt, result.conflicts).catch((err) => deps.log.warn({ err: errorMessage(err) }, 'could not tell the admins about an adopted container'));
+  void tellAdmins(deps, name, hostName, handle, gpus, endsAt, result.conflicts).catch((err) =>
+    deps.log.warn({ err: errorMessage(err) }, 'could not tell the admins about an adopted container'),
+  );
   return name;
 }
 

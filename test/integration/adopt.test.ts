@@ -49,7 +49,10 @@ describe('reconciliation adopts, it does not destroy', () => {
     bed = await startBed({ hosts: 2 });
     firstUrl = await testDatabaseUrl(bed.baseDir, 'first');
     first = await open(bed, firstUrl);
-    for (const [user, args] of [['alice', '--host h1 --gpus 2 --name exp1'], ['bob', '--host h2 --name bobs']] as const) {
+    for (const [user, args] of [
+      ['alice', '--host h1 --gpus 2 --name exp1'],
+      ['bob', '--host h2 --name bobs'],
+    ] as const) {
       const r = await chat(first, user, `run ${args}`);
       expect(r.reply.tone, r.text).toBe('success');
     }

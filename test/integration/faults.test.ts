@@ -76,7 +76,13 @@ describe('faults leave no orphan, no leaked lease, and remove no running contain
     const url = await testDatabaseUrl(bed.baseDir, 'faults');
     env = { ...process.env, GPUBOT_CONFIG: configPath, DATABASE_URL: url };
     // The bot after the crash, its clock past the launch grace period (an unfinished launch elsewhere looks abandoned only then).
-    app = await App.create({ config: parseConfig(raw), log: silentLogger(), databaseUrl: url, reconcileOnStart: false, now: () => new Date(Date.now() + CREATING_GRACE_MS + 60_000) });
+    app = await App.create({
+      config: parseConfig(raw),
+      log: silentLogger(),
+      databaseUrl: url,
+      reconcileOnStart: false,
+      now: () => new Date(Date.now() + CREATING_GRACE_MS + 60_000),
+    });
     await waitFor(() => app.pool.all().every((h) => h.connection().state === 'up'), { what: 'SSH connections' });
     const r = await chat(app, 'bob', `run --host h1 --name keeper --image ${BUSYBOX}`);
     expect(r.reply.tone, r.text).toBe('success');
@@ -87,7 +93,7 @@ describe('faults leave no orphan, no leaked lease, and remove no running contain
     await bed?.teardown();
   });
 
-  it('kill -9 during a launch (container made, not recorded): its container goes, its GPUs come back; nobody else\'s is touched', async () => {
+  it("kill -9 during a launch (container made, not recorded): its container goes, its GPUs come back; nobody else's is touched", async () => {
     expect(await killedAt('alice', `run --host h1 --name crashy --image ${BUSYBOX}`, 'after-container-create')).toBe('SIGKILL');
     expect((await managed('h1')).map((c) => c.name).sort()).toEqual(['crashy', 'keeper']);
     const report = await app.reconcile();
@@ -111,8 +117,27 @@ describe('faults leave no orphan, no leaked lease, and remove no running contain
 
   it('kill -9 during a reconciliation that adopts: the next one finishes it, each container adopted once', async () => {
     // Two containers from before installations had ids, unknown to this database.
-    for (const [name, gpu] of [['legacy1', '2'], ['legacy2', '3']] as const) {
-      const made = await bed.dockerCli('h2', ['run', '-d', '--name', name, '--label', 'gpubot.managed=true', '--label', 'gpubot.owner=carol', '--label', `gpubot.gpus=${gpu}`, '--label', `gpubot.name=${name}`, BUSYBOX, 'sleep', '3600']);
+    for (const [name, gpu] of [
+      ['legacy1', '2'],
+      ['legacy2', '3'],
+    ] as const) {
+      const made = await bed.dockerCli('h2', [
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--label',
+        'gpubot.managed=true',
+        '--label',
+        'gpubot.owner=carol',
+        '--label',
+        `gpubot.gpus=${gpu}`,
+        '--label',
+        `gpubot.name=${name}`,
+        BUSYBOX,
+        'sleep',
+        '3600',
+      ]);
       expect(made.code, made.stderr).toBe(0);
     }
     expect(await killedAt('boss', 'admin run-job reconcile', 'during-reconcile')).toBe('SIGKILL');
@@ -120,7 +145,12 @@ describe('faults leave no orphan, no leaked lease, and remove no running contain
     const report = await app.reconcile();
     expect(report.adopted).toHaveLength(1);
     expect(report.removedOrphans).toEqual([]);
-    expect((await managed('h2')).filter((c) => c.running).map((c) => c.name).sort()).toEqual(['legacy1', 'legacy2']);
+    expect(
+      (await managed('h2'))
+        .filter((c) => c.running)
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual(['legacy1', 'legacy2']);
     expect(await app.db.container.count({ where: { name: { in: ['legacy1', 'legacy2'] } } })).toBe(2);
     expect(await keeperRunning()).toBe(true);
     await consistent();
@@ -128,7 +158,17 @@ describe('faults leave no orphan, no leaked lease, and remove no running contain
 
   it('a dockerd restart: containers it stopped are recorded stopped (GPUs back), none removed, and start again', async () => {
     await bed.restartDockerd('h1');
-    await waitFor(async () => (await app.pool.get('h1')!.runtime.listManaged().then(() => true, () => false)), { what: 'dockerd back', timeoutMs: 60_000 });
+    await waitFor(
+      async () =>
+        await app.pool
+          .get('h1')!
+          .runtime.listManaged()
+          .then(
+            () => true,
+            () => false,
+          ),
+      { what: 'dockerd back', timeoutMs: 60_000 },
+    );
     const report = await app.reconcile();
     expect(report.exitedContainers).toContain('h1/keeper');
     expect(report.removedOrphans).toEqual([]);

@@ -18,14 +18,16 @@ describe('containers are addressed exactly, and kept apart', () => {
     return JSON.parse(r.stdout)[0];
   };
 
-
   const exec = (name: string, ...cmd: string[]) => bed.dockerCli('h1', ['exec', name, ...cmd]);
   const uidOf = async (handle: string) => (await app.db.user.findUniqueOrThrow({ where: { handle } })).uid!;
 
   beforeAll(async () => {
     bed = await startBed({ hosts: 1 });
     app = await appFor(bed, { limits: { ...((bed.config().limits as object | undefined) ?? {}), memoryPerGpu: '1g', cpusPerGpu: 0.5 } });
-    for (const [user, name] of [['alice', 'alices'], ['bob', 'bobs']] as const) {
+    for (const [user, name] of [
+      ['alice', 'alices'],
+      ['bob', 'bobs'],
+    ] as const) {
       const r = await chat(app, user, `run --image ${BUSYBOX} --name ${name} -- sh -c 'trap "exit 0" TERM; echo secret of ${user}; httpd -f -p 8080 -h /workspace & wait'`);
       expect(r.reply.tone, r.text).toBe('success');
     }
@@ -35,7 +37,7 @@ describe('containers are addressed exactly, and kept apart', () => {
     await bed?.teardown();
   });
 
-  it('never asks Docker for a name: a container still starting answers so, even when its name is a prefix of a stranger\'s id', async () => {
+  it("never asks Docker for a name: a container still starting answers so, even when its name is a prefix of a stranger's id", async () => {
     const bobsId = (await inspect('bobs')).Id as string;
     const mallory = await app.actor('mallory');
     // mallory's launch is under way: its row exists, its container does not yet. Its name is the start of bob's container id.
@@ -47,10 +49,13 @@ describe('containers are addressed exactly, and kept apart', () => {
       expect(r.text, cmd).not.toContain('secret of bob');
     }
     expect((await inspect('bobs')).State.Running).toBe(true);
-    const logs = await waitFor(async () => {
-      const r = await chat(app, 'bob', 'logs bobs');
-      return r.text.includes('secret of bob') ? r : null;
-    }, { what: "bob's own logs" });
+    const logs = await waitFor(
+      async () => {
+        const r = await chat(app, 'bob', 'logs bobs');
+        return r.text.includes('secret of bob') ? r : null;
+      },
+      { what: "bob's own logs" },
+    );
     expect(logs.reply.tone).toBe('info');
   });
 

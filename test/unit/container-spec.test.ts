@@ -4,7 +4,19 @@ import { containerSpec } from '../../src/hosts/container-spec.js';
 
 const spec = (raw: Record<string, unknown>, uid: number | undefined, gpus = [0, 1]) => {
   const config = parseConfig(raw);
-  return containerSpec(config, { name: 'exp1', owner: 'alice', image: 'img', gpus, allocationId: 7, shmSize: '8g', host: config.hosts[0]!, instanceId: 'abc', endsAt: new Date('2026-12-02T10:00:00Z'), uid, network: 'gpubot-u-alice' });
+  return containerSpec(config, {
+    name: 'exp1',
+    owner: 'alice',
+    image: 'img',
+    gpus,
+    allocationId: 7,
+    shmSize: '8g',
+    host: config.hosts[0]!,
+    instanceId: 'abc',
+    endsAt: new Date('2026-12-02T10:00:00Z'),
+    uid,
+    network: 'gpubot-u-alice',
+  });
 };
 
 describe('the container gpubot creates', () => {
@@ -16,7 +28,15 @@ describe('the container gpubot creates', () => {
     const c = spec({}, 20001);
     expect(c.User).toBe('20001:20001');
     expect(c.Env).toContain('HOME=/workspace');
-    expect(c.HostConfig).toMatchObject({ PidsLimit: 4096, CapDrop: ['NET_RAW'], NetworkMode: 'gpubot-u-alice', Ulimits: [{ Name: 'memlock', Soft: -1, Hard: -1 }, { Name: 'stack', Soft: 67108864, Hard: 67108864 }] });
+    expect(c.HostConfig).toMatchObject({
+      PidsLimit: 4096,
+      CapDrop: ['NET_RAW'],
+      NetworkMode: 'gpubot-u-alice',
+      Ulimits: [
+        { Name: 'memlock', Soft: -1, Hard: -1 },
+        { Name: 'stack', Soft: 67108864, Hard: 67108864 },
+      ],
+    });
     expect(c.HostConfig!.Memory).toBeUndefined();
     expect(c.HostConfig!.NanoCpus).toBeUndefined();
     expect(c.Labels).toMatchObject({ 'gpubot.instance': 'abc', 'gpubot.ends': '2026-12-02T10:00:00.000Z', 'gpubot.uid': '20001' });
