@@ -10,6 +10,8 @@ import { choicesFor } from './operations/choices.js';
 import { openDatabase, type PrismaClient } from './db/client.js';
 import { InventoryRecorder, syncHosts } from './db/hosts.js';
 import { migrate } from './db/migrate.js';
+import { installationId } from './db/installation.js';
+import { SchedulerLease, type LeaseTiming } from './db/scheduler-lease.js';
 import { audit } from './db/audit.js';
 import { chatIdKeys, ensureUser, type Platform } from './db/users.js';
 import { RateLimiter, slowDown } from './core/policy/rate-limit.js';
@@ -35,6 +37,8 @@ export interface AppOptions {
   /** Reconcile hosts and database once at start (default); the scheduler does it after that. */
   reconcileOnStart?: boolean;
   failpoint?: string;
+  /** Scheduler lease timing (tests shorten it). */
+  leaseTiming?: LeaseTiming;
 }
 
 /** The bot without any chat: database, hosts, engine. Adapters see it only as a ChatPort. */
@@ -46,6 +50,8 @@ export class App implements ChatPort {
   readonly ops: OpsDeps;
   private readonly inventory: InventoryRecorder;
   private scheduler: { stop(): void } | undefined;
+  /** Only the holder runs the scheduled jobs (and the reconciliation at start). */
+  readonly lease: SchedulerLease;
   private reconciling: Promise<unknown> = Promise.resolve();
   /** False once shutdown began: new commands are turned away, those in flight finish. */
   private accepting = true;
@@ -58,14 +64,17 @@ export class App implements ChatPort {
     readonly db: PrismaClient,
     private readonly txDb: PrismaClient,
     readonly pool: HostPool,
+    readonly instanceId: string,
   ) {
     const { log } = options;
     const clock = () => (options.now ?? (() => new Date()))().getTime();
     const limits = options.config.rateLimits;
     this.commandLimiter = new RateLimiter(limits.commands, clock);
+    this.lease = new SchedulerLease(db, options.leaseTiming);
     this.inventory = new InventoryRecorder(db);
     this.ops = {
       config: options.config,
+      instanceId,
       db,
       txDb,
       pool,
@@ -82,7 +91,7 @@ export class App implements ChatPort {
     const cluster: ClusterView = {
       hostNames: () => pool.hostNames(),
       snapshot: async (hosts?: string[]) => {
-        const snapshots = await snapshotWithHolders({ db, pool }, hosts);
+        const snapshots = await snapshotWithHolders({ db, pool, instanceId }, hosts);
         this.inventory.record(snapshots).catch((err) => log.warn({ err: errorMessage(err) }, 'could not record GPU inventory'));
         return snapshots;
       },
@@ -132,19 +141,24 @@ export class App implements ChatPort {
     const db = await openDatabase(databaseUrl);
     const txDb = await openDatabase(databaseUrl);
     await syncHosts(db, config.hosts.map((h) => h.name));
+    const instanceId = await installationId(db);
     const pool = new HostPool(config, log, config.timeouts.hostMs, options.localEnv);
-    const app = new App(options, db, txDb, pool);
+    const app = new App(options, db, txDb, pool, instanceId);
     if (options.reconcileOnStart !== false) app.reconcileInBackground();
     return app;
   }
 
+  /** At start, by the lease holder only: another process running the jobs reconciles already. */
   private reconcileInBackground(): void {
-    this.reconciling = this.reconcile().catch((err) => this.options.log.warn({ err: errorMessage(err) }, 'reconciliation failed'));
+    this.reconciling = this.lease
+      .renew()
+      .then(async (held): Promise<unknown> => (held ? this.reconcile() : this.options.log.info('another process holds the scheduler lease; no reconciliation at start')))
+      .catch((err) => this.options.log.warn({ err: errorMessage(err) }, 'reconciliation failed'));
   }
 
-  /** The scheduled jobs (reconcile, expiry, ...) on their cron schedules, until close. */
+  /** The scheduled jobs (reconcile, expiry, ...) on their cron schedules while this process holds the lease, until close. */
   startJobs(): void {
-    this.scheduler ??= startScheduler(this.ops, (run) => this.track(run, 'job'));
+    this.scheduler ??= startScheduler(this.ops, this.lease, (run) => this.track(run, 'job'));
   }
 
   private track<T>(work: Promise<T>, kind: 'command' | 'job' = 'command'): Promise<T> {
@@ -254,6 +268,7 @@ export class App implements ChatPort {
   async close(): Promise<void> {
     this.scheduler?.stop();
     await this.reconciling;
+    await this.lease.release().catch(() => {});
     this.pool.close();
     await Promise.all([this.db.$disconnect(), this.txDb.$disconnect()]);
   }

@@ -90,6 +90,8 @@ async function main(argv: string[]): Promise<number> {
         return 2;
       }
       if (oneShot) {
+        // A host still connecting is not down: one command waits for the first attempt (at most the connect timeout).
+        await app.pool.settled();
         const reply = await runOnce(app, user, message.length === 1 ? message[0]! : message, process.stdout);
         return isFailure(reply) ? 1 : 0;
       }

@@ -67,6 +67,23 @@ export const configSchema = z
         mountPath: z.string().startsWith('/', 'must be an absolute path').default('/workspace'),
         shared: z.array(sharedMountSchema).default([]),
         shmSize: z.string().regex(/^\d{1,6}[kmg]$/i, 'must look like 8g or 512m').default('8g'),
+        /** user: containers run as the user's own uid (files in their dir are theirs, 0700); root: as root (flagged in "admin hosts"). */
+        runAs: z.enum(['user', 'root']).default('user'),
+        /** First uid/gid of the range gpubot users get (uidBase + user id), the same on every host. */
+        uidBase: z.number().int().min(1000).max(2 ** 31 - 2 ** 24).default(20000),
+      })
+      .prefault({}),
+    /** Limits on every container gpubot starts. */
+    limits: z
+      .strictObject({
+        /** Most processes/threads in one container (fork bombs). */
+        pids: z.number().int().min(64).max(4_194_304).default(4096),
+        /** Memory per GPU the container gets (e.g. 64g); off when absent. */
+        memoryPerGpu: z.string().regex(/^\d{1,6}[kmg]$/i, 'must look like 64g or 512m').optional(),
+        /** CPUs per GPU the container gets (e.g. 8); off when absent. */
+        cpusPerGpu: z.number().positive().max(1024).optional(),
+        /** The memlock ulimit in bytes (-1: unlimited, what NCCL and pinned memory want). Lower only where dockerd cannot raise its own limit. */
+        memlock: z.number().int().min(-1).default(-1),
       })
       .prefault({}),
     images: z

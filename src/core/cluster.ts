@@ -17,6 +17,10 @@ export interface GpuHolder {
   owner: string;
   /** Container name, or null for a reservation without a container. */
   container: string | null;
+  /** The installation (label gpubot.instance) of the container, as the host reports it. */
+  instance?: string;
+  /** Held by a container of another gpubot installation: never touched, never handed out. */
+  otherGpubot?: boolean;
 }
 
 export interface GpuView {

@@ -254,9 +254,9 @@ export const commands: CommandSpec[] = [
   },
   {
     name: 'admin',
-    usage: 'admin run-job JOB | admin quota USER [--max-gpus N] [--gpu-hours H] [--max-hours H] | admin audit [N] | admin hosts | admin drain HOST | admin undrain HOST',
-    summary: 'Admins only: run a job now, change limits, read the audit log, see the hosts, drain a host.',
-    examples: ['admin run-job expiry', 'admin quota alice --gpu-hours 300 --max-gpus 8', 'admin audit 20', 'admin hosts', 'admin drain gpu2', 'admin undrain gpu2'],
+    usage: 'admin run-job JOB | admin quota USER [--max-gpus N] [--gpu-hours H] [--max-hours H] | admin audit [N] | admin hosts | admin drain HOST | admin undrain HOST | admin forget HOST',
+    summary: 'Admins only: run a job now, change limits, read the audit log, see the hosts, drain a host, forget a host that left the config.',
+    examples: ['admin run-job expiry', 'admin quota alice --gpu-hours 300 --max-gpus 8', 'admin audit 20', 'admin hosts', 'admin drain gpu2', 'admin undrain gpu2', 'admin forget gpu9'],
     options: {
       'max-gpus': { type: 'string', kind: 'integer', min: 0, max: 1024, description: 'GPUs at a time' },
       'gpu-hours': { type: 'string', kind: 'number', min: 0, max: 100_000, description: 'GPU-hours per week' },
@@ -276,6 +276,7 @@ export const commands: CommandSpec[] = [
       { name: 'hosts', usage: 'admin hosts', summary: 'Admins: each host’s connection, last error, GPU count, drained or not.' },
       { name: 'drain', usage: 'admin drain HOST', summary: 'Admins: place no new work on a host (what runs keeps running).', args: [{ name: 'host', required: true, complete: 'host', maxLength: 63, description: 'The host' }] },
       { name: 'undrain', usage: 'admin undrain HOST', summary: 'Admins: let a drained host take work again.', args: [{ name: 'host', required: true, complete: 'host', maxLength: 63, description: 'The host' }] },
+      { name: 'forget', usage: 'admin forget HOST', summary: 'Admins: a host no longer in the config: record its containers gone, release its GPUs (audited).', args: [{ name: 'host', required: true, maxLength: 63, description: 'The host that left the config' }] },
     ],
     build: (values, [action, arg]) => {
       const noOptions = () => {
@@ -290,7 +291,7 @@ export const commands: CommandSpec[] = [
         noOptions();
         return { command: 'admin', action, count: arg === undefined ? 20 : v.integer(arg, 'the number of events', 1, 200) };
       }
-      if (action === 'drain' || action === 'undrain') {
+      if (action === 'drain' || action === 'undrain' || action === 'forget') {
         noOptions();
         if (arg === undefined) throw new InputError(`admin ${action} needs a HOST`);
         return { command: 'admin', action, host: v.hostName(arg) };

@@ -20,7 +20,7 @@ export type Request =
   | { command: 'admin'; action: 'quota'; user: string; maxGpus?: number; gpuHoursPerWeek?: number; maxHours?: number }
   | { command: 'admin'; action: 'audit'; count: number }
   | { command: 'admin'; action: 'hosts' }
-  | { command: 'admin'; action: 'drain' | 'undrain'; host: string };
+  | { command: 'admin'; action: 'drain' | 'undrain' | 'forget'; host: string };
 
 export type CommandName = Request['command'];
 

@@ -43,8 +43,9 @@ export type AllocateResult = { ok: true; allocation: Allocation; host: string; i
 const isConflict = (err: unknown): boolean => {
   const e = (err ?? {}) as { code?: string; message?: string; cause?: { kind?: string; originalCode?: string } };
   // A conflict PostgreSQL finds at COMMIT reaches us as the adapter's own error (no P2034).
+  // SQLite's busy timeout running out under load reaches us as "Operation has timed out": another writer held on.
   const atCommit = e.cause?.kind === 'TransactionWriteConflict' || e.cause?.originalCode === '40001' || e.cause?.originalCode === '40P01';
-  return e.code === 'P2002' || e.code === 'P2034' || atCommit || /SQLITE_BUSY|database is locked|could not serialize|deadlock|TransactionWriteConflict/i.test(e.message ?? '');
+  return e.code === 'P2002' || e.code === 'P2034' || atCommit || /SQLITE_BUSY|database is locked|Operation has timed out|could not serialize|deadlock|TransactionWriteConflict/i.test(e.message ?? '');
 };
 
 /** Runs a transaction again when SQLite or a unique key says another writer got there first. */

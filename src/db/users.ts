@@ -52,6 +52,19 @@ export async function ensureUser(db: PrismaClient, platform: Platform, externalI
   // (admins, quotas), or anyone could become "alice" before alice does. Console users are people
   // with a shell on the bot's machine and keep their name.
   const first = platform !== 'console' && reserved.has(base) ? 2 : 1;
+  // A user made by adoption (a container's owner label, no chat identity yet) is claimed by the
+  // console user of that name only: a chat display name is anyone's to choose.
+  if (platform === 'console') {
+    const adopted = await db.user.findFirst({ where: { handle: base, identities: { none: {} } } });
+    if (adopted) {
+      try {
+        await db.chatIdentity.create({ data: { userId: adopted.id, platform, externalId, displayName } });
+        return adopted;
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'P2002') throw err;
+      }
+    }
+  }
   for (let n = first; n < 1000; n++) {
     const handle = n === 1 ? base : `${base}-${n}`;
     // A handle once given to someone (merged away by "link", or removed) is never given again:
@@ -67,4 +80,22 @@ export async function ensureUser(db: PrismaClient, platform: Platform, externalI
     }
   }
   throw new Error(`no free handle for ${displayName}`);
+}
+
+/**
+ * The numeric uid/gid a user's containers run as: uidBase + user id, kept on the row at first use
+ * so it stays the same on every host, and when the range moves.
+ */
+export async function userUid(db: PrismaClient, userId: number, uidBase: number): Promise<number> {
+  const user = await db.user.findUniqueOrThrow({ where: { id: userId } });
+  if (user.uid !== null) return user.uid;
+  try {
+    await db.user.updateMany({ where: { id: userId, uid: null }, data: { uid: uidBase + userId } });
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'P2002') throw err;
+    // Taken by an adopted user (uid from a container label): the next one past the highest.
+    const top = await db.user.aggregate({ _max: { uid: true } });
+    await db.user.updateMany({ where: { id: userId, uid: null }, data: { uid: Math.max(uidBase, top._max.uid ?? 0) + 1 } });
+  }
+  return (await db.user.findUniqueOrThrow({ where: { id: userId } })).uid!;
 }

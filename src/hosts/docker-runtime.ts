@@ -20,6 +20,8 @@ const summary = (c: Docker.ContainerInfo): ContainerSummary => ({
   name: (c.Names?.[0] ?? c.Id.slice(0, 12)).replace(/^\//, ''),
   state: c.State,
   labels: c.Labels ?? {},
+  image: c.Image,
+  createdAt: new Date(c.Created * 1000),
 });
 
 /**
@@ -113,7 +115,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async inspect(idOrName: string): Promise<ContainerDetails> {
     const info = await this.call('inspecting', this.timeouts.actionMs, () => this.docker.getContainer(idOrName).inspect(), idOrName);
-    return { id: info.Id, name: info.Name.replace(/^\//, ''), state: info.State.Status, running: info.State.Running, labels: info.Config.Labels ?? {} };
+    return { id: info.Id, name: info.Name.replace(/^\//, ''), state: info.State.Status, running: info.State.Running, labels: info.Config.Labels ?? {}, image: info.Config.Image, createdAt: new Date(info.Created) };
   }
 
   async listManaged(): Promise<ContainerSummary[]> {
@@ -192,6 +194,17 @@ export class DockerRuntime implements ContainerRuntime {
       stopped = true;
       stream.destroy();
     };
+  }
+
+  async ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
+    const found = await this.call('listing networks', this.timeouts.actionMs, () => this.docker.listNetworks({ filters: { name: [name] } }));
+    if (found.some((n) => n.Name === name)) return;
+    try {
+      await this.call('creating a network', this.timeouts.actionMs, () => this.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: labels }));
+    } catch (err) {
+      // Made meanwhile by a launch running alongside: fine.
+      if (statusCode(err) !== 409) throw err;
+    }
   }
 
   async hasImage(image: string): Promise<boolean> {

@@ -59,7 +59,7 @@ export async function probeHost(host: GpuHost, timeoutMs: number): Promise<HostS
   for (const c of running.values()) {
     if (c.labels[LABEL.managed] !== 'true') continue;
     for (const index of parseGpuList(c.labels[LABEL.gpus])) {
-      holders.set(index, [...(holders.get(index) ?? []), { owner: c.labels[LABEL.owner] ?? '?', container: c.labels[LABEL.name] ?? c.name }]);
+      holders.set(index, [...(holders.get(index) ?? []), { owner: c.labels[LABEL.owner] ?? '?', container: c.labels[LABEL.name] ?? c.name, instance: c.labels[LABEL.instance] }]);
     }
   }
 

@@ -10,6 +10,9 @@ export interface ContainerSummary {
   /** The engine's word: running, exited, created, paused, ... */
   state: string;
   labels: Record<string, string>;
+  /** The image as the container was created from (a reference or an image id). */
+  image: string;
+  createdAt: Date;
 }
 
 export interface ContainerDetails extends ContainerSummary {
@@ -59,6 +62,8 @@ export interface ContainerRuntime {
    * called; `ended` is called once if the host ends the subscription (connection lost).
    */
   events(listener: (event: RuntimeEvent) => void, ended?: (err?: Error) => void): Promise<() => void>;
+  /** Makes the bridge network `name` (with these labels) unless it exists. */
+  ensureNetwork(name: string, labels: Record<string, string>): Promise<void>;
   hasImage(image: string): Promise<boolean>;
   /** Pulls an image, reporting progress now and then; abandoned when it shows no progress for a while. */
   pull(image: string, progress: ProgressSink): Promise<void>;

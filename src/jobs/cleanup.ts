@@ -44,7 +44,8 @@ export const cleanupJob: Job = {
       if (!host || host.connection().state !== 'up') continue;
       let info: ContainerDetails | undefined;
       try {
-        info = await host.runtime.inspect(c.dockerId ?? c.name);
+        if (!c.dockerId) continue; // never by name: Docker would match it as an ID prefix
+        info = await host.runtime.inspect(c.dockerId);
       } catch (err) {
         if (!(err instanceof ContainerNotFound)) continue; // cannot tell: leave it
       }

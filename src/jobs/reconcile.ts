@@ -2,14 +2,21 @@ import { reply } from '../core/reply.js';
 import { release } from '../db/allocations.js';
 import { audit } from '../db/audit.js';
 import { markRemoved, markStopped } from '../db/containers.js';
+import { ContainerNotFound } from '../hosts/errors.js';
 import { LABEL } from '../hosts/labels.js';
 import { ensureStopped, type ContainerSummary } from '../hosts/runtime.js';
+import { adopt } from './adopt.js';
+import { failpoint } from '../operations/launch.js';
 import type { OpsDeps } from '../operations/deps.js';
 import { errorMessage } from '../util/errors.js';
 
 export interface ReconcileReport {
-  /** Managed containers the database did not know, or whose launch never finished: removed. */
+  /** Containers of this installation made during a launch that never finished: removed. */
   removedOrphans: string[];
+  /** Managed containers the database did not know (a new or restored database): recorded, GPUs leased. */
+  adopted: string[];
+  /** Containers of another gpubot installation: left alone (their GPUs show as held). */
+  otherInstallations: string[];
   /** Rows whose container is gone from its host: marked removed, GPUs freed. */
   goneContainers: string[];
   /** Rows marked running whose container has exited: marked stopped, GPUs freed. */
@@ -28,16 +35,22 @@ export interface ReconcileReport {
  */
 export const CREATING_GRACE_MS = 15 * 60_000;
 
+/** Clock skew allowed between the bot and a host when matching a container to its launch. */
+const CLOCK_SLACK_MS = 5 * 60_000;
+
 /**
- * Puts the database and the hosts back in agreement, so a bot killed mid-launch leaks no GPU and
- * leaves no managed container unknown. Nothing on a host that cannot answer is touched: its
- * allocations stay held until the host itself says the container is gone. Rows are read before
- * the host is asked, and every change is conditional on the row being unchanged since, so a
- * command finishing meanwhile wins.
+ * Puts the database and the hosts back in agreement, so a bot killed mid-launch leaks no GPU, and
+ * never destroys what it does not own. The only container ever removed is one of this
+ * installation whose launch row is still "creating" long after it began, made during that launch
+ * (same name and allocation, created within the launch window): the user was told it failed.
+ * Every other managed container the database does not know is adopted (owner, GPUs, image and end
+ * time from its labels); another installation's are left alone. Nothing on a host that cannot
+ * answer is touched. Rows are read before the host is asked, and every change is conditional on
+ * the row being unchanged since, so a command finishing meanwhile wins.
  */
 export async function reconcile(deps: OpsDeps): Promise<ReconcileReport> {
   const { db, log } = deps;
-  const report: ReconcileReport = { removedOrphans: [], goneContainers: [], exitedContainers: [], restopped: [], releasedAllocations: [], skippedHosts: [] };
+  const report: ReconcileReport = { removedOrphans: [], adopted: [], otherInstallations: [], goneContainers: [], exitedContainers: [], restopped: [], releasedAllocations: [], skippedHosts: [] };
   const now = deps.now();
   const answered = new Set<string>();
   const stale = (d: Date) => now.getTime() - d.getTime() > CREATING_GRACE_MS;
@@ -54,36 +67,38 @@ export async function reconcile(deps: OpsDeps): Promise<ReconcileReport> {
       continue;
     }
     answered.add(host.name);
-    const byName = new Map(rows.map((r) => [r.name, r]));
-    const onHost = new Map(listed.map((c) => [c.labels[LABEL.name] ?? c.name, c]));
-
-    for (const [name, c] of onHost) {
-      const row = byName.get(name);
-      if (busy(name) || (row && (row.state !== 'creating' || !stale(row.updatedAt)))) continue;
-      // Unknown to the database (a launch cut short before its row... or another database), or a
-      // launch that never finished: the user was told it failed, so it goes.
-      try {
-        await host.runtime.remove(c.id, { force: true });
-      } catch (err) {
-        log.warn({ host: host.name, container: name, err: errorMessage(err) }, 'could not remove an orphan container; its GPUs stay held');
-        continue;
-      }
-      report.removedOrphans.push(`${host.name}/${name}`);
-      if (row) await markRemoved(deps, row, 'launch did not finish', now, true);
-      else {
-        const allocationId = Number(c.labels[LABEL.allocation]);
-        if (Number.isInteger(allocationId) && allocationId > 0 && !deps.pendingAllocations.has(allocationId)) await release(deps.txDb, allocationId, 'launch did not finish', deps.now());
-      }
-    }
+    const byId = new Map(listed.map((c) => [c.id, c]));
+    /** Docker ids a row accounts for: never adopted. */
+    const claimed = new Set<string>();
+    for (const r of rows) if (r.dockerId) claimed.add(r.dockerId);
 
     for (const row of rows) {
-      if (busy(row.name)) continue;
-      const live = onHost.get(row.name);
-      if (!live) {
-        if (row.state === 'creating' && !stale(row.updatedAt)) continue;
-        if (await markRemoved(deps, row, row.state === 'creating' ? 'launch did not finish' : 'container gone', now, true)) {
-          (row.state === 'creating' ? report.removedOrphans : report.goneContainers).push(`${host.name}/${row.name}`);
+      if (!row.dockerId) {
+        // A launch not recorded as finished: its container, if any, carries its name, allocation and our instance.
+        const made = listed.filter((c) => c.labels[LABEL.name] === row.name && row.allocationId !== null && c.labels[LABEL.allocation] === String(row.allocationId) && c.labels[LABEL.instance] === deps.instanceId);
+        for (const c of made) claimed.add(c.id);
+        if (busy(row.name) || row.state !== 'creating' || !stale(row.updatedAt)) continue;
+        const start = row.createdAt.getTime();
+        const inWindow = made.filter((c) => c.createdAt.getTime() >= start - CLOCK_SLACK_MS && c.createdAt.getTime() <= start + CREATING_GRACE_MS);
+        // Made outside the launch window, it is not this launch's: adopted below, never removed.
+        for (const c of made) if (!inWindow.includes(c)) claimed.delete(c.id);
+        let removedAll = true;
+        for (const c of inWindow) {
+          try {
+            await host.runtime.remove(c.id, { force: true });
+          } catch (err) {
+            if (err instanceof ContainerNotFound) continue;
+            removedAll = false;
+            log.warn({ host: host.name, container: row.name, err: errorMessage(err) }, 'could not remove the container of an unfinished launch; its GPUs stay held');
+          }
         }
+        if (removedAll && (await markRemoved(deps, row, 'launch did not finish', now, true))) report.removedOrphans.push(`${host.name}/${row.name}`);
+        continue;
+      }
+      if (busy(row.name)) continue;
+      const live = byId.get(row.dockerId);
+      if (!live) {
+        if (await markRemoved(deps, row, 'container gone', now, true)) report.goneContainers.push(`${host.name}/${row.name}`);
       } else if (row.state === 'running' && live.state !== 'running') {
         if (await markStopped(deps, row, 'container exited', now, true)) {
           report.exitedContainers.push(`${host.name}/${row.name}`);
@@ -106,6 +121,24 @@ export async function reconcile(deps: OpsDeps): Promise<ReconcileReport> {
         }
       }
     }
+
+    for (const c of listed) {
+      if (claimed.has(c.id)) continue;
+      const label = c.labels[LABEL.name] ?? c.name;
+      const instance = c.labels[LABEL.instance];
+      if (instance && instance !== deps.instanceId) {
+        report.otherInstallations.push(`${host.name}/${label}`);
+        continue;
+      }
+      if (busy(label)) continue;
+      try {
+        const adopted = await adopt(deps, host.name, c, now);
+        if (adopted) report.adopted.push(`${host.name}/${adopted}`);
+        failpoint(deps, 'during-reconcile');
+      } catch (err) {
+        log.warn({ host: host.name, container: label, err: errorMessage(err) }, 'could not adopt a container; it is left as it is');
+      }
+    }
   }
 
   // Allocations for containers that were never recorded (a process killed between the two).
@@ -116,7 +149,7 @@ export async function reconcile(deps: OpsDeps): Promise<ReconcileReport> {
     report.releasedAllocations.push(a.id);
   }
 
-  const changed = report.removedOrphans.length + report.goneContainers.length + report.exitedContainers.length + report.restopped.length + report.releasedAllocations.length;
+  const changed = report.adopted.length + report.removedOrphans.length + report.goneContainers.length + report.exitedContainers.length + report.restopped.length + report.releasedAllocations.length;
   if (changed) {
     log.warn({ ...report }, 'reconciled hosts and database');
     await audit(db, { actor: 'gpubot', action: 'reconcile', result: 'ok', detail: JSON.stringify(report) });

@@ -14,6 +14,7 @@ import { ensureStopped } from '../hosts/runtime.js';
 import { errorMessage } from '../util/errors.js';
 import { SNAPSHOT_MAX_AGE_MS, type OpsDeps } from './deps.js';
 import { ownedContainer } from './ownership.js';
+import { failpoint } from './launch.js';
 
 type Named<C extends string> = Extract<Request, { command: C }>;
 
@@ -26,9 +27,13 @@ function reachable(deps: OpsDeps, c: Container): GpuHost | Reply {
   return host;
 }
 
-/** A container still being launched is left to its launch. */
-function settled(c: Container): Reply | null {
-  return c.state === 'creating' ? refuse('still-starting', `${c.name} is still starting`, 'Try again in a moment.') : null;
+/**
+ * A container still being launched is left to its launch. Docker is reached only by the exact
+ * full id the database holds: a name (or a short id) would be matched as an ID prefix, and could
+ * reach a stranger's container.
+ */
+export function settled(c: Container): Reply | null {
+  return c.state === 'creating' || !c.dockerId ? refuse('still-starting', `${c.name} is still starting; try in a moment`, 'Nothing was done.') : null;
 }
 
 export async function stopContainer(deps: OpsDeps, req: Named<'stop'>, { actor }: CommandContext): Promise<Reply> {
@@ -38,10 +43,11 @@ export async function stopContainer(deps: OpsDeps, req: Named<'stop'>, { actor }
   if (c.state === 'stopped') return refuse('conflict', `${c.name} is already stopped`, `Start it with "start ${c.name}" or remove it with "rm ${c.name}".`);
   const host = reachable(deps, c);
   if (!('runtime' in host)) return host;
-  if ((await ensureStopped(host.runtime, c.dockerId ?? c.name)) === 'gone') {
+  if ((await ensureStopped(host.runtime, c.dockerId!)) === 'gone') {
     await markRemoved(deps, c, 'container gone', deps.now());
     return refuse('not-found', `${c.name} no longer exists on ${c.hostName}`, 'Its GPUs were released.');
   }
+  failpoint(deps, 'after-container-stop');
   await markStopped(deps, c, 'stopped', deps.now());
   await audit(deps.db, { actor: actor.handle, action: 'stop', target: c.name, result: 'ok' });
   return reply('success', `${c.name} is stopped; GPUs ${c.gpuIndexes} on ${c.hostName} are free again`, [{ type: 'text', text: `Its files stay. "start ${c.name}" takes the same GPUs again if they are free.` }]);
@@ -49,6 +55,8 @@ export async function stopContainer(deps: OpsDeps, req: Named<'stop'>, { actor }
 
 export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor }: CommandContext): Promise<Reply> {
   const c = await ownedContainer(deps.db, actor, req.name);
+  const starting = settled(c);
+  if (starting) return starting;
   if (c.state !== 'stopped') return refuse(c.state === 'creating' ? 'still-starting' : 'conflict', `${c.name} is ${c.state}, not stopped`);
   const drained = await deps.db.host.findUnique({ where: { name: c.hostName } });
   if (drained?.drained) return refuse('host-unavailable', `${c.name} cannot start: ${c.hostName} is drained by an admin`, `"rm ${c.name}" and "run" again to start on another host (your files stay).`);
@@ -92,7 +100,7 @@ export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor
     // Tied to the row at once, so reconciliation never sees it as an allocation without a container.
     await deps.db.container.update({ where: { id: c.id }, data: { allocationId: taken.allocation.id } });
     try {
-      await host.runtime.start(c.dockerId ?? c.name);
+      await host.runtime.start(c.dockerId!);
     } catch (err) {
       await deps.db.container.update({ where: { id: c.id }, data: { allocationId: null } });
       await release(deps.txDb, taken.allocation.id, 'start failed', deps.now());
@@ -113,7 +121,7 @@ export async function removeContainer(deps: OpsDeps, req: Named<'rm'>, { actor }
   const host = reachable(deps, c);
   if (!('runtime' in host)) return host;
   try {
-    await host.runtime.remove(c.dockerId ?? c.name, { force: true });
+    await host.runtime.remove(c.dockerId!, { force: true });
   } catch (err) {
     if (!(err instanceof ContainerNotFound)) throw err;
   }
@@ -126,9 +134,11 @@ const MAX_LOG_CHARS = 3500;
 
 export async function containerLogs(deps: OpsDeps, req: Named<'logs'>, { actor }: CommandContext): Promise<Reply> {
   const c = await ownedContainer(deps.db, actor, req.name);
+  const starting = settled(c);
+  if (starting) return starting;
   const host = reachable(deps, c);
   if (!('runtime' in host)) return host;
-  let text = await host.runtime.logs(c.dockerId ?? c.name, req.tail);
+  let text = await host.runtime.logs(c.dockerId!, req.tail);
   const cut = text.length > MAX_LOG_CHARS;
   if (cut) text = text.slice(-MAX_LOG_CHARS);
   return reply('info', `Last ${req.tail} lines of ${c.name}`, [{ type: 'code', text: text.trimEnd() || '(no output yet)' }, ...(cut ? [{ type: 'text' as const, text: `Showing the last ${MAX_LOG_CHARS} characters.` }] : [])]);
@@ -136,6 +146,8 @@ export async function containerLogs(deps: OpsDeps, req: Named<'logs'>, { actor }
 
 export async function extendContainer(deps: OpsDeps, req: Named<'extend'>, { actor }: CommandContext): Promise<Reply> {
   const c = await ownedContainer(deps.db, actor, req.name);
+  const starting = settled(c);
+  if (starting) return starting;
   const usage = await usageOf(deps.db, deps.config, c.userId, c.user.handle, deps.now());
   const limits = usage.limits;
   const now = deps.now().getTime();

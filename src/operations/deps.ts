@@ -8,6 +8,8 @@ import type { RateLimiter } from '../core/policy/rate-limit.js';
 /** What the command handlers work with. */
 export interface OpsDeps {
   config: Config;
+  /** This installation's id (database-kept; label gpubot.instance on every container it starts). */
+  instanceId: string;
   db: PrismaClient;
   /** A second client (its own SQLite connection) for the GPU transactions: allocate and release. */
   txDb: PrismaClient;

@@ -5,7 +5,7 @@ import type { Request } from '../core/requests.js';
 import { audit } from '../db/audit.js';
 import type { OpsDeps } from './deps.js';
 import { ownedContainer } from './ownership.js';
-import { lifetimeEnd } from './containers.js';
+import { lifetimeEnd, settled } from './containers.js';
 
 /**
  * Stopped: holds off the cleanup for cleanup.keepFor. Running: marks it keep-alive against idle
@@ -13,6 +13,8 @@ import { lifetimeEnd } from './containers.js';
  */
 export async function keepContainer(deps: OpsDeps, req: Extract<Request, { command: 'keep' }>, { actor }: CommandContext): Promise<Reply> {
   const c = await ownedContainer(deps.db, actor, req.name);
+  const starting = settled(c);
+  if (starting) return starting;
   if (c.state !== 'stopped' && c.state !== 'running') return refuse('still-starting', `${c.name} is ${c.state}`, 'Try again in a moment.');
   const now = deps.now().getTime();
   const forMs = c.state === 'stopped' ? deps.config.cleanup.keepFor : deps.config.idle.keepFor;

@@ -1,7 +1,7 @@
 import type { ProgressSink } from '../core/reply.js';
 import type { Container } from '../db/client.js';
 import type { GpuHost } from '../hosts/gpu-host.js';
-import { userDir } from '../hosts/container-spec.js';
+import { userDir, userNetwork } from '../hosts/container-spec.js';
 import { LABEL } from '../hosts/labels.js';
 import { markStopped } from '../db/containers.js';
 import { ContainerNotFound } from '../hosts/errors.js';
@@ -19,16 +19,25 @@ export function failpoint(deps: Pick<OpsDeps, 'failpoint'>, name: string): void 
  * this process made it before; if it has gone since, Docker refuses the bind mount and
  * createAndStart makes it and tries once more.
  */
-export async function ensureUserDir(deps: Pick<OpsDeps, 'config' | 'userDirs'>, host: GpuHost, handle: string, force = false): Promise<void> {
-  const key = `${host.name}:${handle}`;
+export async function ensureUserDir(deps: Pick<OpsDeps, 'config' | 'userDirs'>, host: GpuHost, handle: string, uid: number | undefined, force = false): Promise<void> {
+  const key = `${host.name}:${handle}:${uid ?? 'root'}`;
   if (!force && deps.userDirs.has(key)) return;
   const dir = userDir(deps.config, handle);
-  const out = await host.run(['mkdir', '-p', '--', dir], 10_000);
+  // runAs user: 0700 and the user's own uid, also when it existed before (made by root, say).
+  const argv = uid === undefined ? ['mkdir', '-p', '--', dir] : ['install', '-d', '-m', '0700', '-o', String(uid), '-g', String(uid), '--', dir];
+  const out = await host.run(argv, 10_000);
   if (out.code !== 0) throw new Error(`could not create ${dir} on ${host.name}: ${out.stderr.trim() || `exit ${out.code}`}`);
   deps.userDirs.add(key);
 }
 
 const missingBindSource = (err: unknown): boolean => /bind source path does not exist/i.test(errorMessage(err));
+
+/** The user's own bridge network on a host, made on first use: other users' containers are not on it. */
+export async function ensureNetwork(deps: Pick<OpsDeps, 'instanceId'>, host: GpuHost, handle: string): Promise<string> {
+  const name = userNetwork(handle);
+  await host.runtime.ensureNetwork(name, { [LABEL.managed]: 'true', [LABEL.owner]: handle, [LABEL.instance]: deps.instanceId });
+  return name;
+}
 
 export async function ensureImage(host: GpuHost, image: string, progress: ProgressSink): Promise<void> {
   if (await host.runtime.hasImage(image)) return;
@@ -38,8 +47,12 @@ export async function ensureImage(host: GpuHost, image: string, progress: Progre
 }
 
 /** Creates and starts the container for a DB row in state "creating"; returns the Docker id. */
-export async function createAndStart(deps: OpsDeps, host: GpuHost, row: Container, owner: string, cmd: string[] | undefined): Promise<string> {
+export async function createAndStart(deps: OpsDeps, host: GpuHost, row: Container, owner: string, cmd: string[] | undefined, uid: number | undefined, network: string): Promise<string> {
   const spec = {
+    instanceId: deps.instanceId,
+    endsAt: row.endsAt ?? deps.now(),
+    uid,
+    network,
     name: row.name,
     owner,
     image: row.image,
@@ -52,7 +65,7 @@ export async function createAndStart(deps: OpsDeps, host: GpuHost, row: Containe
   const create = () => host.runtime.create(spec);
   const id = await create().catch(async (err: unknown) => {
     if (!missingBindSource(err)) throw err;
-    await ensureUserDir(deps, host, owner, true);
+    await ensureUserDir(deps, host, owner, uid, true);
     return create();
   });
   failpoint(deps, 'after-container-create');
@@ -67,9 +80,15 @@ export async function createAndStart(deps: OpsDeps, host: GpuHost, row: Containe
  * Removes the container of an allocation; true when the host confirms none is left. Looks before
  * it removes: a container of the same name that another allocation (or nobody's) owns is not ours.
  */
-export async function removeIfPresent(host: GpuHost, idOrName: string, allocationId: number): Promise<boolean> {
+export async function removeIfPresent(host: GpuHost, id: string | undefined, allocationId: number): Promise<boolean> {
   try {
-    const info = await host.runtime.inspect(idOrName);
+    // Without an id, only a container carrying this allocation's label: a name is never asked for (Docker would match it as an ID prefix).
+    if (!id) {
+      const found = (await host.runtime.listManaged()).filter((c) => c.labels[LABEL.allocation] === String(allocationId));
+      if (found.length === 0) return true;
+      id = found[0]!.id;
+    }
+    const info = await host.runtime.inspect(id);
     if (info.labels[LABEL.allocation] !== String(allocationId)) return true;
     await host.runtime.remove(info.id, { force: true });
     return true;
@@ -86,7 +105,9 @@ export async function stopOnHost(deps: OpsDeps, c: Container, reason: string, no
   const host = deps.pool.get(c.hostName);
   if (!host || host.connection().state !== 'up') return false;
   try {
-    await ensureStopped(host.runtime, c.dockerId ?? c.name);
+    // No id yet: the launch has not finished; left to it (or to reconciliation).
+    if (!c.dockerId) return false;
+    await ensureStopped(host.runtime, c.dockerId);
   } catch (err) {
     deps.log.warn({ host: c.hostName, container: c.name, reason, err: errorMessage(err) }, 'could not stop a container');
     return false;

@@ -12,7 +12,8 @@ import { errorMessage } from '../util/errors.js';
 import type { OpsDeps } from './deps.js';
 import { isReply, takeGpus } from './take-gpus.js';
 import { enqueue, queueableRefusal, withQueueButton } from './queue.js';
-import { createAndStart, ensureImage, ensureUserDir, removeIfPresent } from './launch.js';
+import { createAndStart, ensureImage, ensureNetwork, ensureUserDir, removeIfPresent } from './launch.js';
+import { userUid } from '../db/users.js';
 
 type RunRequest = Extract<Request, { command: 'run' }>;
 
@@ -53,9 +54,10 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
   try {
     await progress(`GPUs ${taken.indexes.join(',')} on ${taken.host} are yours; preparing the container`);
     // Both at once, but the reply waits for both: no pull outlives a refusal.
-    const prepared = await Promise.allSettled([ensureUserDir(deps, host, actor.handle), ensureImage(host, image, progress)]);
+    const uid = config.storage.runAs === 'user' ? await userUid(db, actor.userId, config.storage.uidBase) : undefined;
+    const prepared = await Promise.allSettled([ensureUserDir(deps, host, actor.handle, uid), ensureImage(host, image, progress), ensureNetwork(deps, host, actor.handle)]);
     for (const p of prepared) if (p.status === 'rejected') throw p.reason;
-    dockerId = await createAndStart(deps, host, row, actor.handle, req.cmd);
+    dockerId = await createAndStart(deps, host, row, actor.handle, req.cmd, uid, (prepared[2] as PromiseFulfilledResult<string>).value);
     // Conditional: if the row was changed meanwhile (removed by an admin, say), this launch lost.
     const { count } = await db.container.updateMany({ where: { id: row.id, state: 'creating' }, data: { dockerId, state: 'running' } });
     if (count === 0) throw new Error('the container was removed while it was starting');
@@ -63,7 +65,7 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
     const message = errorMessage(err);
     deps.log.warn({ container: name, image, err: message }, 'container did not start');
     // The GPUs go back only once the host confirms no container holds them.
-    const gone = await removeIfPresent(host, dockerId ?? (err as { containerId?: string }).containerId ?? name, taken.allocation.id);
+    const gone = await removeIfPresent(host, dockerId ?? (err as { containerId?: string }).containerId, taken.allocation.id);
     if (gone) await markRemoved(deps, row, 'launch failed', deps.now());
     return refuse(
       'failed',

@@ -33,7 +33,7 @@ export async function takeGpus(deps: OpsDeps, actor: Actor, kind: AllocationKind
     kind,
     endsAt,
     quota: (held) => checkRequest(limits, held, req.gpus, hours, usage.used),
-    place: (leased) => placeGpus(candidates(snapshots, drained, leased), req.gpus, req.host),
+    place: (leased) => placeGpus(candidates(snapshots, drained, leased, deps.instanceId), req.gpus, req.host),
   });
   if (!taken.ok) {
     if (taken.limit) return refuse(quotaCode(taken.limit), 'Over your quota', `${taken.reason}.`);

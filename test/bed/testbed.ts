@@ -3,7 +3,7 @@
 // See test/bed/README.md.
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createReadStream, openSync, closeSync, constants as fsConstants } from 'node:fs';
+import { createReadStream, openSync, closeSync, readFileSync, constants as fsConstants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -61,6 +61,8 @@ export interface Bed {
   /** Same port, same host key; waits until it accepts. */
   startSshd(name: string): Promise<void>;
   dockerCli(name: string, args: string[]): Promise<{ stdout: string; stderr: string; code: number }>;
+  /** Stops the host's dockerd as `systemctl restart docker` would (SIGTERM: its containers stop), and starts it again on the same data. */
+  restartDockerd(name: string): Promise<void>;
   /** A gpubot.yaml-shaped plain object for these hosts. */
   config(extra?: Record<string, unknown>): Record<string, unknown>;
   teardown(): Promise<void>;
@@ -405,6 +407,13 @@ function keyLine(pub: string): string {
 export function fingerprintOf(keyLineText: string): string {
   const b64 = keyLineText.trim().split(/\s+/)[1] ?? '';
   return 'SHA256:' + createHash('sha256').update(Buffer.from(b64, 'base64')).digest('base64').replace(/=+$/, '');
+}
+
+/** This process's hard RLIMIT_MEMLOCK in bytes, -1 when unlimited. */
+export function memlockHardLimit(): number {
+  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max locked memory'));
+  const hard = line?.trim().split(/\s+/)[4];
+  return !hard || hard === 'unlimited' ? -1 : Number(hard);
 }
 
 export function defaultGpuState(gpus: number): GpuState {
@@ -931,6 +940,20 @@ export async function startBed(opts: BedOptions): Promise<Bed> {
       refreshTracked();
       await saveState();
     },
+    async restartDockerd(name) {
+      const h = get(name);
+      if (h.dockerdPid !== null) {
+        signal(h.dockerdPid, 'SIGTERM');
+        const deadline = Date.now() + 30_000;
+        while (await alive(h.dockerdPid)) {
+          if (Date.now() > deadline) signal(h.dockerdPid, 'SIGKILL');
+          await sleep(50);
+        }
+      }
+      h.dockerdPid = await startDockerd(h);
+      refreshTracked();
+      await saveState();
+    },
     dockerCli(name, args) {
       const env = { ...process.env };
       delete env.DOCKER_HOST;
@@ -951,6 +974,8 @@ export async function startBed(opts: BedOptions): Promise<Bed> {
         admins: ['admin'],
         // Tests and benchmarks send many commands as one user; the per-user limit has tests of its own (test/e2e/access.test.ts).
         rateLimits: { commands: { perMinute: 10_000, burst: 10_000 } },
+        // gpubot asks for an unlimited memlock; a dockerd without CAP_SYS_RESOURCE (this sandbox) cannot grant more than its own.
+        ...(memlockHardLimit() === -1 ? {} : { limits: { memlock: memlockHardLimit() } }),
         ...extra,
       };
     },

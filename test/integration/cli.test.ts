@@ -45,7 +45,7 @@ describe('gpubot command line', () => {
   it('migrate applies the migrations once', async () => {
     const first = await gpubot(['migrate'], env);
     expect(first.code, first.stderr).toBe(0);
-    expect(first.stdout).toMatch(/applied 7 migration\(s\): \d+_init, \d+_add_notices, \d+_container_keep_until, \d+_quota_overrides, \d+_link_codes, \d+_container_idle_since, \d+_queued_runs/);
+    expect(first.stdout).toMatch(/applied 8 migration\(s\): \d+_init, \d+_add_notices, \d+_container_keep_until, \d+_quota_overrides, \d+_link_codes, \d+_container_idle_since, \d+_queued_runs, \d+_installation_scheduler_uid/);
     const again = await gpubot(['migrate'], env);
     expect(again.stdout).toBe('the database is up to date\n');
   });

@@ -43,6 +43,9 @@ describe('ContainerRuntime', () => {
     shmSize: '64m',
     cmd,
     host: pool.get(host)!.config,
+    instanceId: 'rt',
+    endsAt: new Date(),
+    network: 'bridge',
   });
 
   for (const hostName of ['h1', 'local']) {

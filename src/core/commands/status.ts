@@ -3,7 +3,7 @@ import { memory, percent } from '../format.js';
 import { reply, type Block, type Reply } from '../reply.js';
 
 const holderText = (g: GpuView): string => {
-  const held = g.holders.map((h) => (h.container ? `${h.owner} (${h.container})` : `${h.owner} (reserved)`));
+  const held = g.holders.map((h) => (h.otherGpubot ? `${h.owner} (${h.container}, other gpubot)` : h.container ? `${h.owner} (${h.container})` : `${h.owner} (reserved)`));
   return held.length ? held.join(', ') : 'free';
 };
 
