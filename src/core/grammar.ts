@@ -3,6 +3,7 @@ import stringArgv from 'string-argv';
 import type { Request, CommandName } from './requests.js';
 import * as v from './validate.js';
 import { InputError, printable } from './validate.js';
+import { buildArgs, userImageName, workspacePath } from './dockerfile.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 type Values = Record<string, string | boolean | undefined>;
@@ -184,6 +185,46 @@ export const commands: CommandSpec[] = [
     },
   },
   {
+    name: 'image',
+    usage: 'image build NAME [--file PATH] [--host HOST] [--build-arg KEY=VALUE]... | image logs NAME | image ls | image rm NAME[:n]',
+    summary: 'Your own images: build one from a Dockerfile in your workspace (tagged gpubot/<you>/NAME:n), read its build log, list or remove them; run one with "run --image mine/NAME[:n]".',
+    examples: ['image build trainer', 'image build trainer --file docker/Dockerfile --host gpu2', 'image logs trainer', 'image ls', 'image rm trainer:2'],
+    options: { file: { type: 'string' }, host: { type: 'string' }, 'build-arg': { type: 'string', multiple: true } },
+    positionals: [1, 2],
+    build: (values, [action, arg]) => {
+      const only = (allowed: string[]) => {
+        const extra = Object.keys(values).find((k) => !allowed.includes(k));
+        if (extra) throw new InputError(`image ${printable(action!)} takes no --${extra}`);
+      };
+      if (action === 'ls') {
+        only([]);
+        if (arg !== undefined) throw new InputError('image ls takes no argument');
+        return { command: 'image', action };
+      }
+      if (action !== 'build' && action !== 'logs' && action !== 'rm') throw new InputError(`unknown image action "${printable(action!)}"; try "help image"`);
+      if (arg === undefined) throw new InputError(`image ${action} needs a NAME`);
+      if (action === 'logs') {
+        only([]);
+        return { command: 'image', action, name: userImageName(arg) };
+      }
+      if (action === 'rm') {
+        only([]);
+        const [name, version, ...rest] = arg.split(':');
+        if (rest.length) throw new InputError(`"${printable(arg)}" is not NAME or NAME:n`);
+        return { command: 'image', action, name: userImageName(name!), ...(version === undefined ? {} : { version: v.integer(version, 'the version', 1, 1_000_000) }) };
+      }
+      only(['file', 'host', 'build-arg']);
+      return {
+        command: 'image',
+        action,
+        name: userImageName(arg),
+        file: values.file === undefined ? 'Dockerfile' : workspacePath(str(values, 'file')!),
+        host: values.host === undefined ? undefined : v.hostName(str(values, 'host')!),
+        buildArgs: buildArgs((values['build-arg'] as unknown as string[] | undefined) ?? []),
+      };
+    },
+  },
+  {
     name: 'admin',
     usage: 'admin run-job JOB | admin quota USER [--max-gpus N] [--gpu-hours H] [--max-hours H] | admin audit [N] | admin hosts | admin drain HOST | admin undrain HOST',
     summary: 'Admins only: run a scheduled job now, change a user’s limits, read the audit log, see host connections, drain or undrain a host.',
@@ -286,7 +327,7 @@ export function parseWords(words: string[]): Request {
   const seen = new Set<string>();
   for (const token of parsed.tokens) {
     if (token.kind !== 'option' || !token.name) continue;
-    if (seen.has(token.name)) throw new InputError(`--${token.name} is given twice. Usage: ${spec.usage}`);
+    if (seen.has(token.name) && !spec.options[token.name]?.multiple) throw new InputError(`--${token.name} is given twice. Usage: ${spec.usage}`);
     seen.add(token.name);
   }
   const [min, max] = spec.positionals;

@@ -1,7 +1,7 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import Docker from 'dockerode';
 import type { HostConfig } from '../config/schema.js';
-import type { GpuHost, HostConnectionState } from './gpu-host.js';
+import type { GpuHost, HostConnectionState, StreamedCommand } from './gpu-host.js';
 import type { CommandOutput } from './nvidia-smi.js';
 
 /** This machine: its own Docker socket and its own nvidia-smi, behind the same interface. */
@@ -31,6 +31,20 @@ export class LocalHost implements GpuHost {
         resolve({ code, stdout, stderr: stderr || (err && code !== 0 ? err.message : '') });
       });
     });
+  }
+
+  async runStream(argv: string[]): Promise<StreamedCommand> {
+    const [file, ...args] = argv;
+    const child = spawn(file!, args, { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      if (stderr.length < 65_536) stderr += d.toString('utf8');
+    });
+    const done = new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      child.on('error', (err) => resolve({ code: 127, stderr: err.message }));
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    return { stdout: child.stdout, done, close: () => void child.kill('SIGKILL') };
   }
 
   close(): void {}

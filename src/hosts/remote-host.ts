@@ -33,6 +33,10 @@ export class RemoteHost implements GpuHost {
     return this.ssh.exec(argv, timeoutMs);
   }
 
+  runStream(argv: string[], openTimeoutMs: number) {
+    return this.ssh.execStream(argv, openTimeoutMs);
+  }
+
   close(): void {
     this.ssh.close();
   }

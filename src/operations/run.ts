@@ -13,14 +13,18 @@ import type { OpsDeps } from './deps.js';
 import { isReply, takeGpus } from './take-gpus.js';
 import { enqueue, queueableRefusal } from './queue.js';
 import { createAndStart, ensureImage, ensureUserDir, removeIfPresent } from './launch.js';
+import { ensureUserImageOn, resolveUserImage } from './user-images.js';
 
 type RunRequest = Extract<Request, { command: 'run' }>;
 
 
 export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, progress }: CommandContext): Promise<Reply> {
   const { config, db } = deps;
-  const image = req.image ?? config.images.default;
-  if (!imageAllowed(image, config.images.allowed)) return refuse('That image is not allowed', `${image} is not on the allow-list: ${config.images.allowed.join(', ')}`);
+  // The user's own image (mine/NAME[:n]) is theirs alone, whatever the allow-list says.
+  const own = req.image === undefined ? undefined : await resolveUserImage(deps, actor, req.image);
+  if (own && 'tone' in own) return own;
+  const image = own ? own.tag : (req.image ?? config.images.default);
+  if (!own && !imageAllowed(image, config.images.allowed)) return refuse('That image is not allowed', `${image} is not on the allow-list: ${config.images.allowed.join(', ')}`);
   const name = req.name ?? `${actor.handle}-${randomBytes(2).toString('hex')}`;
   if (await db.container.findUnique({ where: { name } })) return refuse(`The name "${name}" is taken`, 'Pick another --name, or remove the old container with "rm".');
 
@@ -52,7 +56,7 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
   try {
     await progress(`GPUs ${taken.indexes.join(',')} on ${taken.host} are yours; preparing the container`);
     // Both at once, but the reply waits for both: no pull outlives a refusal.
-    const prepared = await Promise.allSettled([ensureUserDir(deps, host, actor.handle), ensureImage(host, image, progress)]);
+    const prepared = await Promise.allSettled([ensureUserDir(deps, host, actor.handle), own ? ensureUserImageOn(deps, host, own, progress) : ensureImage(host, image, progress)]);
     for (const p of prepared) if (p.status === 'rejected') throw p.reason;
     dockerId = await createAndStart(deps, host, row, actor.handle, req.cmd);
     // Conditional: if the row was changed meanwhile (removed by an admin, say), this launch lost.
