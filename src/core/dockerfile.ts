@@ -58,7 +58,7 @@ export function instructions(text: string): Instruction[] {
     if (current === null && (trimmed === '' || trimmed.startsWith('#'))) return;
     if (current !== null && trimmed.startsWith('#')) return; // comment inside a continuation
     const continues = trimmed.endsWith(escape) && !trimmed.endsWith(escape + escape);
-    const body = continues ? trimmed.slice(0, -1) : trimmed;
+    const body = continues ? trimmed.slice(0, -1).trimEnd() : trimmed;
     current = current === null ? { line: i + 1, text: body } : { line: current.line, text: `${current.text} ${body}` };
     if (continues) return;
     push(current);
@@ -261,7 +261,7 @@ export function instructionText(createdBy: string): string {
   return run ? `RUN ${run[1]!.trim()}` : createdBy.trim();
 }
 
-const MB = 1024 ** 2;
+const MB = 1e6;
 const APT_INSTALL = /\bapt(?:-get)?\s+(?:-\S+\s+)*install\b/;
 const PIP_INSTALL = /\b(?:pip3?|python3?\s+-m\s+pip)\s+install\b/;
 const TOOLCHAIN = /\b(?:build-essential|gcc|g\+\+|clang|cmake|make|cuda-toolkit[\w.-]*|cuda-nvcc[\w.-]*|[\w.+-]+-dev(?:el)?)\b/;
