@@ -182,7 +182,7 @@ export async function buildOnHost(host: GpuHost, opts: BuildOptions): Promise<Bu
     clearTimeout(timer);
     tar.close();
   }
-  if (timedOut) failure = `the build took longer than ${Math.round(opts.timeoutMs / 60_000)} minute(s) and was stopped`;
+  if (timedOut) failure = `the build took longer than ${opts.timeoutMs >= 60_000 ? `${Math.round(opts.timeoutMs / 60_000)} min` : `${Math.round(opts.timeoutMs / 1000)} s`} and was stopped`;
   failure ??= context.failure();
   if (!failure && !imageId) failure = 'Docker did not say which image it built';
   const failedStep = steps[steps.length - 1];

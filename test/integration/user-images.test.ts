@@ -8,6 +8,9 @@ import type { App } from '../../src/app.js';
 import type { Block, Reply } from '../../src/core/reply.js';
 import { startBed, type Bed } from '../bed/testbed.js';
 import { appFor } from '../support/app.js';
+import { waitFor } from '../support/wait.js';
+import { DockerIgnore } from '../../src/core/dockerignore.js';
+import { buildOnHost } from '../../src/hosts/image-build.js';
 
 const BASE = 'pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime';
 
@@ -247,5 +250,29 @@ describe('your own images', () => {
     const ls = await say('alice', 'image ls');
     expect(ls.text).not.toContain('trainer:1');
     expect(ls.reply.title).toMatch(/^Your images: 2 of 3, adding [\d.]+ MB of 0\.01 GB$/);
+  });
+
+  it('removes a version no container uses, from every host', async () => {
+    const { reply } = await say('alice', 'image rm trainer:3');
+    expect(reply.title).toBe('Removed gpubot/alice/trainer:3');
+    expect(await tags('h1')).toEqual(['gpubot/alice/trainer:2']);
+    expect((await say('alice', 'image rm trainer:3')).text).toContain('You have no image trainer:3');
+  });
+
+  it('stops a build at its time limit and one whose context is too large, leaving no container', async () => {
+    const h1 = app.pool.get('h1')!;
+    await put('frank', 'Dockerfile', `FROM ${BASE}\nRUN echo started && sleep 60\n`);
+    await put('frank', 'big.bin', 'z'.repeat(300_000));
+    const common = { dir: dir('frank'), dockerfile: 'Dockerfile', ignore: new DockerIgnore(''), buildArgs: {}, memoryBytes: 512 * 1024 ** 2, cpus: 1, onStep: () => {} };
+    const started = Date.now();
+    const slow = await buildOnHost(h1, { ...common, tag: 'gpubot/frank/slow:1', timeoutMs: 6_000, maxContextBytes: 10 ** 9 });
+    expect(slow.ok).toBe(false);
+    expect(!slow.ok && slow.error).toBe('the build took longer than 6 s and was stopped');
+    expect(Date.now() - started).toBeLessThan(30_000);
+    // The daemon cancels the build when the request goes away: the step's container is killed and removed.
+    await waitFor(async () => !(await bed.dockerCli('h1', ['ps', '-a', '--no-trunc', '--format', '{{.Command}}'])).stdout.includes('sleep 60') || null, { timeoutMs: 20_000, what: 'the build container to go' });
+    const big = await buildOnHost(h1, { ...common, tag: 'gpubot/frank/big:1', timeoutMs: 60_000, maxContextBytes: 100_000 });
+    expect(!big.ok && big.error).toMatch(/^the build context is larger than/);
+    expect((await tags('h1')).filter((t) => t.startsWith('gpubot/frank/'))).toEqual([]);
   });
 });
