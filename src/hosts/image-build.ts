@@ -158,23 +158,37 @@ export async function buildOnHost(host: GpuHost, opts: BuildOptions): Promise<Bu
       const onLine = (line: string) => {
         const step = /^Step (\d+)\/(\d+) : (.*)$/.exec(line);
         if (step) {
+          announce();
           steps.push({ n: Number(step[1]), total: Number(step[2]), instruction: step[3]!, cached: false });
+          unannounced = true;
           stepOutput = '';
-          opts.onStep({ ...steps[steps.length - 1]! });
           return;
         }
         const current = steps[steps.length - 1];
-        if (current && line.trim() === '---> Using cache') {
-          current.cached = true;
-          opts.onStep({ ...current });
-          return;
-        }
+        if (current && line.trim() === '---> Using cache') current.cached = true;
+        // A step is reported once, when its next line says whether it came from cache.
+        announce();
+        if (current && line.trim() === '---> Using cache') return;
         if (/^ ---> /.test(line) || /^Removing intermediate container /.test(line)) return;
         const built = /^Successfully built ([0-9a-f]+)$/.exec(line);
         if (built && !imageId) imageId = built[1];
         if (!built && !/^Successfully tagged /.test(line)) stepOutput += `${line}\n`;
       };
-      host.docker.modem.followProgress(response, (err: Error | null) => (err ? reject(err) : resolve()), onEvent);
+      let unannounced = false;
+      const announce = () => {
+        const current = steps[steps.length - 1];
+        if (unannounced && current) opts.onStep({ ...current });
+        unannounced = false;
+      };
+      host.docker.modem.followProgress(
+        response,
+        (err: Error | null) => {
+          announce();
+          if (err) reject(err);
+          else resolve();
+        },
+        onEvent,
+      );
     });
   } catch (err) {
     failure ??= context.failure() ?? errorMessage(err);
@@ -186,9 +200,14 @@ export async function buildOnHost(host: GpuHost, opts: BuildOptions): Promise<Bu
   failure ??= context.failure();
   if (!failure && !imageId) failure = 'Docker did not say which image it built';
   const failedStep = steps[steps.length - 1];
-  if (failure) return { ok: false, error: failure, log, failedStep, stepOutput: stepOutput.slice(-8000), steps };
-  return { ok: true, imageId: imageId!, log, contextBytes: context.bytes(), steps };
+  if (failure) return { ok: false, error: plainText(failure), log: plainText(log), failedStep, stepOutput: plainText(stepOutput.slice(-8000)), steps };
+  return { ok: true, imageId: imageId!, log: plainText(log), contextBytes: context.bytes(), steps };
 }
+
+/** Build output as plain text: no terminal escapes, no control characters but newlines and tabs. */
+export const plainText = (text: string): string =>
+  // eslint-disable-next-line no-control-regex
+  text.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r(?!\n)/g, '\n').replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, '');
 
 /**
  * Re-packs the host's tar as it streams: entries .dockerignore excludes are dropped (the

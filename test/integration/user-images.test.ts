@@ -143,7 +143,7 @@ describe('your own images', () => {
   });
 
   it('fails a broken RUN with that step’s output in the reply, and keeps the log', async () => {
-    await put('alice', 'broken/Dockerfile', `FROM ${BASE}\nRUN echo preparing\nRUN echo about to fail && ls /no/such/dir\nRUN echo never\n`);
+    await put('alice', 'broken/Dockerfile', `FROM ${BASE}\nRUN echo preparing\nRUN echo about to fail && printf '\\033[31mred\\033[0m\\n' && ls /no/such/dir\nRUN echo never\n`);
     const { reply, text } = await say('alice', 'image build broken --file broken/Dockerfile --host h1');
     expect(reply.tone).toBe('error');
     expect(reply.title).toBe('Build of gpubot/alice/broken:1 failed at step 3/4');
@@ -151,6 +151,8 @@ describe('your own images', () => {
     expect(code).toContain('about to fail');
     expect(code).toMatch(/ls: \/no\/such\/dir: No such file or directory/);
     expect(code).not.toContain('preparing'); // the failing step's output, not the whole log
+    expect(code).toContain('red\n');
+    expect(code).not.toContain('\u001b'); // terminal escapes never reach the chat
     expect(text).toMatch(/returned a non-zero code: 1/);
     expect((await say('alice', 'image logs broken')).text).toMatch(/Build log of gpubot\/alice\/broken:1 \(failed\)[\s\S]*preparing[\s\S]*about to fail/);
     expect(await tags('h1')).not.toContain('gpubot/alice/broken:1');
