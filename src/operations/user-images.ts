@@ -212,7 +212,14 @@ async function buildLocked(deps: OpsDeps, req: Extract<ImageRequest, { action: '
     ]);
   }
 
-  const facts = await imageFacts(host, row.tag, DOCKER_TIMEOUT_MS);
+  let facts;
+  try {
+    facts = await imageFacts(host, row.tag, DOCKER_TIMEOUT_MS);
+  } catch (err) {
+    // Built, but unreadable now: the row must not stay "building".
+    await deps.db.userImage.update({ where: { id: row.id }, data: { state: 'failed', log: result.log, error: `built, but ${host.name} could not describe it: ${errorMessage(err)}`.slice(0, 2000), finishedAt: deps.now() } });
+    throw err;
+  }
   const base = finalBase(dockerfile);
   const baseFacts = base === 'scratch' ? { size: 0, history: [] } : await imageFacts(host, withDefaultTag(base), DOCKER_TIMEOUT_MS).catch(() => ({ size: 0, history: [] }));
   const addedBytes = Math.max(0, facts.size - baseFacts.size);
