@@ -7,8 +7,8 @@ import { PassThrough, type Readable } from 'node:stream';
 import tarStream from 'tar-stream';
 import type { DockerIgnore } from '../core/dockerignore.js';
 import { errorMessage } from '../util/errors.js';
-import { withTimeout } from './errors.js';
 import type { GpuHost } from './gpu-host.js';
+import type { BuildMessage } from './runtime.js';
 
 const MAX_SMALL_FILE = 256 * 1024;
 
@@ -89,13 +89,6 @@ export type BuildResult =
 
 const MAX_LOG = 256 * 1024;
 
-interface BuildEvent {
-  stream?: string;
-  status?: string;
-  error?: string;
-  errorDetail?: { message?: string };
-  aux?: { ID?: string };
-}
 
 /** Runs one build on the host's Docker through its classic builder, reporting each step. */
 export async function buildOnHost(host: GpuHost, opts: BuildOptions): Promise<BuildResult> {
@@ -126,70 +119,52 @@ export async function buildOnHost(host: GpuHost, opts: BuildOptions): Promise<Bu
   });
 
   try {
-    const response = (await host.docker.buildImage(context.body as never, {
-      t: opts.tag,
-      dockerfile: opts.dockerfile,
-      buildargs: opts.buildArgs,
-      memory: opts.memoryBytes,
-      memswap: opts.memoryBytes,
-      cpuperiod: 100_000,
-      cpuquota: Math.round(opts.cpus * 100_000),
-      rm: true,
-      forcerm: true,
-      abortSignal: abort.signal,
-    } as never)) as unknown as Readable;
-    await new Promise<void>((resolve, reject) => {
-      let partial = '';
-      const onEvent = (event: BuildEvent) => {
-        if (event.aux?.ID) imageId = event.aux.ID;
-        if (event.error) {
-          failure = event.errorDetail?.message ?? event.error;
-          append(`${failure}\n`);
-          return;
-        }
-        if (event.status) append(`${event.status}\n`);
-        if (event.stream === undefined) return;
-        append(event.stream);
-        partial += event.stream;
-        const lines = partial.split('\n');
-        partial = lines.pop()!;
-        for (const line of lines) onLine(line);
-      };
-      const onLine = (line: string) => {
-        const step = /^Step (\d+)\/(\d+) : (.*)$/.exec(line);
-        if (step) {
-          announce();
-          steps.push({ n: Number(step[1]), total: Number(step[2]), instruction: step[3]!, cached: false });
-          unannounced = true;
-          stepOutput = '';
-          return;
-        }
-        const current = steps[steps.length - 1];
-        if (current && line.trim() === '---> Using cache') current.cached = true;
-        // A step is reported once, when its next line says whether it came from cache.
+    let partial = '';
+    let unannounced = false;
+    const announce = () => {
+      const current = steps[steps.length - 1];
+      if (unannounced && current) opts.onStep({ ...current });
+      unannounced = false;
+    };
+    const onLine = (line: string) => {
+      const step = /^Step (\d+)\/(\d+) : (.*)$/.exec(line);
+      if (step) {
         announce();
-        if (current && line.trim() === '---> Using cache') return;
-        if (/^ ---> /.test(line) || /^Removing intermediate container /.test(line)) return;
-        const built = /^Successfully built ([0-9a-f]+)$/.exec(line);
-        if (built && !imageId) imageId = built[1];
-        if (!built && !/^Successfully tagged /.test(line)) stepOutput += `${line}\n`;
-      };
-      let unannounced = false;
-      const announce = () => {
-        const current = steps[steps.length - 1];
-        if (unannounced && current) opts.onStep({ ...current });
-        unannounced = false;
-      };
-      host.docker.modem.followProgress(
-        response,
-        (err: Error | null) => {
-          announce();
-          if (err) reject(err);
-          else resolve();
-        },
-        onEvent,
-      );
-    });
+        steps.push({ n: Number(step[1]), total: Number(step[2]), instruction: step[3]!, cached: false });
+        unannounced = true;
+        stepOutput = '';
+        return;
+      }
+      const current = steps[steps.length - 1];
+      const cached = line.trim() === '---> Using cache';
+      if (current && cached) current.cached = true;
+      // A step is reported once, when its next line says whether it came from cache.
+      announce();
+      if (cached || /^ ---> /.test(line) || /^Removing intermediate container /.test(line)) return;
+      const built = /^Successfully built ([0-9a-f]+)$/.exec(line);
+      if (built && !imageId) imageId = built[1];
+      if (!built && !/^Successfully tagged /.test(line)) stepOutput += `${line}\n`;
+    };
+    const onMessage = (message: BuildMessage) => {
+      if (message.aux?.ID) imageId = message.aux.ID;
+      if (message.error) {
+        failure = message.errorDetail?.message ?? message.error;
+        append(`${failure}\n`);
+        return;
+      }
+      if (message.status) append(`${message.status}\n`);
+      if (message.stream === undefined) return;
+      append(message.stream);
+      partial += message.stream;
+      const lines = partial.split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) onLine(line);
+    };
+    try {
+      await host.runtime.build(context.body, { tag: opts.tag, dockerfile: opts.dockerfile, buildArgs: opts.buildArgs, memoryBytes: opts.memoryBytes, cpus: opts.cpus }, onMessage, abort.signal);
+    } finally {
+      announce();
+    }
   } catch (err) {
     failure ??= context.failure() ?? errorMessage(err);
   } finally {
@@ -250,28 +225,15 @@ function filterContext(source: Readable, opts: Pick<BuildOptions, 'ignore' | 'do
   return { body, bytes: () => total, failure: () => failed, fail };
 }
 
-export interface HistoryRow {
-  createdBy: string;
-  size: number;
-}
-
-/** The image's size and its history, newest layer first. */
-export async function imageFacts(host: GpuHost, ref: string, timeoutMs: number): Promise<{ id: string; size: number; history: HistoryRow[] }> {
-  const image = host.docker.getImage(ref);
-  const info = await withTimeout(image.inspect(), timeoutMs, `inspecting ${ref}`);
-  const history = (await withTimeout(image.history(), timeoutMs, `reading the history of ${ref}`)) as { CreatedBy: string; Size: number }[];
-  return { id: info.Id, size: info.Size, history: history.map((h) => ({ createdBy: h.CreatedBy ?? '', size: h.Size ?? 0 })) };
-}
-
 /**
- * Copies an image from one host to another: `docker save` on one daemon streamed straight into
+ * Copies an image from one host to another: `docker save` on one engine streamed straight into
  * `docker load` on the other, through the bot's two connections (no registry, nothing on disk).
  */
 export async function copyImage(from: GpuHost, to: GpuHost, ref: string, onBytes: (bytes: number) => void, timeoutMs: number): Promise<void> {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);
   try {
-    const saved = (await from.docker.getImage(ref).get()) as unknown as Readable;
+    const saved = await from.runtime.saveImage(ref, abort.signal);
     let bytes = 0;
     const counted = new PassThrough();
     saved.on('data', (d: Buffer) => {
@@ -279,19 +241,11 @@ export async function copyImage(from: GpuHost, to: GpuHost, ref: string, onBytes
       onBytes(bytes);
     });
     saved.on('error', (err) => counted.destroy(err));
-    abort.signal.addEventListener('abort', () => saved.destroy(new Error(`copying ${ref} took longer than ${Math.round(timeoutMs / 60_000)} minute(s)`)));
     saved.pipe(counted);
-    const loaded = (await to.docker.loadImage(counted, { quiet: true, abortSignal: abort.signal } as never)) as unknown as Readable;
-    let answer = '';
-    await new Promise<void>((resolve, reject) => {
-      loaded.on('data', (d: Buffer) => {
-        if (answer.length < 65_536) answer += d.toString('utf8');
-      });
-      loaded.on('end', resolve);
-      loaded.on('error', reject);
-    });
-    const error = /"error(?:Detail)?":\s*(?:\{"message":)?"([^"]*)"/.exec(answer)?.[1];
-    if (error) throw new Error(`loading ${ref} on ${to.name} failed: ${error}`);
+    await to.runtime.loadImage(counted, abort.signal);
+  } catch (err) {
+    if (abort.signal.aborted) throw new Error(`copying ${ref} took longer than ${Math.round(timeoutMs / 60_000)} min`);
+    throw err;
   } finally {
     clearTimeout(timer);
   }

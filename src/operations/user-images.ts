@@ -9,13 +9,11 @@ import { printable, sizeBytes } from '../core/validate.js';
 import { audit } from '../db/audit.js';
 import type { UserImage } from '../db/client.js';
 import { drainedHosts } from '../db/hosts.js';
-import { withTimeout } from '../hosts/errors.js';
 import type { GpuHost } from '../hosts/gpu-host.js';
-import { buildOnHost, copyImage, imageFacts, readWorkspaceFiles, type BuildStep } from '../hosts/image-build.js';
-import { hasImage } from '../hosts/images.js';
+import { buildOnHost, copyImage, readWorkspaceFiles, type BuildStep } from '../hosts/image-build.js';
 import { userDir } from '../hosts/container-spec.js';
 import { errorMessage } from '../util/errors.js';
-import { DOCKER_TIMEOUT_MS, type OpsDeps } from './deps.js';
+import type { OpsDeps } from './deps.js';
 
 type ImageRequest = Extract<Request, { command: 'image' }>;
 
@@ -214,27 +212,28 @@ async function buildLocked(deps: OpsDeps, req: Extract<ImageRequest, { action: '
 
   let facts;
   try {
-    facts = await imageFacts(host, row.tag, DOCKER_TIMEOUT_MS);
+    facts = await host.runtime.imageFacts(row.tag);
   } catch (err) {
     // Built, but unreadable now: the row must not stay "building".
     await deps.db.userImage.update({ where: { id: row.id }, data: { state: 'failed', log: result.log, error: `built, but ${host.name} could not describe it: ${errorMessage(err)}`.slice(0, 2000), finishedAt: deps.now() } });
     throw err;
   }
   const base = finalBase(dockerfile);
-  const baseFacts = base === 'scratch' ? { size: 0, history: [] } : await imageFacts(host, withDefaultTag(base), DOCKER_TIMEOUT_MS).catch(() => ({ size: 0, history: [] }));
-  const addedBytes = Math.max(0, facts.size - baseFacts.size);
+  const noBase = { sizeBytes: 0, history: [] as unknown[] };
+  const baseFacts = base === 'scratch' ? noBase : await host.runtime.imageFacts(withDefaultTag(base)).catch(() => noBase);
+  const addedBytes = Math.max(0, facts.sizeBytes - baseFacts.sizeBytes);
   // Checked again now that the size is known (and another process may have built meanwhile).
   const budget = await budgetOf(deps, actor.userId);
   const over = overBudget(deps, budget, addedBytes);
   if (over) {
-    await withTimeout(host.docker.getImage(row.tag).remove({ noprune: false }), DOCKER_TIMEOUT_MS, 'removing').catch(() => {});
+    await host.runtime.removeImage(row.tag).catch(() => {});
     await deps.db.userImage.update({ where: { id: row.id }, data: { state: 'failed', log: result.log, error: over, finishedAt: deps.now() } });
     return refuse(`${row.tag} was built but is over your budget, so it was removed`, over);
   }
-  await deps.db.userImage.update({ where: { id: row.id }, data: { state: 'ready', imageId: facts.id, sizeBytes: facts.size, addedBytes, log: result.log, finishedAt: deps.now() } });
-  await audit(deps.db, { actor: actor.handle, action: 'image build', target: row.tag, result: 'ok', detail: `${host.name} ${size(facts.size)}` });
+  await deps.db.userImage.update({ where: { id: row.id }, data: { state: 'ready', imageId: facts.id, sizeBytes: facts.sizeBytes, addedBytes, log: result.log, finishedAt: deps.now() } });
+  await audit(deps.db, { actor: actor.handle, action: 'image build', target: row.tag, result: 'ok', detail: `${host.name} ${size(facts.sizeBytes)}` });
 
-  const layers: LayerInfo[] = facts.history.map((h, i) => ({ createdBy: h.createdBy, size: h.size, fromBase: i >= facts.history.length - baseFacts.history.length }));
+  const layers: LayerInfo[] = facts.history.map((h, i) => ({ createdBy: h.createdBy, size: h.sizeBytes, fromBase: i >= facts.history.length - baseFacts.history.length }));
   const largest = [...layers].sort((a, b) => b.size - a.size).slice(0, 3).filter((l) => l.size > 0);
   const cached = result.steps.filter((s) => s.cached).length;
   const advice = hints(dockerfile, layers);
@@ -243,7 +242,7 @@ async function buildLocked(deps: OpsDeps, req: Extract<ImageRequest, { action: '
       type: 'fields',
       fields: [
         { label: 'Image', value: row.tag },
-        { label: 'Size', value: size(facts.size) },
+        { label: 'Size', value: size(facts.sizeBytes) },
         { label: 'Added to the base', value: size(addedBytes) },
         { label: 'Steps', value: `${result.steps.length}, ${cached} from cache` },
         { label: 'Context', value: size(result.contextBytes) },
@@ -331,12 +330,12 @@ async function removeVersion(deps: OpsDeps, row: UserImage): Promise<{ ok: true 
       continue;
     }
     try {
-      await withTimeout(host.docker.getImage(row.tag).remove({ noprune: false }), DOCKER_TIMEOUT_MS, `removing ${row.tag}`);
-    } catch (err) {
-      const code = (err as { statusCode?: number }).statusCode;
-      if (code === 404) continue;
+      if ((await host.runtime.removeImage(row.tag)) !== 'in-use') continue;
       left.push(name);
-      errors.push(code === 409 ? `a container on ${name} uses it` : `${name}: ${errorMessage(err)}`);
+      errors.push(`a container on ${name} uses it`);
+    } catch (err) {
+      left.push(name);
+      errors.push(`${name}: ${errorMessage(err)}`);
     }
   }
   if (left.length) {
@@ -399,12 +398,12 @@ export async function resolveUserImage(deps: OpsDeps, actor: Actor, image: strin
 /** Makes sure the host holds the user's image, copying it from a host that does (with progress). */
 export async function ensureUserImageOn(deps: OpsDeps, host: GpuHost, row: UserImage, progress: ProgressSink): Promise<void> {
   const holders = hostsOf(row);
-  if (holders.includes(host.name) && (await withTimeout(hasImage(host.docker, row.tag), DOCKER_TIMEOUT_MS, `looking for ${row.tag}`))) return;
+  if (holders.includes(host.name) && (await host.runtime.hasImage(row.tag))) return;
   let source: GpuHost | undefined;
   for (const name of holders) {
     const h = deps.pool.get(name);
     if (name === host.name || !h || h.connection().state !== 'up') continue;
-    if (await withTimeout(hasImage(h.docker, row.tag), DOCKER_TIMEOUT_MS, `looking for ${row.tag}`).catch(() => false)) {
+    if (await h.runtime.hasImage(row.tag).catch(() => false)) {
       source = h;
       break;
     }
@@ -425,7 +424,7 @@ export async function ensureUserImageOn(deps: OpsDeps, host: GpuHost, row: UserI
     },
     COPY_TIMEOUT_MS,
   );
-  if (!(await withTimeout(hasImage(host.docker, row.tag), DOCKER_TIMEOUT_MS, `looking for ${row.tag}`))) throw new Error(`${row.tag} did not arrive on ${host.name}`);
+  if (!(await host.runtime.hasImage(row.tag))) throw new Error(`${row.tag} did not arrive on ${host.name}`);
   const fresh = await deps.db.userImage.findUnique({ where: { id: row.id } });
   const hosts = [...new Set([...hostsOf(fresh ?? row), host.name])];
   await deps.db.userImage.update({ where: { id: row.id }, data: { hosts: hosts.join(',') } });
