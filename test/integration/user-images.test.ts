@@ -151,7 +151,7 @@ describe('your own images', () => {
     expect(code).toContain('about to fail');
     expect(code).toMatch(/ls: \/no\/such\/dir: No such file or directory/);
     expect(code).not.toContain('preparing'); // the failing step's output, not the whole log
-    expect(code).toContain('red\n');
+    expect(code, JSON.stringify(code)).toContain('red'); // stdout and stderr may interleave mid-line
     expect(code).not.toContain('\u001b'); // terminal escapes never reach the chat
     expect(text).toMatch(/returned a non-zero code: 1/);
     expect((await say('alice', 'image logs broken')).text).toMatch(/Build log of gpubot\/alice\/broken:1 \(failed\)[\s\S]*preparing[\s\S]*about to fail/);
