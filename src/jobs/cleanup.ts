@@ -76,6 +76,6 @@ export const cleanupJob: Job = {
       }
     }
     const oldUserImages = await pruneUserImages(deps);
-    return `${removed} stopped container(s) removed, ${warned} warning(s) sent${deps.config.cleanup.pruneImages ? `, ${pruned} dangling image layer(s) pruned` : ''}, ${oldUserImages} old user image(s) removed`;
+    return `${removed} stopped container(s) removed, ${warned} warning(s) sent${deps.config.cleanup.pruneImages ? `, ${pruned} dangling image layer(s) pruned` : ''}${oldUserImages ? `, ${oldUserImages} old user image(s) removed` : ''}`;
   },
 };
