@@ -52,7 +52,7 @@ export async function readWorkspaceFiles(host: GpuHost, dir: string, paths: stri
       cmd.stdout.pipe(extract);
     });
     const { code, stderr } = await cmd.done;
-    if (code !== 0) throw new Error(`cannot read ${dir} on ${host.name}: ${stderr.trim().split('\n').pop() || `tar exit ${code}`}`);
+    if (code !== 0) throw new Error(`cannot read ${dir} on ${host.name}: ${stderr.trim().split('\n').slice(0, 3).join(' ') || `tar exit ${code}`}`);
   } finally {
     clearTimeout(timer);
     cmd.close();

@@ -140,6 +140,10 @@ describe('your own images', () => {
     expect((await say('alice', 'image build bad --file linked.Dockerfile')).text).toContain('/workspace/linked.Dockerfile is not a plain file');
     expect((await say('alice', 'image build bad --file etc/passwd')).text).toContain('/workspace/etc is a symlink, not a directory');
     expect((await say('alice', 'image build bad --file ../bob/Dockerfile')).text).toContain('is not a path inside your workspace');
+    // A user with no workspace on the host yet, and one without a Dockerfile.
+    expect((await say('gina', 'image build x --host h1')).text).toContain('Your workspace /workspace is empty on h1: put a Dockerfile in it first.');
+    await put('hank', 'notes.txt', 'hi');
+    expect((await say('hank', 'image build x --host h1')).reply.title).toBe('There is no /workspace/Dockerfile on h1');
   });
 
   it('fails a broken RUN with that step’s output in the reply, and keeps the log', async () => {
