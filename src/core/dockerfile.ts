@@ -117,7 +117,8 @@ export function parseDockerfile(text: string, buildArgs: Record<string, string> 
       }
       const [ref, as, name, ...extra] = words;
       if (!ref) throw new DockerfileError(`line ${ins.line}: FROM needs an image`);
-      if (extra.length || (as !== undefined && (as.toUpperCase() !== 'AS' || !name))) throw new DockerfileError(`line ${ins.line}: FROM IMAGE [AS NAME], not "${printable(ins.args)}"`);
+      if (extra.length || (as !== undefined && (as.toUpperCase() !== 'AS' || !name)))
+        throw new DockerfileError(`line ${ins.line}: FROM IMAGE [AS NAME], not "${printable(ins.args)}"`);
       const stageName = name?.toLowerCase();
       if (stageName !== undefined) {
         if (!/^[a-z][a-z0-9_.-]{0,62}$/.test(stageName)) throw new DockerfileError(`line ${ins.line}: "${printable(stageName)}" is not a stage name`);
@@ -237,7 +238,8 @@ export function workspacePath(value: string): string {
 
 /** The name of one of a user's images: a lowercase Docker path component. */
 export function userImageName(value: string): string {
-  if (value.length > 64 || !/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/.test(value)) throw new InputError(`"${printable(value)}" is not an image name (lowercase letters, digits, and . _ - between them)`);
+  if (value.length > 64 || !/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/.test(value))
+    throw new InputError(`"${printable(value)}" is not an image name (lowercase letters, digits, and . _ - between them)`);
   return value;
 }
 
@@ -272,7 +274,9 @@ export function hints(file: Dockerfile, layers: LayerInfo[], largeAptMB = 20): s
   const own = layers.filter((l) => !l.fromBase);
   const aptLayer = own.find((l) => APT_INSTALL.test(l.createdBy) && !/\/var\/lib\/apt\/lists/.test(l.createdBy) && l.size >= largeAptMB * MB);
   if (aptLayer) {
-    out.push(`An apt-get install layer is ${(aptLayer.size / MB).toFixed(0)} MB and keeps the package lists: end that RUN with "&& rm -rf /var/lib/apt/lists/*" (same RUN, or the lists stay in the layer).`);
+    out.push(
+      `An apt-get install layer is ${(aptLayer.size / MB).toFixed(0)} MB and keeps the package lists: end that RUN with "&& rm -rf /var/lib/apt/lists/*" (same RUN, or the lists stay in the layer).`,
+    );
   }
   const runs = file.stages.flatMap((s) => s.instructions.filter((i) => i.keyword === 'RUN'));
   const pipEnvOff = file.stages.some((s) => s.instructions.some((i) => i.keyword === 'ENV' && /PIP_NO_CACHE_DIR/.test(i.args)));

@@ -89,7 +89,6 @@ export type BuildResult =
 
 const MAX_LOG = 256 * 1024;
 
-
 /** Runs one build on the host's Docker through its classic builder, reporting each step. */
 export async function buildOnHost(host: GpuHost, opts: BuildOptions): Promise<BuildResult> {
   let log = '';
@@ -103,7 +102,10 @@ export async function buildOnHost(host: GpuHost, opts: BuildOptions): Promise<Bu
   let failure: string | undefined;
 
   const excludes = opts.ignore.literalExcludes();
-  const tar = await host.runStream(['tar', '-C', opts.dir, '-cf', '-', ...(excludes.length ? ['--anchored', '--no-wildcards', ...excludes.map((e) => `--exclude=./${e}`)] : []), '.'], 10_000);
+  const tar = await host.runStream(
+    ['tar', '-C', opts.dir, '-cf', '-', ...(excludes.length ? ['--anchored', '--no-wildcards', ...excludes.map((e) => `--exclude=./${e}`)] : []), '.'],
+    10_000,
+  );
   const context = filterContext(tar.stdout, opts);
   const abort = new AbortController();
   let timedOut = false;
@@ -161,7 +163,12 @@ export async function buildOnHost(host: GpuHost, opts: BuildOptions): Promise<Bu
       for (const line of lines) onLine(line);
     };
     try {
-      await host.runtime.build(context.body, { tag: opts.tag, dockerfile: opts.dockerfile, buildArgs: opts.buildArgs, memoryBytes: opts.memoryBytes, cpus: opts.cpus }, onMessage, abort.signal);
+      await host.runtime.build(
+        context.body,
+        { tag: opts.tag, dockerfile: opts.dockerfile, buildArgs: opts.buildArgs, memoryBytes: opts.memoryBytes, cpus: opts.cpus },
+        onMessage,
+        abort.signal,
+      );
     } finally {
       announce();
     }
@@ -171,7 +178,8 @@ export async function buildOnHost(host: GpuHost, opts: BuildOptions): Promise<Bu
     clearTimeout(timer);
     tar.close();
   }
-  if (timedOut) failure = `the build took longer than ${opts.timeoutMs >= 60_000 ? `${Math.round(opts.timeoutMs / 60_000)} min` : `${Math.round(opts.timeoutMs / 1000)} s`} and was stopped`;
+  if (timedOut)
+    failure = `the build took longer than ${opts.timeoutMs >= 60_000 ? `${Math.round(opts.timeoutMs / 60_000)} min` : `${Math.round(opts.timeoutMs / 1000)} s`} and was stopped`;
   failure ??= context.failure();
   if (!failure && !imageId) failure = 'Docker did not say which image it built';
   const failedStep = steps[steps.length - 1];
@@ -180,9 +188,15 @@ export async function buildOnHost(host: GpuHost, opts: BuildOptions): Promise<Bu
 }
 
 /** Build output as plain text: no terminal escapes, no control characters but newlines and tabs. */
+/* eslint-disable no-control-regex -- removing control characters is the point */
+const TERMINAL_ESCAPE = /\u001b\[[0-9;?]*[A-Za-z]/g;
+const CONTROL_BUT_NEWLINE_AND_TAB = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g;
+/* eslint-enable no-control-regex */
 export const plainText = (text: string): string =>
-  // eslint-disable-next-line no-control-regex
-  text.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r(?!\n)/g, '\n').replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, '');
+  text
+    .replace(TERMINAL_ESCAPE, '')
+    .replace(/\r(?!\n)/g, '\n')
+    .replace(CONTROL_BUT_NEWLINE_AND_TAB, '');
 
 /**
  * Re-packs the host's tar as it streams: entries .dockerignore excludes are dropped (the
@@ -244,7 +258,7 @@ export async function copyImage(from: GpuHost, to: GpuHost, ref: string, onBytes
     saved.pipe(counted);
     await to.runtime.loadImage(counted, abort.signal);
   } catch (err) {
-    if (abort.signal.aborted) throw new Error(`copying ${ref} took longer than ${Math.round(timeoutMs / 60_000)} min`);
+    if (abort.signal.aborted) throw new Error(`copying ${ref} took longer than ${Math.round(timeoutMs / 60_000)} min`, { cause: err });
     throw err;
   } finally {
     clearTimeout(timer);

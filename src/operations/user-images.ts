@@ -1,6 +1,18 @@
 /** Users' own images: "image build|logs|ls|rm", "run --image mine/NAME[:n]" and their housekeeping. */
 import type { CommandContext } from '../core/engine.js';
-import { checkDockerfile, DockerfileError, finalBase, hints, instructionText, ownBases, ownPrefix, parseDockerfile, withDefaultTag, type Dockerfile, type LayerInfo } from '../core/dockerfile.js';
+import {
+  checkDockerfile,
+  DockerfileError,
+  finalBase,
+  hints,
+  instructionText,
+  ownBases,
+  ownPrefix,
+  parseDockerfile,
+  withDefaultTag,
+  type Dockerfile,
+  type LayerInfo,
+} from '../core/dockerfile.js';
 import { DockerIgnore } from '../core/dockerignore.js';
 import { duration, isoMinute } from '../core/format.js';
 import { refuse, reply, type ProgressSink, type Reply } from '../core/reply.js';
@@ -78,7 +90,8 @@ async function budgetOf(deps: OpsDeps, userId: number): Promise<Budget> {
 function overBudget(deps: OpsDeps, budget: Budget, adding?: number): string | null {
   const { maxCount, maxGB } = deps.config.images.perUser;
   const count = budget.count + (adding === undefined ? 0 : 1);
-  if (adding === undefined ? budget.count >= maxCount : count > maxCount) return `images.perUser.maxCount: you have ${budget.count} image(s); the limit is ${maxCount}. Remove one with "image rm NAME:n".`;
+  if (adding === undefined ? budget.count >= maxCount : count > maxCount)
+    return `images.perUser.maxCount: you have ${budget.count} image(s); the limit is ${maxCount}. Remove one with "image rm NAME:n".`;
   const bytes = budget.addedBytes + (adding ?? 0);
   if (adding === undefined ? bytes >= maxGB * GB : bytes > maxGB * GB) {
     return `images.perUser.maxGB: your images add ${size(budget.addedBytes)}${adding === undefined ? '' : ` and this one ${size(adding)}`} on top of their bases; the limit is ${maxGB} GB. Remove some with "image rm NAME:n".`;
@@ -111,7 +124,10 @@ async function takeBuildLock(deps: OpsDeps, userId: number): Promise<Date | Repl
     }
   }
   const running = held?.imageId ? await deps.db.userImage.findUnique({ where: { id: held.imageId } }) : null;
-  return refuse('You have a build running', `${running ? `${running.name}:${running.version} on ${running.hostName}, ` : ''}started ${held ? isoMinute(held.startedAt) : 'just now'}. One build at a time: wait for it to finish.`);
+  return refuse(
+    'You have a build running',
+    `${running ? `${running.name}:${running.version} on ${running.hostName}, ` : ''}started ${held ? isoMinute(held.startedAt) : 'just now'}. One build at a time: wait for it to finish.`,
+  );
 }
 
 const releaseBuildLock = (deps: OpsDeps, userId: number, startedAt: Date) => deps.db.imageBuildLock.deleteMany({ where: { userId, startedAt } });
@@ -141,12 +157,21 @@ async function buildLocked(deps: OpsDeps, req: Extract<ImageRequest, { action: '
   try {
     files = await readWorkspaceFiles(host, dir, [req.file, '.dockerignore'], config.timeouts.hostMs * 5);
   } catch (err) {
-    return refuse(`Could not read your workspace on ${host.name}`, /No such file or directory/.test(errorMessage(err)) ? `Your workspace ${config.storage.mountPath} is empty on ${host.name}: put a Dockerfile in it first.` : errorMessage(err));
+    return refuse(
+      `Could not read your workspace on ${host.name}`,
+      /No such file or directory/.test(errorMessage(err))
+        ? `Your workspace ${config.storage.mountPath} is empty on ${host.name}: put a Dockerfile in it first.`
+        : errorMessage(err),
+    );
   }
   const parts = req.file.split('/');
   for (let i = 1; i < parts.length; i++) {
     const parent = files.get(parts.slice(0, i).join('/'));
-    if (parent && parent.type !== 'directory') return refuse('That Dockerfile path is not allowed', `${config.storage.mountPath}/${parts.slice(0, i).join('/')} is a ${parent.type}, not a directory: the path must not go through links.`);
+    if (parent && parent.type !== 'directory')
+      return refuse(
+        'That Dockerfile path is not allowed',
+        `${config.storage.mountPath}/${parts.slice(0, i).join('/')} is a ${parent.type}, not a directory: the path must not go through links.`,
+      );
   }
   const entry = files.get(req.file);
   if (!entry) return refuse(`There is no ${shown} on ${host.name}`, `Put a Dockerfile in your workspace (${config.storage.mountPath}) or name one with --file PATH.`);
@@ -173,7 +198,8 @@ async function buildLocked(deps: OpsDeps, req: Extract<ImageRequest, { action: '
   // The user's own bases must be on this host already: Docker would otherwise try Docker Hub.
   for (const tag of ownBases(dockerfile, actor.handle)) {
     const row = await deps.db.userImage.findUnique({ where: { tag } });
-    if (!row || row.userId !== actor.userId || row.state !== 'ready') return refuse(`${shown} is refused: nothing was built`, `It uses ${tag}, which you do not have; see "image ls".`);
+    if (!row || row.userId !== actor.userId || row.state !== 'ready')
+      return refuse(`${shown} is refused: nothing was built`, `It uses ${tag}, which you do not have; see "image ls".`);
     await ensureUserImageOn(deps, host, row, progress);
   }
 
@@ -215,7 +241,10 @@ async function buildLocked(deps: OpsDeps, req: Extract<ImageRequest, { action: '
     facts = await host.runtime.imageFacts(row.tag);
   } catch (err) {
     // Built, but unreadable now: the row must not stay "building".
-    await deps.db.userImage.update({ where: { id: row.id }, data: { state: 'failed', log: result.log, error: `built, but ${host.name} could not describe it: ${errorMessage(err)}`.slice(0, 2000), finishedAt: deps.now() } });
+    await deps.db.userImage.update({
+      where: { id: row.id },
+      data: { state: 'failed', log: result.log, error: `built, but ${host.name} could not describe it: ${errorMessage(err)}`.slice(0, 2000), finishedAt: deps.now() },
+    });
     throw err;
   }
   const base = finalBase(dockerfile);
@@ -230,11 +259,17 @@ async function buildLocked(deps: OpsDeps, req: Extract<ImageRequest, { action: '
     await deps.db.userImage.update({ where: { id: row.id }, data: { state: 'failed', log: result.log, error: over, finishedAt: deps.now() } });
     return refuse(`${row.tag} was built but is over your budget, so it was removed`, over);
   }
-  await deps.db.userImage.update({ where: { id: row.id }, data: { state: 'ready', imageId: facts.id, sizeBytes: facts.sizeBytes, addedBytes, log: result.log, finishedAt: deps.now() } });
+  await deps.db.userImage.update({
+    where: { id: row.id },
+    data: { state: 'ready', imageId: facts.id, sizeBytes: facts.sizeBytes, addedBytes, log: result.log, finishedAt: deps.now() },
+  });
   await audit(deps.db, { actor: actor.handle, action: 'image build', target: row.tag, result: 'ok', detail: `${host.name} ${size(facts.sizeBytes)}` });
 
   const layers: LayerInfo[] = facts.history.map((h, i) => ({ createdBy: h.createdBy, size: h.sizeBytes, fromBase: i >= facts.history.length - baseFacts.history.length }));
-  const largest = [...layers].sort((a, b) => b.size - a.size).slice(0, 3).filter((l) => l.size > 0);
+  const largest = [...layers]
+    .sort((a, b) => b.size - a.size)
+    .slice(0, 3)
+    .filter((l) => l.size > 0);
   const cached = result.steps.filter((s) => s.cached).length;
   const advice = hints(dockerfile, layers);
   return reply('success', `Built ${row.tag} on ${host.name}`, [
@@ -249,16 +284,23 @@ async function buildLocked(deps: OpsDeps, req: Extract<ImageRequest, { action: '
         { label: 'Took', value: duration(Date.now() - started) },
       ],
     },
-    { type: 'table', columns: ['Layer size', 'Made by'], rows: largest.map((l) => [size(l.size), `${clip(instructionText(l.createdBy), 100)}${l.fromBase ? ' (base image)' : ''}`]) },
-    ...(advice.length ? [{ type: 'section' as const, heading: 'Hints', tone: 'warning' as const, blocks: [{ type: 'text' as const, text: advice.map((a) => `• ${a}`).join('\n') }] }] : []),
+    {
+      type: 'table',
+      columns: ['Layer size', 'Made by'],
+      rows: largest.map((l) => [size(l.size), `${clip(instructionText(l.createdBy), 100)}${l.fromBase ? ' (base image)' : ''}`]),
+    },
+    ...(advice.length
+      ? [{ type: 'section' as const, heading: 'Hints', tone: 'warning' as const, blocks: [{ type: 'text' as const, text: advice.map((a) => `• ${a}`).join('\n') }] }]
+      : []),
     { type: 'text', text: `Run it: run --image mine/${req.name}:${row.version} (or mine/${req.name} for the newest). Build log: image logs ${req.name}.` },
   ]);
 }
 
 /** Chat-safe, one line, bounded. */
+// eslint-disable-next-line no-control-regex -- removing control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g;
 const clip = (text: string, max: number): string => {
-  // eslint-disable-next-line no-control-regex
-  const one = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').replace(/\s+/g, ' ').trim();
+  const one = text.replace(CONTROL, ' ').replace(/\s+/g, ' ').trim();
   return one.length > max ? `${one.slice(0, max - 1)}…` : one;
 };
 
@@ -270,7 +312,9 @@ async function newVersion(deps: OpsDeps, actor: Actor, name: string, hostName: s
     const last = await deps.db.userImage.findFirst({ where: { userId: actor.userId, name }, orderBy: { version: 'desc' } });
     const version = (last?.version ?? 0) + 1;
     try {
-      return await deps.db.userImage.create({ data: { userId: actor.userId, name, version, tag: userImageTag(actor.handle, name, version), hostName, hosts: hostName, state: 'building' } });
+      return await deps.db.userImage.create({
+        data: { userId: actor.userId, name, version, tag: userImageTag(actor.handle, name, version), hostName, hosts: hostName, state: 'building' },
+      });
     } catch (err) {
       if ((err as { code?: string }).code !== 'P2002' || attempt >= 3) throw err;
     }
@@ -301,14 +345,24 @@ async function tagsInUse(deps: OpsDeps, tags: string[]): Promise<Map<string, str
 async function listUserImages(deps: OpsDeps, actor: Actor): Promise<Reply> {
   const rows = await deps.db.userImage.findMany({ where: { userId: actor.userId, state: { in: ['ready', 'building'] } }, orderBy: [{ name: 'asc' }, { version: 'desc' }] });
   if (rows.length === 0) return reply('info', 'You have no images of your own', [{ type: 'text', text: 'Build one from a Dockerfile in your workspace: image build NAME' }]);
-  const used = await tagsInUse(deps, rows.map((r) => r.tag));
+  const used = await tagsInUse(
+    deps,
+    rows.map((r) => r.tag),
+  );
   const budget = await budgetOf(deps, actor.userId);
   const { maxCount, maxGB } = deps.config.images.perUser;
   return reply('info', `Your images: ${budget.count} of ${maxCount}, adding ${size(budget.addedBytes)} of ${maxGB} GB`, [
     {
       type: 'table',
       columns: ['Tag', 'Size', 'Added', 'Created', 'Hosts', 'Used by'],
-      rows: rows.map((r) => [r.tag, r.state === 'building' ? 'building' : size(r.sizeBytes), size(r.addedBytes), isoMinute(r.createdAt), hostsOf(r).join(','), (used.get(r.tag) ?? []).join(', ') || '-']),
+      rows: rows.map((r) => [
+        r.tag,
+        r.state === 'building' ? 'building' : size(r.sizeBytes),
+        size(r.addedBytes),
+        isoMinute(r.createdAt),
+        hostsOf(r).join(','),
+        (used.get(r.tag) ?? []).join(', ') || '-',
+      ]),
     },
     { type: 'text', text: 'Run one: run --image mine/NAME[:n]. Remove one: image rm NAME[:n].' },
   ]);
@@ -347,10 +401,16 @@ async function removeVersion(deps: OpsDeps, row: UserImage): Promise<{ ok: true 
 }
 
 async function removeUserImages(deps: OpsDeps, req: Extract<ImageRequest, { action: 'rm' }>, actor: Actor): Promise<Reply> {
-  const rows = await deps.db.userImage.findMany({ where: { userId: actor.userId, name: req.name, state: { in: ['ready', 'failed'] }, ...(req.version ? { version: req.version } : {}) }, orderBy: { version: 'asc' } });
+  const rows = await deps.db.userImage.findMany({
+    where: { userId: actor.userId, name: req.name, state: { in: ['ready', 'failed'] }, ...(req.version ? { version: req.version } : {}) },
+    orderBy: { version: 'asc' },
+  });
   const label = req.version ? `${req.name}:${req.version}` : req.name;
   if (rows.length === 0) return refuse(`You have no image ${label}`, 'See "image ls".');
-  const used = await tagsInUse(deps, rows.map((r) => r.tag));
+  const used = await tagsInUse(
+    deps,
+    rows.map((r) => r.tag),
+  );
   const removed: string[] = [];
   const kept: string[] = [];
   for (const row of rows) {
@@ -369,7 +429,11 @@ async function removeUserImages(deps: OpsDeps, req: Extract<ImageRequest, { acti
   }
   await audit(deps.db, { actor: actor.handle, action: 'image rm', target: label, result: kept.length ? 'refused' : 'ok', detail: [...removed, ...kept].join('; ').slice(0, 500) });
   if (removed.length === 0 && kept.length) return refuse(`Nothing was removed`, kept.join('\n'));
-  return reply(kept.length ? 'warning' : 'success', removed.length ? `Removed ${removed.join(', ')}` : `Removed the failed build(s) of ${label}`, kept.length ? [{ type: 'text', text: `Kept:\n${kept.join('\n')}` }] : []);
+  return reply(
+    kept.length ? 'warning' : 'success',
+    removed.length ? `Removed ${removed.join(', ')}` : `Removed the failed build(s) of ${label}`,
+    kept.length ? [{ type: 'text', text: `Kept:\n${kept.join('\n')}` }] : [],
+  );
 }
 
 /**
@@ -438,7 +502,10 @@ export async function ensureUserImageOn(deps: OpsDeps, host: GpuHost, row: UserI
 export async function pruneUserImages(deps: OpsDeps): Promise<number> {
   const { keep } = deps.config.images.perUser;
   const staleBefore = new Date(deps.now().getTime() - deps.config.images.build.timeoutMinutes * 60_000 - STALE_LOCK_MS);
-  await deps.db.userImage.updateMany({ where: { state: 'building', createdAt: { lt: staleBefore } }, data: { state: 'failed', error: 'the build never finished (the bot stopped?)' } });
+  await deps.db.userImage.updateMany({
+    where: { state: 'building', createdAt: { lt: staleBefore } },
+    data: { state: 'failed', error: 'the build never finished (the bot stopped?)' },
+  });
   const rows = await deps.db.userImage.findMany({ where: { state: 'ready' }, orderBy: [{ userId: 'asc' }, { name: 'asc' }, { version: 'desc' }] });
   const seen = new Map<string, number>();
   const old: UserImage[] = [];
@@ -449,7 +516,10 @@ export async function pruneUserImages(deps: OpsDeps): Promise<number> {
     if (n > keep) old.push(r);
   }
   if (old.length === 0) return 0;
-  const used = await tagsInUse(deps, old.map((r) => r.tag));
+  const used = await tagsInUse(
+    deps,
+    old.map((r) => r.tag),
+  );
   let removed = 0;
   for (const r of old) {
     if (deps.stopping()) break;

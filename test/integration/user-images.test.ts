@@ -15,7 +15,15 @@ import { buildOnHost } from '../../src/hosts/image-build.js';
 const BASE = 'pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime';
 
 const blockText = (b: Block): string =>
-  b.type === 'text' || b.type === 'code' ? b.text : b.type === 'fields' ? b.fields.map((f) => `${f.label}: ${f.value}`).join('\n') : b.type === 'table' ? b.rows.map((r) => r.join(' | ')).join('\n') : b.type === 'section' ? `${b.heading}\n${b.blocks.map(blockText).join('\n')}` : '';
+  b.type === 'text' || b.type === 'code'
+    ? b.text
+    : b.type === 'fields'
+      ? b.fields.map((f) => `${f.label}: ${f.value}`).join('\n')
+      : b.type === 'table'
+        ? b.rows.map((r) => r.join(' | ')).join('\n')
+        : b.type === 'section'
+          ? `${b.heading}\n${b.blocks.map(blockText).join('\n')}`
+          : '';
 const textOf = (r: Reply): string => [r.title, ...r.blocks.map(blockText)].join('\n');
 const fields = (r: Reply) => Object.fromEntries(r.blocks.flatMap((b) => (b.type === 'fields' ? b.fields.map((f) => [f.label, f.value]) : [])));
 
@@ -47,7 +55,11 @@ describe('your own images', () => {
     await mkdir(path.dirname(path.join(dir(user), file)), { recursive: true });
     await writeFile(path.join(dir(user), file), content);
   };
-  const tags = async (host: string) => (await bed.dockerCli(host, ['images', '--format', '{{.Repository}}:{{.Tag}}'])).stdout.split('\n').filter((t) => t.startsWith('gpubot/')).sort();
+  const tags = async (host: string) =>
+    (await bed.dockerCli(host, ['images', '--format', '{{.Repository}}:{{.Tag}}'])).stdout
+      .split('\n')
+      .filter((t) => t.startsWith('gpubot/'))
+      .sort();
 
   beforeAll(async () => {
     bed = await startBed({ hosts: 2 });
@@ -103,7 +115,11 @@ describe('your own images', () => {
     expect(reply.title).toBe('Built gpubot/alice/trainer:2 on h1');
     // ARG and FROM have no layer to reuse; steps 3-5 (the build stage) and 7 come from cache.
     expect(fields(reply).Steps).toBe('9, 4 from cache');
-    for (const n of [3, 4, 5, 7]) expect(lines.some((l) => l.startsWith(`step ${n}/9 · `) && l.endsWith(' · cached')), `step ${n}\n${lines.join('\n')}`).toBe(true);
+    for (const n of [3, 4, 5, 7])
+      expect(
+        lines.some((l) => l.startsWith(`step ${n}/9 · `) && l.endsWith(' · cached')),
+        `step ${n}\n${lines.join('\n')}`,
+      ).toBe(true);
     expect(lines).toContain('step 8/9 · COPY train.py /app/train.py');
     expect(lines).not.toContain('step 8/9 · COPY train.py /app/train.py · cached');
     const log = await say('alice', 'image logs trainer');
@@ -130,7 +146,10 @@ describe('your own images', () => {
       expect(reply.tone, command).toBe('error');
       expect(text, command).toMatch(why);
       expect(text).toContain('nothing was built');
-      expect(lines.some((l) => l.startsWith('building') || l.startsWith('step')), command).toBe(false);
+      expect(
+        lines.some((l) => l.startsWith('building') || l.startsWith('step')),
+        command,
+      ).toBe(false);
     }
     expect(await tags('h1')).toEqual(before);
     expect(await app.db.userImage.count()).toBe(rows);
@@ -189,7 +208,10 @@ describe('your own images', () => {
     expect(await tags('h2')).toEqual([]);
     const { reply, text, lines } = await say('alice', 'run --image mine/trainer:2 --host h2 --name t2');
     expect(reply.tone, `${text}\n${lines.join('\n')}`).toBe('success');
-    expect(lines.some((l) => /^copying gpubot\/alice\/trainer:2 from h1 to h2 \([\d.]+ MB\)$/.test(l)), lines.join('\n')).toBe(true);
+    expect(
+      lines.some((l) => /^copying gpubot\/alice\/trainer:2 from h1 to h2 \([\d.]+ MB\)$/.test(l)),
+      lines.join('\n'),
+    ).toBe(true);
     expect(lines.some((l) => l.startsWith('copied gpubot/alice/trainer:2 to h2 in '))).toBe(true);
     expect(await tags('h2')).toEqual(['gpubot/alice/trainer:2']);
     const ids = await Promise.all(['h1', 'h2'].map(async (h) => (await bed.dockerCli(h, ['image', 'inspect', '--format', '{{.Id}}', 'gpubot/alice/trainer:2'])).stdout.trim()));
@@ -242,7 +264,11 @@ describe('your own images', () => {
     // Stand-ins for apt-get and pip (the busybox base has neither).
     await put('erin', 'bin/apt-get', '#!/bin/sh\nmkdir -p /var/lib/apt/lists && echo "$@" > /var/lib/apt/lists/installed\n');
     await put('erin', 'bin/pip', '#!/bin/sh\nmkdir -p /root/.cache/pip && echo "$@" > /root/.cache/pip/wheels\n');
-    await put('erin', 'Dockerfile', `FROM ${BASE}\nCOPY bin/ /usr/local/bin/\nRUN chmod +x /usr/local/bin/* && apt-get install -y build-essential cmake && rm -rf /var/lib/apt/lists/*\nRUN pip install torchvision\n`);
+    await put(
+      'erin',
+      'Dockerfile',
+      `FROM ${BASE}\nCOPY bin/ /usr/local/bin/\nRUN chmod +x /usr/local/bin/* && apt-get install -y build-essential cmake && rm -rf /var/lib/apt/lists/*\nRUN pip install torchvision\n`,
+    );
     const { reply, text } = await say('erin', 'image build tools --host h2');
     expect(reply.tone, text).toBe('success');
     const hints = reply.blocks.find((b) => b.type === 'section' && b.heading === 'Hints');
@@ -276,7 +302,10 @@ describe('your own images', () => {
     expect(!slow.ok && slow.error).toBe('the build took longer than 6 s and was stopped');
     expect(Date.now() - started).toBeLessThan(30_000);
     // The daemon cancels the build when the request goes away: the step's container is killed and removed.
-    await waitFor(async () => !(await bed.dockerCli('h1', ['ps', '-a', '--no-trunc', '--format', '{{.Command}}'])).stdout.includes('sleep 60') || null, { timeoutMs: 20_000, what: 'the build container to go' });
+    await waitFor(async () => !(await bed.dockerCli('h1', ['ps', '-a', '--no-trunc', '--format', '{{.Command}}'])).stdout.includes('sleep 60') || null, {
+      timeoutMs: 20_000,
+      what: 'the build container to go',
+    });
     const big = await buildOnHost(h1, { ...common, tag: 'gpubot/frank/big:1', timeoutMs: 60_000, maxContextBytes: 100_000 });
     expect(!big.ok && big.error).toMatch(/^the build context is larger than/);
     expect((await tags('h1')).filter((t) => t.startsWith('gpubot/frank/'))).toEqual([]);

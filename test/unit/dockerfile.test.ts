@@ -1,5 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { baseRefusal, buildArgs, checkDockerfile, finalBase, hints, instructionText, instructions, ownBases, parseDockerfile, substitute, userImageName, workspacePath } from '../../src/core/dockerfile.js';
+import {
+  baseRefusal,
+  buildArgs,
+  checkDockerfile,
+  finalBase,
+  hints,
+  instructionText,
+  instructions,
+  ownBases,
+  parseDockerfile,
+  substitute,
+  userImageName,
+  workspacePath,
+} from '../../src/core/dockerfile.js';
 import { DockerIgnore } from '../../src/core/dockerignore.js';
 import { parseCommand } from '../../src/core/grammar.js';
 
@@ -16,14 +29,23 @@ describe('Dockerfile reading', () => {
   });
 
   it('substitutes the forms Docker knows and refuses the rest', () => {
-    const vars = new Map([['A', 'x'], ['E', '']]);
+    const vars = new Map([
+      ['A', 'x'],
+      ['E', ''],
+    ]);
     expect(substitute('$A ${A} ${E:-d} ${A:-d} ${A:+p} ${E:+p} \\$A', vars, 1)).toBe('x x d x p  $A');
     expect(() => substitute('${A/x/y}', vars, 3)).toThrow(/line 3: cannot read/);
   });
 
   it('finds every stage base, stage names, COPY --from images, and the final base', () => {
-    const f = parseDockerfile('ARG TAG=2.3\nFROM pytorch/pytorch:${TAG} AS Build\nRUN make\nFROM build AS test\nFROM scratch\nCOPY --from=build /a /a\nCOPY --from=1 /b /b\nCOPY --from=gpubot/alice/x:2 /c /c\n');
-    expect(f.stages.map((s) => [s.name, s.base, s.baseIsStage])).toEqual([['build', 'pytorch/pytorch:2.3', false], ['test', 'build', true], [undefined, 'scratch', false]]);
+    const f = parseDockerfile(
+      'ARG TAG=2.3\nFROM pytorch/pytorch:${TAG} AS Build\nRUN make\nFROM build AS test\nFROM scratch\nCOPY --from=build /a /a\nCOPY --from=1 /b /b\nCOPY --from=gpubot/alice/x:2 /c /c\n',
+    );
+    expect(f.stages.map((s) => [s.name, s.base, s.baseIsStage])).toEqual([
+      ['build', 'pytorch/pytorch:2.3', false],
+      ['test', 'build', true],
+      [undefined, 'scratch', false],
+    ]);
     expect(f.copiedFrom).toEqual([{ line: 8, image: 'gpubot/alice/x:2' }]);
     expect(finalBase(f)).toBe('scratch');
     expect(finalBase(parseDockerfile('FROM pytorch/pytorch:1 AS a\nFROM a AS b\nFROM b\n'))).toBe('pytorch/pytorch:1');
@@ -67,7 +89,14 @@ describe('Dockerfile reading', () => {
   });
 
   it('parses the image commands', () => {
-    expect(parseCommand('image build net --file d/Dockerfile --host gpu2 --build-arg A=1 --build-arg B=2')).toEqual({ command: 'image', action: 'build', name: 'net', file: 'd/Dockerfile', host: 'gpu2', buildArgs: { A: '1', B: '2' } });
+    expect(parseCommand('image build net --file d/Dockerfile --host gpu2 --build-arg A=1 --build-arg B=2')).toEqual({
+      command: 'image',
+      action: 'build',
+      name: 'net',
+      file: 'd/Dockerfile',
+      host: 'gpu2',
+      buildArgs: { A: '1', B: '2' },
+    });
     expect(parseCommand('image build net')).toEqual({ command: 'image', action: 'build', name: 'net', file: 'Dockerfile', host: undefined, buildArgs: {} });
     expect(parseCommand('image rm net:3')).toEqual({ command: 'image', action: 'rm', name: 'net', version: 3 });
     expect(parseCommand('image rm net')).toEqual({ command: 'image', action: 'rm', name: 'net' });
