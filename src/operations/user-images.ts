@@ -63,13 +63,13 @@ async function pickHost(deps: OpsDeps, actor: Actor, req: Extract<ImageRequest, 
   const drained = await drainedHosts(deps.db);
   if (req.host) {
     const host = deps.pool.get(req.host);
-    if (!host) return refuse(`There is no host "${req.host}"`, `Known hosts: ${deps.pool.hostNames().join(', ')}`);
-    if (drained.has(req.host)) return refuse(`${req.host} is drained`, 'An admin took it out of service; build on another host.');
-    if (host.connection().state !== 'up') return refuse(`${req.host} cannot be reached`, host.connection().lastError ?? 'Try another host.');
+    if (!host) return refuse('not-found', `There is no host "${req.host}"`, `Known hosts: ${deps.pool.hostNames().join(', ')}`);
+    if (drained.has(req.host)) return refuse('host-unavailable', `${req.host} is drained`, 'An admin took it out of service; build on another host.');
+    if (host.connection().state !== 'up') return refuse('host-unavailable', `${req.host} cannot be reached`, host.connection().lastError ?? 'Try another host.');
     return host;
   }
   const usable = deps.pool.all().filter((h) => h.connection().state === 'up' && !drained.has(h.name));
-  if (usable.length === 0) return refuse('No host can build now', 'Every host is down or drained.');
+  if (usable.length === 0) return refuse('host-unavailable', 'No host can build now', 'Every host is down or drained.');
   // The host that built this name before has its layers in cache.
   const previous = await deps.db.userImage.findFirst({ where: { userId: actor.userId, name: req.name, state: 'ready' }, orderBy: { version: 'desc' } });
   const again = usable.find((h) => h.name === previous?.hostName);
@@ -125,6 +125,7 @@ async function takeBuildLock(deps: OpsDeps, userId: number): Promise<Date | Repl
   }
   const running = held?.imageId ? await deps.db.userImage.findUnique({ where: { id: held.imageId } }) : null;
   return refuse(
+    'conflict',
     'You have a build running',
     `${running ? `${running.name}:${running.version} on ${running.hostName}, ` : ''}started ${held ? isoMinute(held.startedAt) : 'just now'}. One build at a time: wait for it to finish.`,
   );
@@ -134,7 +135,7 @@ const releaseBuildLock = (deps: OpsDeps, userId: number, startedAt: Date) => dep
 
 async function buildImage(deps: OpsDeps, req: Extract<ImageRequest, { action: 'build' }>, { actor, progress }: CommandContext): Promise<Reply> {
   const budgetRefusal = overBudget(deps, await budgetOf(deps, actor.userId));
-  if (budgetRefusal) return refuse('Your image budget is used up', budgetRefusal);
+  if (budgetRefusal) return refuse('over-quota', 'Your image budget is used up', budgetRefusal);
   const host = await pickHost(deps, actor, req);
   if ('tone' in host) return host;
   const lock = await takeBuildLock(deps, actor.userId);
@@ -157,11 +158,11 @@ async function buildLocked(deps: OpsDeps, req: Extract<ImageRequest, { action: '
   try {
     files = await readWorkspaceFiles(host, dir, [req.file, '.dockerignore'], config.timeouts.hostMs * 5);
   } catch (err) {
+    const missing = /No such file or directory/.test(errorMessage(err));
     return refuse(
+      missing ? 'not-found' : 'failed',
       `Could not read your workspace on ${host.name}`,
-      /No such file or directory/.test(errorMessage(err))
-        ? `Your workspace ${config.storage.mountPath} is empty on ${host.name}: put a Dockerfile in it first.`
-        : errorMessage(err),
+      missing ? `Your workspace ${config.storage.mountPath} is empty on ${host.name}: put a Dockerfile in it first.` : errorMessage(err),
     );
   }
   const parts = req.file.split('/');
@@ -169,27 +170,28 @@ async function buildLocked(deps: OpsDeps, req: Extract<ImageRequest, { action: '
     const parent = files.get(parts.slice(0, i).join('/'));
     if (parent && parent.type !== 'directory')
       return refuse(
+        'not-allowed',
         'That Dockerfile path is not allowed',
         `${config.storage.mountPath}/${parts.slice(0, i).join('/')} is a ${parent.type}, not a directory: the path must not go through links.`,
       );
   }
   const entry = files.get(req.file);
-  if (!entry) return refuse(`There is no ${shown} on ${host.name}`, `Put a Dockerfile in your workspace (${config.storage.mountPath}) or name one with --file PATH.`);
-  if (entry.type !== 'file') return refuse(`${shown} is not a plain file`, `It is a ${entry.type}; the Dockerfile must be a regular file in your workspace.`);
+  if (!entry) return refuse('not-found', `There is no ${shown} on ${host.name}`, `Put a Dockerfile in your workspace (${config.storage.mountPath}) or name one with --file PATH.`);
+  if (entry.type !== 'file') return refuse('not-allowed', `${shown} is not a plain file`, `It is a ${entry.type}; the Dockerfile must be a regular file in your workspace.`);
   const ignoreEntry = files.get('.dockerignore');
-  if (ignoreEntry && ignoreEntry.type !== 'file') return refuse('.dockerignore is not a plain file', `It is a ${ignoreEntry.type}; make it a regular file or remove it.`);
+  if (ignoreEntry && ignoreEntry.type !== 'file') return refuse('not-allowed', '.dockerignore is not a plain file', `It is a ${ignoreEntry.type}; make it a regular file or remove it.`);
 
   let dockerfile: Dockerfile;
   try {
     dockerfile = parseDockerfile(entry.content!.toString('utf8'), req.buildArgs);
   } catch (err) {
-    if (err instanceof DockerfileError) return refuse(`${shown} cannot be built`, err.message);
+    if (err instanceof DockerfileError) return refuse('invalid', `${shown} cannot be built`, err.message);
     throw err;
   }
   const problems = checkDockerfile(dockerfile, actor.handle, config.images.allowed, req.buildArgs);
   if (problems.length) {
     await audit(deps.db, { actor: actor.handle, action: 'image build', target: req.name, result: 'refused', detail: problems.join('; ').slice(0, 500) });
-    return reply('error', `${shown} is refused: nothing was built`, [
+    return refuse('not-allowed', `${shown} is refused: nothing was built`, undefined, [
       { type: 'text', text: problems.map((p) => `• ${p}`).join('\n') },
       { type: 'text', text: `Allowed bases: ${config.images.allowed.join(', ')}, and your own images (gpubot/${actor.handle}/NAME:n).` },
     ]);
@@ -199,7 +201,7 @@ async function buildLocked(deps: OpsDeps, req: Extract<ImageRequest, { action: '
   for (const tag of ownBases(dockerfile, actor.handle)) {
     const row = await deps.db.userImage.findUnique({ where: { tag } });
     if (!row || row.userId !== actor.userId || row.state !== 'ready')
-      return refuse(`${shown} is refused: nothing was built`, `It uses ${tag}, which you do not have; see "image ls".`);
+      return refuse('not-found', `${shown} is refused: nothing was built`, `It uses ${tag}, which you do not have; see "image ls".`);
     await ensureUserImageOn(deps, host, row, progress);
   }
 
@@ -229,7 +231,7 @@ async function buildLocked(deps: OpsDeps, req: Extract<ImageRequest, { action: '
     await audit(deps.db, { actor: actor.handle, action: 'image build', target: row.tag, result: 'error', detail: result.error.slice(0, 500) });
     const step = result.failedStep;
     const output = result.stepOutput.trimEnd().split('\n').slice(-40).join('\n');
-    return reply('error', step ? `Build of ${row.tag} failed at step ${step.n}/${step.total}` : `Build of ${row.tag} failed`, [
+    return refuse('failed', step ? `Build of ${row.tag} failed at step ${step.n}/${step.total}` : `Build of ${row.tag} failed`, undefined, [
       ...(step ? [{ type: 'text' as const, text: printable(step.instruction.slice(0, 300)) }] : []),
       ...(output ? [{ type: 'code' as const, text: output }] : []),
       { type: 'text', text: `${result.error.slice(0, 1000)}\nThe whole log: "image logs ${req.name}".` },
@@ -257,7 +259,7 @@ async function buildLocked(deps: OpsDeps, req: Extract<ImageRequest, { action: '
   if (over) {
     await host.runtime.removeImage(row.tag).catch(() => {});
     await deps.db.userImage.update({ where: { id: row.id }, data: { state: 'failed', log: result.log, error: over, finishedAt: deps.now() } });
-    return refuse(`${row.tag} was built but is over your budget, so it was removed`, over);
+    return refuse('over-quota', `${row.tag} was built but is over your budget, so it was removed`, over);
   }
   await deps.db.userImage.update({
     where: { id: row.id },
@@ -323,7 +325,7 @@ async function newVersion(deps: OpsDeps, actor: Actor, name: string, hostName: s
 
 async function buildLog(deps: OpsDeps, req: Extract<ImageRequest, { action: 'logs' }>, actor: Actor): Promise<Reply> {
   const row = await deps.db.userImage.findFirst({ where: { userId: actor.userId, name: req.name }, orderBy: { version: 'desc' } });
-  if (!row) return refuse(`You have no image called ${req.name}`, 'See "image ls", or build one with "image build NAME".');
+  if (!row) return refuse('not-found', `You have no image called ${req.name}`, 'See "image ls", or build one with "image build NAME".');
   const MAX = 3500;
   const text = (row.log ?? '').trimEnd();
   const cut = text.length > MAX;
@@ -406,7 +408,7 @@ async function removeUserImages(deps: OpsDeps, req: Extract<ImageRequest, { acti
     orderBy: { version: 'asc' },
   });
   const label = req.version ? `${req.name}:${req.version}` : req.name;
-  if (rows.length === 0) return refuse(`You have no image ${label}`, 'See "image ls".');
+  if (rows.length === 0) return refuse('not-found', `You have no image ${label}`, 'See "image ls".');
   const used = await tagsInUse(
     deps,
     rows.map((r) => r.tag),
@@ -428,7 +430,7 @@ async function removeUserImages(deps: OpsDeps, req: Extract<ImageRequest, { acti
     else kept.push(`${row.tag}: ${r.why}`);
   }
   await audit(deps.db, { actor: actor.handle, action: 'image rm', target: label, result: kept.length ? 'refused' : 'ok', detail: [...removed, ...kept].join('; ').slice(0, 500) });
-  if (removed.length === 0 && kept.length) return refuse(`Nothing was removed`, kept.join('\n'));
+  if (removed.length === 0 && kept.length) return refuse('conflict', `Nothing was removed`, kept.join('\n'));
   return reply(
     kept.length ? 'warning' : 'success',
     removed.length ? `Removed ${removed.join(', ')}` : `Removed the failed build(s) of ${label}`,
@@ -450,12 +452,12 @@ export async function resolveUserImage(deps: OpsDeps, actor: Actor, image: strin
     version = mine[2] === undefined ? undefined : Number(mine[2]);
   } else if (hub.startsWith('gpubot/')) {
     const own = new RegExp(`^gpubot/${actor.handle}/([a-z0-9._-]+)(?::(\\d{1,7}))?$`).exec(hub);
-    if (!own) return refuse('That image is not yours', `${printable(image)} belongs to another user. Run your own with --image mine/NAME[:n]; "image ls" lists them.`);
+    if (!own) return refuse('not-owner', 'That image is not yours', `${printable(image)} belongs to another user. Run your own with --image mine/NAME[:n]; "image ls" lists them.`);
     name = own[1]!;
     version = own[2] === undefined ? undefined : Number(own[2]);
   } else return undefined;
   const row = await deps.db.userImage.findFirst({ where: { userId: actor.userId, name, state: 'ready', ...(version ? { version } : {}) }, orderBy: { version: 'desc' } });
-  if (!row) return refuse(`You have no image ${name}${version ? `:${version}` : ''}`, 'See "image ls", or build one with "image build NAME".');
+  if (!row) return refuse('not-found', `You have no image ${name}${version ? `:${version}` : ''}`, 'See "image ls", or build one with "image build NAME".');
   return row;
 }
 
