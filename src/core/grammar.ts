@@ -403,7 +403,7 @@ export function catalogue(): CatalogueEntry[] {
 
 /** parseArgs wants only its own keys. */
 const parseOptions = (options: Options): NonNullable<ParseArgsConfig['options']> =>
-  Object.fromEntries(Object.entries(options).map(([name, o]) => [name, o.short ? { type: o.type, short: o.short } : { type: o.type }]));
+  Object.fromEntries(Object.entries(options).map(([name, o]) => [name, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]));
 
 const MAX_INPUT = 10_000;
 
