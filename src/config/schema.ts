@@ -90,6 +90,26 @@ export const configSchema = z
       .strictObject({
         default: z.string().min(1).default('pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime'),
         allowed: z.array(z.string().min(1)).default(['pytorch/pytorch:*', 'nvcr.io/nvidia/pytorch:*']),
+        /** "image build": users' own images, built from a Dockerfile in their workspace. */
+        build: z
+          .strictObject({
+            timeoutMinutes: z.number().int().min(1).max(24 * 60).default(60),
+            /** Memory of each build step's container (Docker's build "memory"), like 8g. */
+            memory: z.string().regex(/^\d{1,6}[kmg]$/i, 'must look like 8g or 512m').default('8g'),
+            /** CPUs each build step may use (Docker's build "cpuquota" over a 100 ms period). */
+            cpus: z.number().positive().max(1024).default(4),
+          })
+          .prefault({}),
+        perUser: z
+          .strictObject({
+            /** Image versions a user may hold, all names together. */
+            maxCount: z.number().int().min(0).max(10_000).default(10),
+            /** GB a user's images may add on top of their base images, all versions together. */
+            maxGB: z.number().min(0).default(50),
+            /** The cleanup job keeps this many newest versions of each name (never one in use). */
+            keep: z.number().int().min(1).max(1000).default(3),
+          })
+          .prefault({}),
       })
       .prefault({}),
     quotas: z

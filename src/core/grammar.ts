@@ -4,6 +4,7 @@ import type { ChoiceSource } from './port.js';
 import type { Request, CommandName } from './requests.js';
 import * as v from './validate.js';
 import { InputError, printable } from './validate.js';
+import { buildArgs, userImageName, workspacePath } from './dockerfile.js';
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -24,7 +25,7 @@ export interface ValueInfo {
 }
 
 /** An option as `node:util` parseArgs takes it, plus what chats need to offer it. */
-export type OptionSpec = { type: 'string' | 'boolean'; short?: string } & ValueInfo;
+export type OptionSpec = { type: 'string' | 'boolean'; short?: string; /** May be given more than once (an array). */ multiple?: boolean } & ValueInfo;
 type Options = Record<string, OptionSpec>;
 
 /** A positional argument by name, for chats that ask for each value on its own. */
@@ -253,6 +254,62 @@ export const commands: CommandSpec[] = [
     },
   },
   {
+    name: 'image',
+    usage: 'image build NAME [--file PATH] [--host HOST] [--build-arg KEY=VALUE]... | image logs NAME | image ls | image rm NAME[:n]',
+    summary: 'Your own images: build one from a Dockerfile in your workspace (tagged gpubot/<you>/NAME:n), read its build log, list or remove them; run one with "run --image mine/NAME[:n]".',
+    examples: ['image build trainer', 'image build trainer --file docker/Dockerfile --host gpu2', 'image logs trainer', 'image ls', 'image rm trainer:2'],
+    options: {
+      file: { type: 'string', maxLength: 255, description: 'The Dockerfile, a path inside your workspace (default Dockerfile)' },
+      host: { type: 'string', maxLength: 63, complete: 'host', description: 'Build on this host (default: the best one)' },
+      'build-arg': { type: 'string', multiple: true, maxLength: 1100, description: 'KEY=VALUE for an ARG of the Dockerfile' },
+    },
+    positionals: [1, 2],
+    actions: [
+      {
+        name: 'build',
+        usage: 'image build NAME [--file PATH] [--host HOST] [--build-arg KEY=VALUE]...',
+        summary: 'Build your image from a Dockerfile in your workspace; tagged gpubot/<you>/NAME:n.',
+        args: [{ name: 'name', required: true, maxLength: 64, description: 'Image name (lowercase)' }],
+        options: ['file', 'host', 'build-arg'],
+      },
+      { name: 'logs', usage: 'image logs NAME', summary: 'The build log of your newest build of NAME.', args: [{ name: 'name', required: true, maxLength: 64, description: 'Image name' }] },
+      { name: 'ls', usage: 'image ls', summary: 'Your images: tag, size, created, hosts, containers using them.' },
+      { name: 'rm', usage: 'image rm NAME[:n]', summary: 'Remove a version (or all) of your image; never one in use.', args: [{ name: 'name', required: true, maxLength: 72, description: 'NAME or NAME:n' }] },
+    ],
+    build: (values, [action, arg]) => {
+      const only = (allowed: string[]) => {
+        const extra = Object.keys(values).find((k) => !allowed.includes(k));
+        if (extra) throw new InputError(`image ${printable(action!)} takes no --${extra}`);
+      };
+      if (action === 'ls') {
+        only([]);
+        if (arg !== undefined) throw new InputError('image ls takes no argument');
+        return { command: 'image', action };
+      }
+      if (action !== 'build' && action !== 'logs' && action !== 'rm') throw new InputError(`unknown image action "${printable(action!)}"; try "help image"`);
+      if (arg === undefined) throw new InputError(`image ${action} needs a NAME`);
+      if (action === 'logs') {
+        only([]);
+        return { command: 'image', action, name: userImageName(arg) };
+      }
+      if (action === 'rm') {
+        only([]);
+        const [name, version, ...rest] = arg.split(':');
+        if (rest.length) throw new InputError(`"${printable(arg)}" is not NAME or NAME:n`);
+        return { command: 'image', action, name: userImageName(name!), ...(version === undefined ? {} : { version: v.integer(version, 'the version', 1, 1_000_000) }) };
+      }
+      only(['file', 'host', 'build-arg']);
+      return {
+        command: 'image',
+        action,
+        name: userImageName(arg),
+        file: values.file === undefined ? 'Dockerfile' : workspacePath(str(values, 'file')!),
+        host: values.host === undefined ? undefined : v.hostName(str(values, 'host')!),
+        buildArgs: buildArgs((values['build-arg'] as unknown as string[] | undefined) ?? []),
+      };
+    },
+  },
+  {
     name: 'admin',
     usage: 'admin run-job JOB | admin quota USER [--max-gpus N] [--gpu-hours H] [--max-hours H] | admin audit [N] | admin hosts | admin drain HOST | admin undrain HOST | admin forget HOST',
     summary: 'Admins only: run a job now, change limits, read the audit log, see the hosts, drain a host, forget a host that left the config.',
@@ -352,7 +409,7 @@ export function catalogue(): CatalogueEntry[] {
 
 /** parseArgs wants only its own keys. */
 const parseOptions = (options: Options): NonNullable<ParseArgsConfig['options']> =>
-  Object.fromEntries(Object.entries(options).map(([name, o]) => [name, o.short ? { type: o.type, short: o.short } : { type: o.type }]));
+  Object.fromEntries(Object.entries(options).map(([name, o]) => [name, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]));
 
 const MAX_INPUT = 10_000;
 
@@ -429,7 +486,7 @@ export function parseWords(words: string[]): Request {
   const seen = new Set<string>();
   for (const token of parsed.tokens) {
     if (token.kind !== 'option' || !token.name) continue;
-    if (seen.has(token.name)) throw new InputError(`--${token.name} is given twice. Usage: ${spec.usage}`);
+    if (seen.has(token.name) && !spec.options[token.name]?.multiple) throw new InputError(`--${token.name} is given twice. Usage: ${spec.usage}`);
     seen.add(token.name);
   }
   const [min, max] = spec.positionals;

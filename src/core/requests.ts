@@ -16,6 +16,10 @@ export type Request =
   | { command: 'images'; host?: string }
   | { command: 'quota'; user?: string }
   | { command: 'link'; code?: string; answer?: 'yes' | 'no' }
+  | { command: 'image'; action: 'build'; name: string; file: string; host?: string; buildArgs: Record<string, string> }
+  | { command: 'image'; action: 'logs'; name: string }
+  | { command: 'image'; action: 'ls' }
+  | { command: 'image'; action: 'rm'; name: string; version?: number }
   | { command: 'admin'; action: 'run-job'; job: string }
   | { command: 'admin'; action: 'quota'; user: string; maxGpus?: number; gpuHoursPerWeek?: number; maxHours?: number }
   | { command: 'admin'; action: 'audit'; count: number }

@@ -21,6 +21,7 @@ export type { PrismaClient } from './generated/client.js';
 // model types, so callers need not reach into ./generated.
 export { Prisma } from './generated/client.js';
 export type { Allocation, AuditEvent, ChatIdentity, Container, Gpu, GpuLease, Host, QueuedRun, User } from './generated/client.js';
+export type { UserImage } from './generated/client.js';
 
 export const DEFAULT_DATABASE_URL = 'file:./data/gpubot.db';
 

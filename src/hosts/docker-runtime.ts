@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Config } from '../config/schema.js';
 import type { ProgressSink } from '../core/reply.js';
@@ -6,7 +7,7 @@ import { AlreadyStopped, ContainerNotFound, HostUnavailable, Timeout, withTimeou
 import { pullImage } from './images.js';
 import { LABEL } from './labels.js';
 import type { CommandOutput } from './nvidia-smi.js';
-import { STOP_GRACE_SECONDS, type ContainerRuntime, type ContainerSummary, type ContainerDetails, type ImageSummary, type RuntimeEvent, type RuntimeTimeouts } from './runtime.js';
+import { STOP_GRACE_SECONDS, type BuildMessage, type BuildParams, type ContainerRuntime, type ContainerSummary, type ImageFacts, type ContainerDetails, type ImageSummary, type RuntimeEvent, type RuntimeTimeouts } from './runtime.js';
 
 const statusCode = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
 
@@ -231,5 +232,64 @@ export class DockerRuntime implements ContainerRuntime {
   async pruneImages(): Promise<number> {
     const r = await this.call('pruning images', this.timeouts.pruneMs, () => this.docker.pruneImages({ filters: { dangling: ['true'] } }));
     return r.ImagesDeleted?.filter((d) => d.Deleted).length ?? 0;
+  }
+
+  async build(context: Readable, params: BuildParams, onMessage: (message: BuildMessage) => void, signal: AbortSignal): Promise<void> {
+    let response: Readable;
+    try {
+      response = (await this.docker.buildImage(context as never, {
+        t: params.tag,
+        dockerfile: params.dockerfile,
+        buildargs: params.buildArgs,
+        memory: params.memoryBytes,
+        memswap: params.memoryBytes,
+        cpuperiod: 100_000,
+        cpuquota: Math.round(params.cpus * 100_000),
+        rm: true,
+        forcerm: true,
+        abortSignal: signal,
+      } as never)) as unknown as Readable;
+    } catch (err) {
+      throw this.typed(err);
+    }
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(response, (err: Error | null) => (err ? reject(this.typed(err)) : resolve()), onMessage);
+    });
+  }
+
+  async imageFacts(ref: string): Promise<ImageFacts> {
+    const image = this.docker.getImage(ref);
+    const info = (await this.call(`inspecting ${ref}`, this.timeouts.actionMs, () => image.inspect())) as Docker.ImageInspectInfo;
+    const history = (await this.call(`reading the history of ${ref}`, this.timeouts.actionMs, () => image.history())) as { CreatedBy?: string; Size?: number }[];
+    return { id: info.Id, sizeBytes: info.Size, history: history.map((h) => ({ createdBy: h.CreatedBy ?? '', sizeBytes: h.Size ?? 0 })) };
+  }
+
+  async removeImage(ref: string): Promise<'removed' | 'missing' | 'in-use'> {
+    try {
+      await this.call(`removing ${ref}`, this.timeouts.actionMs, () => this.docker.getImage(ref).remove({ noprune: false }));
+      return 'removed';
+    } catch (err) {
+      if (statusCode(err) === 404) return 'missing';
+      if (statusCode(err) === 409) return 'in-use';
+      throw err;
+    }
+  }
+
+  async saveImage(ref: string, signal: AbortSignal): Promise<Readable> {
+    const stream = (await this.call(`saving ${ref}`, this.timeouts.actionMs, () => this.docker.getImage(ref).get())) as unknown as Readable;
+    signal.addEventListener('abort', () => stream.destroy(new Error('aborted')), { once: true });
+    return stream;
+  }
+
+  async loadImage(tar: Readable, signal: AbortSignal): Promise<void> {
+    let answer = '';
+    try {
+      const loaded = (await this.docker.loadImage(tar, { quiet: true, abortSignal: signal } as never)) as unknown as Readable;
+      for await (const chunk of loaded) if (answer.length < 65_536) answer += String(chunk);
+    } catch (err) {
+      throw this.typed(err);
+    }
+    const error = /"error(?:Detail)?":\s*(?:\{"message":)?"([^"]*)"/.exec(answer)?.[1];
+    if (error) throw new Error(`loading the image on ${this.host} failed: ${error}`);
   }
 }

@@ -1,8 +1,8 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import Docker from 'dockerode';
 import type { Config, HostConfig } from '../config/schema.js';
 import { DockerRuntime } from './docker-runtime.js';
-import type { GpuHost, HostConnectionState } from './gpu-host.js';
+import type { GpuHost, HostConnectionState, StreamedCommand } from './gpu-host.js';
 import type { CommandOutput } from './nvidia-smi.js';
 import type { RuntimeTimeouts } from './runtime.js';
 
@@ -37,6 +37,20 @@ export class LocalHost implements GpuHost {
         resolve({ code, stdout, stderr: stderr || (err && code !== 0 ? err.message : '') });
       });
     });
+  }
+
+  async runStream(argv: string[]): Promise<StreamedCommand> {
+    const [file, ...args] = argv;
+    const child = spawn(file!, args, { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      if (stderr.length < 65_536) stderr += d.toString('utf8');
+    });
+    const done = new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      child.on('error', (err) => resolve({ code: 127, stderr: err.message }));
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    return { stdout: child.stdout, done, close: () => void child.kill('SIGKILL') };
   }
 
   close(): void {}

@@ -39,6 +39,10 @@ export class RemoteHost implements GpuHost {
     return this.ssh.exec(argv, timeoutMs);
   }
 
+  runStream(argv: string[], openTimeoutMs: number) {
+    return this.ssh.execStream(argv, openTimeoutMs);
+  }
+
   close(): void {
     this.ssh.close();
   }

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { ProgressSink } from '../core/reply.js';
 import { AlreadyStopped, ContainerNotFound } from './errors.js';
 import type { LaunchSpec } from './container-spec.js';
@@ -70,6 +71,43 @@ export interface ContainerRuntime {
   listImages(): Promise<ImageSummary[]>;
   /** Removes dangling image layers; returns how many went. */
   pruneImages(): Promise<number>;
+  /**
+   * Builds an image from a tar context with the engine's classic builder, handing each message of
+   * its progress stream to onMessage; resolves when the stream ends (a failed step is a message).
+   */
+  build(context: Readable, params: BuildParams, onMessage: (message: BuildMessage) => void, signal: AbortSignal): Promise<void>;
+  /** An image's id, size and history (newest layer first). */
+  imageFacts(ref: string): Promise<ImageFacts>;
+  /** Removes an image tag, never forced: 'in-use' when a container was created from it. */
+  removeImage(ref: string): Promise<'removed' | 'missing' | 'in-use'>;
+  /** The image as a `docker save` tar stream. */
+  saveImage(ref: string, signal: AbortSignal): Promise<Readable>;
+  /** Loads a `docker save` tar stream. */
+  loadImage(tar: Readable, signal: AbortSignal): Promise<void>;
+}
+
+/** What a build may set: the tag, the Dockerfile inside the context, ARG values and limits per step. */
+export interface BuildParams {
+  tag: string;
+  dockerfile: string;
+  buildArgs: Record<string, string>;
+  memoryBytes: number;
+  cpus: number;
+}
+
+/** One message of the classic builder's JSON stream. */
+export interface BuildMessage {
+  stream?: string;
+  status?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+  aux?: { ID?: string };
+}
+
+export interface ImageFacts {
+  id: string;
+  sizeBytes: number;
+  history: { createdBy: string; sizeBytes: number }[];
 }
 
 /**

@@ -5,6 +5,7 @@ import { quoteArgv } from './argv.js';
 import { HostUnavailable, Timeout } from './errors.js';
 import { fingerprint, hostKeyMatches } from './host-key.js';
 import type { CommandOutput } from './nvidia-smi.js';
+import type { StreamedCommand } from './gpu-host.js';
 
 export interface SshTarget {
   host: string;
@@ -129,6 +130,40 @@ export class SshConnection {
         });
       });
     }));
+  }
+
+  /**
+   * Runs a fixed argv and hands back its stdout as a stream (no size cap, no deadline: the caller
+   * ends it). It holds one of the connection's sessions until it exits.
+   */
+  async execStream(argv: string[], openTimeoutMs: number): Promise<StreamedCommand> {
+    const client = await this.ready(openTimeoutMs);
+    const command = quoteArgv(argv);
+    return new Promise<StreamedCommand>((resolve, reject) => {
+      void this.session(
+        () =>
+          new Promise<void>((sessionDone) => {
+            client.exec(command, (err, stream) => {
+              if (err) {
+                sessionDone();
+                reject(new HostUnavailable(this.name, `cannot open an SSH session: ${err.message}`));
+                return;
+              }
+              let stderr = '';
+              stream.stderr.on('data', (d: Buffer) => {
+                if (stderr.length < 65_536) stderr += d.toString('utf8');
+              });
+              const done = new Promise<{ code: number | null; stderr: string }>((settle) => {
+                stream.on('close', (code: number | null) => {
+                  sessionDone();
+                  settle({ code: code ?? null, stderr });
+                });
+              });
+              resolve({ stdout: stream, done, close: () => stream.close() });
+            });
+          }),
+      );
+    });
   }
 
   /** A direct-streamlocal channel to a unix socket on the host (the Docker socket). */

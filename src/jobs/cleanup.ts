@@ -8,6 +8,7 @@ import { LABEL } from '../hosts/labels.js';
 import type { ContainerDetails } from '../hosts/runtime.js';
 import { errorMessage } from '../util/errors.js';
 import type { Job } from './job.js';
+import { pruneUserImages } from '../operations/user-images.js';
 
 /**
  * Removes managed containers stopped for longer than cleanup.removeStoppedAfter, telling their
@@ -75,6 +76,7 @@ export const cleanupJob: Job = {
         }
       }
     }
-    return `${removed} stopped container(s) removed, ${warned} warning(s) sent${deps.config.cleanup.pruneImages ? `, ${pruned} dangling image layer(s) pruned` : ''}`;
+    const oldUserImages = await pruneUserImages(deps);
+    return `${removed} stopped container(s) removed, ${warned} warning(s) sent${deps.config.cleanup.pruneImages ? `, ${pruned} dangling image layer(s) pruned` : ''}${oldUserImages ? `, ${oldUserImages} old user image(s) removed` : ''}`;
   },
 };

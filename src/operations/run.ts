@@ -14,14 +14,18 @@ import { isReply, takeGpus } from './take-gpus.js';
 import { enqueue, queueableRefusal, withQueueButton } from './queue.js';
 import { createAndStart, ensureImage, ensureNetwork, ensureUserDir, removeIfPresent } from './launch.js';
 import { userUid } from '../db/users.js';
+import { ensureUserImageOn, resolveUserImage } from './user-images.js';
 
 type RunRequest = Extract<Request, { command: 'run' }>;
 
 
 export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, progress }: CommandContext): Promise<Reply> {
   const { config, db } = deps;
-  const image = req.image ?? config.images.default;
-  if (!imageAllowed(image, config.images.allowed)) return refuse('not-allowed', 'That image is not allowed', `${image} is not on the allow-list: ${config.images.allowed.join(', ')}`);
+  // The user's own image (mine/NAME[:n]) is theirs alone, whatever the allow-list says.
+  const own = req.image === undefined ? undefined : await resolveUserImage(deps, actor, req.image);
+  if (own && 'tone' in own) return own;
+  const image = own ? own.tag : (req.image ?? config.images.default);
+  if (!own && !imageAllowed(image, config.images.allowed)) return refuse('not-allowed', 'That image is not allowed', `${image} is not on the allow-list: ${config.images.allowed.join(', ')}`);
   const name = req.name ?? `${actor.handle}-${randomBytes(2).toString('hex')}`;
   if (await db.container.findUnique({ where: { name } })) return refuse('conflict', `The name "${name}" is taken`, 'Pick another --name, or remove the old container with "rm".');
 
@@ -55,7 +59,7 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
     await progress(`GPUs ${taken.indexes.join(',')} on ${taken.host} are yours; preparing the container`);
     // Both at once, but the reply waits for both: no pull outlives a refusal.
     const uid = config.storage.runAs === 'user' ? await userUid(db, actor.userId, config.storage.uidBase) : undefined;
-    const prepared = await Promise.allSettled([ensureUserDir(deps, host, actor.handle, uid), ensureImage(host, image, progress), ensureNetwork(deps, host, actor.handle)]);
+    const prepared = await Promise.allSettled([ensureUserDir(deps, host, actor.handle, uid), own ? ensureUserImageOn(deps, host, own, progress) : ensureImage(host, image, progress), ensureNetwork(deps, host, actor.handle)]);
     for (const p of prepared) if (p.status === 'rejected') throw p.reason;
     dockerId = await createAndStart(deps, host, row, actor.handle, req.cmd, uid, (prepared[2] as PromiseFulfilledResult<string>).value);
     // Conditional: if the row was changed meanwhile (removed by an admin, say), this launch lost.

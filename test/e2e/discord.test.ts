@@ -54,7 +54,14 @@ describe('Discord adapter, real discord.js against a local Discord', () => {
   it('registers /gpu in the guild exactly as the builders say', async () => {
     const put = discord.requests.find((r) => r.method === 'PUT' && r.path.endsWith(`/applications/${discord.appId}/guilds/${discord.guildId}/commands`));
     expect(put?.body).toEqual([JSON.parse(JSON.stringify(gpuCommand({ job: jobs.map((j) => j.name) }).toJSON()))]);
-    expect(put!.body[0].options.map((o: Json) => o.name)).toEqual(['help', 'status', 'run', 'reserve', 'release', 'ls', 'stop', 'start', 'rm', 'logs', 'extend', 'keep', 'images', 'quota', 'queue', 'link', 'admin']);
+    expect(put!.body[0].options.map((o: Json) => o.name)).toEqual(['help', 'status', 'run', 'reserve', 'release', 'ls', 'stop', 'start', 'rm', 'logs', 'extend', 'keep', 'images', 'quota', 'queue', 'link', 'image', 'admin']);
+    const image = put!.body[0].options.find((o: Json) => o.name === 'image');
+    expect(image.options.map((o: Json) => [o.name, (o.options ?? []).map((x: Json) => x.name)])).toEqual([
+      ['build', ['name', 'file', 'host', 'build-arg']],
+      ['logs', ['name']],
+      ['ls', []],
+      ['rm', ['name']],
+    ]);
     // Every admin action is a subcommand of the "admin" group; run-job offers the jobs.
     const admin = put!.body[0].options.find((o: Json) => o.name === 'admin');
     expect(admin.type).toBe(2);
