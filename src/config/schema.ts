@@ -91,6 +91,7 @@ export const configSchema = z
         unmanaged: cronSchema.default('*/5 * * * *'),
         idle: cronSchema.default('*/5 * * * *'),
         queue: cronSchema.default('* * * * *'),
+        telemetry: cronSchema.default('17 * * * *'),
       })
       .prefault({}),
     cleanup: z
@@ -130,9 +131,18 @@ export const configSchema = z
         host: z.string().default('127.0.0.1'),
       })
       .optional(),
+    /** The live feed from each host. */
+    telemetry: z
+      .strictObject({
+        /** How often each host's GPUs are sampled (one nvidia-smi loop per host over its kept connection). */
+        intervalMs: z.number().int().min(100).max(600_000).default(2000),
+        /** How long the 1-minute means per GPU (GpuSample) are kept. */
+        retentionDays: z.number().int().min(1).max(3650).default(14),
+      })
+      .prefault({}),
     timeouts: z
       .strictObject({
-        /** Longest a status reply waits for any one host. */
+        /** How long a command waits for a host's connection; a connection failing this long is "down". */
         hostMs: z.number().int().positive().default(3000),
       })
       .prefault({}),

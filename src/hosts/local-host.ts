@@ -1,7 +1,7 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import Docker from 'dockerode';
 import type { HostConfig } from '../config/schema.js';
-import type { GpuHost, HostConnectionState } from './gpu-host.js';
+import type { CommandStream, GpuHost, HostConnectionState } from './gpu-host.js';
 import type { CommandOutput } from './nvidia-smi.js';
 
 /** This machine: its own Docker socket and its own nvidia-smi, behind the same interface. */
@@ -31,6 +31,20 @@ export class LocalHost implements GpuHost {
         resolve({ code, stdout, stderr: stderr || (err && code !== 0 ? err.message : '') });
       });
     });
+  }
+
+  async stream(argv: string[]): Promise<CommandStream> {
+    const [file, ...args] = argv;
+    const child = spawn(file!, args, { env: this.env, stdio: ['ignore', 'pipe', 'ignore'] });
+    const ended = new Promise<void>((resolve) => {
+      child.once('close', () => resolve());
+      child.once('error', () => resolve());
+    });
+    return { stdout: child.stdout, close: () => void child.kill('SIGTERM'), ended };
+  }
+
+  async waitUp(): Promise<boolean> {
+    return true;
   }
 
   close(): void {}

@@ -17,13 +17,17 @@ import { ownedContainer } from './ownership.js';
 type Named<C extends string> = Extract<Request, { command: C }>;
 const statusCode = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
 
-/** The host of a container, if it can be reached now; acting on a down host is refused, not guessed. */
-function reachable(deps: OpsDeps, c: Container): GpuHost | Reply {
+/**
+ * The host of a container, once connected (waiting up to timeouts.hostMs for a connection in
+ * progress, as right after start); acting on a down host is refused, not guessed.
+ */
+async function reachable(deps: OpsDeps, c: Container): Promise<GpuHost | Reply> {
   const host = deps.pool.get(c.hostName);
   if (!host) return refuse(`${c.name} is on ${c.hostName}, which is no longer configured`);
-  const state = host.connection().state;
-  if (state !== 'up') return refuse(`${c.hostName} is down`, `${c.name} cannot be reached right now (${host.connection().lastError ?? state}). Nothing was changed; try again when the host is back.`);
-  return host;
+  if (await host.waitUp(deps.config.timeouts.hostMs)) return host;
+  const conn = host.connection();
+  const what = conn.down ? 'is down' : `did not connect within ${deps.config.timeouts.hostMs} ms`;
+  return refuse(`${c.hostName} ${what}`, `${c.name} cannot be reached right now (${conn.lastError ?? conn.state}). Nothing was changed; try again when the host is back.`);
 }
 
 /** A container still being launched is left to its launch. */
@@ -36,7 +40,7 @@ export async function stopContainer(deps: OpsDeps, req: Named<'stop'>, { actor }
   const busy = settled(c);
   if (busy) return busy;
   if (c.state === 'stopped') return refuse(`${c.name} is already stopped`, `Start it with "start ${c.name}" or remove it with "rm ${c.name}".`);
-  const host = reachable(deps, c);
+  const host = await reachable(deps, c);
   if (!('docker' in host)) return host;
   try {
     await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).stop({ t: 10 }), DOCKER_TIMEOUT_MS, 'stopping');
@@ -57,7 +61,7 @@ export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor
   if (c.state !== 'stopped') return refuse(`${c.name} is ${c.state}, not stopped`);
   const drained = await deps.db.host.findUnique({ where: { name: c.hostName } });
   if (drained?.drained) return refuse(`${c.name} cannot start: ${c.hostName} is drained by an admin`, `"rm ${c.name}" and "run" again to start on another host (your files stay).`);
-  const host = reachable(deps, c);
+  const host = await reachable(deps, c);
   if (!('docker' in host)) return host;
   const indexes = parseIndexes(c.gpuIndexes);
   const usage = await usageOf(deps.db, deps.config, c.userId, c.user.handle, deps.now());
@@ -115,7 +119,7 @@ export async function removeContainer(deps: OpsDeps, req: Named<'rm'>, { actor }
   const c = await ownedContainer(deps.db, actor, req.name);
   const busy = settled(c);
   if (busy) return busy;
-  const host = reachable(deps, c);
+  const host = await reachable(deps, c);
   if (!('docker' in host)) return host;
   try {
     await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).remove({ force: true }), DOCKER_TIMEOUT_MS, 'removing');
@@ -128,7 +132,7 @@ export async function removeContainer(deps: OpsDeps, req: Named<'rm'>, { actor }
 }
 
 /** Docker's log stream without a TTY is framed: 8-byte headers before each chunk. */
-function demux(buf: Buffer): string {
+export function demux(buf: Buffer): string {
   const parts: Buffer[] = [];
   let i = 0;
   while (i + 8 <= buf.length && (buf[i] === 1 || buf[i] === 2 || buf[i] === 0) && buf[i + 1] === 0) {
@@ -143,7 +147,7 @@ const MAX_LOG_CHARS = 3500;
 
 export async function containerLogs(deps: OpsDeps, req: Named<'logs'>, { actor }: CommandContext): Promise<Reply> {
   const c = await ownedContainer(deps.db, actor, req.name);
-  const host = reachable(deps, c);
+  const host = await reachable(deps, c);
   if (!('docker' in host)) return host;
   const raw = (await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).logs({ stdout: true, stderr: true, tail: req.tail, follow: false }), DOCKER_TIMEOUT_MS, 'reading logs')) as unknown as Buffer;
   let text = demux(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));

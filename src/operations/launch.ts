@@ -85,7 +85,7 @@ export async function removeIfPresent(host: GpuHost, idOrName: string, allocatio
  */
 export async function stopOnHost(deps: OpsDeps, c: Container, reason: string, now: Date): Promise<boolean> {
   const host = deps.pool.get(c.hostName);
-  if (!host || host.connection().state !== 'up') return false;
+  if (!host || !(await host.waitUp(deps.config.timeouts.hostMs))) return false;
   try {
     await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).stop({ t: 10 }), DOCKER_TIMEOUT_MS, 'stopping');
   } catch (err) {

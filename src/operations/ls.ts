@@ -14,7 +14,7 @@ async function liveStates(deps: OpsDeps, hosts: string[]): Promise<Map<string, M
   await Promise.all(
     [...new Set(hosts)].map(async (name) => {
       const host = deps.pool.get(name);
-      if (!host || host.connection().state !== 'up') return void out.set(name, null);
+      if (!host || !(await host.waitUp(deps.config.timeouts.hostMs))) return void out.set(name, null);
       try {
         const list = (await withTimeout(host.docker.listContainers({ all: true, filters: { label: [`${LABEL.managed}=true`] } }), deps.config.timeouts.hostMs, 'listing')) as Docker.ContainerInfo[];
         out.set(name, new Map(list.map((c) => [c.Labels[LABEL.name] ?? c.Names[0]!.slice(1), c.State])));
