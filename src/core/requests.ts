@@ -16,6 +16,7 @@ export type Request =
   | { command: 'images'; host?: string }
   | { command: 'quota'; user?: string }
   | { command: 'link'; code?: string }
+  | { command: 'usage'; user?: string; days: number }
   | { command: 'admin'; action: 'run-job'; job: string }
   | { command: 'admin'; action: 'quota'; user: string; maxGpus?: number; gpuHoursPerWeek?: number; maxHours?: number }
   | { command: 'admin'; action: 'audit'; count: number }

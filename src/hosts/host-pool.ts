@@ -95,7 +95,11 @@ export class HostPool implements ClusterView {
         const host = this.hosts.get(name);
         if (host && host.connection().state !== 'up' && !host.connection().down) await host.waitUp(this.timeoutMs);
         const monitor = this.monitors.get(name);
-        if (monitor?.fresh(maxAgeMs)) return monitor.snapshot();
+        if (monitor?.fresh(maxAgeMs)) {
+          // Young enough for an allocation even if status would call it stale.
+          const live = monitor.snapshot();
+          return live.state === 'stale' && live.gpus ? { ...live, state: 'up' as const, sampleAgeMs: undefined } : live;
+        }
         const hit = this.recent.get(name);
         if (hit && Date.now() - hit.at < maxAgeMs) return hit.snapshot;
         return this.probe(name);

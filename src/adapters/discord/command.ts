@@ -40,6 +40,9 @@ export function gpuCommand(jobNames: string[] = jobs.map((j) => j.name)): SlashC
   sub(b, 'help', (s) => s.addStringOption((o) => o.setName('command').setDescription('A command to explain').setMaxLength(20)));
   sub(b, 'link', (s) => s.addStringOption((o) => o.setName('code').setDescription('The code from "link" in your other chat').setMaxLength(6)));
   sub(b, 'quota', (s) => s.addStringOption((o) => o.setName('user').setDescription('Someone else’s (admins)').setMaxLength(36)));
+  sub(b, 'usage', (s) =>
+    s.addStringOption((o) => o.setName('user').setDescription('Someone else’s (admins)').setMaxLength(36)).addIntegerOption((o) => o.setName('days').setDescription('Days back (default 7)').setMinValue(1).setMaxValue(90)),
+  );
   sub(b, 'admin', (s) =>
     s.addStringOption((o) =>
       o
@@ -105,6 +108,10 @@ export function commandWords(i: Pick<ChatInputCommandInteraction, 'options'>): s
       break;
     case 'quota':
       if (o.getString('user')) words.push(o.getString('user')!);
+      break;
+    case 'usage':
+      if (o.getString('user')) words.push(o.getString('user')!);
+      flag('days', o.getInteger('days'));
       break;
     case 'admin':
       words.push('run-job', o.getString('run-job', true));
