@@ -1,7 +1,7 @@
-import type Docker from 'dockerode';
 import type { GpuHolder, GpuProcess, GpuView, HostSnapshot } from '../core/cluster.js';
 import type { GpuHost } from './gpu-host.js';
 import { LABEL, parseGpuList } from './labels.js';
+import type { ContainerSummary } from './runtime.js';
 import { GPU_AND_APPS_QUERY, containerIdFromCgroup, parseGpus, parseProcesses, splitCombined, type SmiGpu, type SmiProcess, type SmiResult } from './nvidia-smi.js';
 
 export interface RunningContainer {
@@ -9,8 +9,6 @@ export interface RunningContainer {
   name: string;
   labels: Record<string, string>;
 }
-
-const containerName = (c: Docker.ContainerInfo): string => (c.Names?.[0] ?? c.Id.slice(0, 12)).replace(/^\//, '');
 
 /** Host PID -> container id, read from /proc/<pid>/cgroup in one exec for all PIDs. */
 export async function containersOfPids(host: GpuHost, pids: number[], timeoutMs: number): Promise<Map<number, string | null>> {
@@ -44,9 +42,9 @@ export async function probeHost(host: GpuHost, timeoutMs: number): Promise<HostS
   const [smiOut, containers] = await Promise.all([
     host.run(GPU_AND_APPS_QUERY, timeoutMs),
     // Docker being unreachable must not hide the GPUs: holders are then unknown, not absent.
-    (host.docker.listContainers({ all: false }) as Promise<Docker.ContainerInfo[]>).then(
+    host.runtime.listRunning().then(
       (list) => ({ list }),
-      (err: Error) => ({ list: [] as Docker.ContainerInfo[], error: `Docker is unreachable: ${err.message}` }),
+      (err: Error) => ({ list: [] as ContainerSummary[], error: `Docker is unreachable: ${err.message}` }),
     ),
   ]);
   const [gpuOut, appsOut] = splitCombined(smiOut);
@@ -55,12 +53,10 @@ export async function probeHost(host: GpuHost, timeoutMs: number): Promise<HostS
   const procList: SmiProcess[] = gpus.ok && procs.ok ? procs.value : [];
   const pidContainers = await containersOfPids(host, [...new Set(procList.map((p) => p.pid))], timeoutMs);
   return {
-    ...assembleSnapshot(host.name, { gpus, procs }, containers.list.map(runningContainer), pidContainers, 'error' in containers ? containers.error : undefined),
+    ...assembleSnapshot(host.name, { gpus, procs }, containers.list, pidContainers, 'error' in containers ? containers.error : undefined),
     tookMs: took(),
   };
 }
-
-export const runningContainer = (c: Docker.ContainerInfo): RunningContainer => ({ id: c.Id, name: containerName(c), labels: c.Labels ?? {} });
 
 /** A snapshot from one nvidia-smi sample, the running containers and the PID -> container map. */
 export function assembleSnapshot(

@@ -1,10 +1,10 @@
-import type Docker from 'dockerode';
 import type { HostSnapshot } from '../core/cluster.js';
 import type { Logger } from '../log.js';
 import { errorMessage } from '../util/errors.js';
 import { withTimeout } from './errors.js';
 import type { GpuHost } from './gpu-host.js';
-import { assembleSnapshot, containersOfPids, runningContainer, type RunningContainer } from './gpu-probe.js';
+import { assembleSnapshot, containersOfPids, type RunningContainer } from './gpu-probe.js';
+import type { ContainerSummary, RuntimeEvent } from './runtime.js';
 import { APPS_QUERY, GPU_QUERY, parseGpus, parseProcesses, splitCombined, type SmiGpu, type SmiProcess, type SmiResult } from './nvidia-smi.js';
 
 const FRAME_END = '::gpubot-frame';
@@ -64,8 +64,8 @@ export interface ContainerEvent {
 
 export interface MonitorHooks {
   onEvent?: (e: ContainerEvent) => void;
-  /** After the events stream (re)connects: every container the host has, running or not. */
-  onResync?: (host: string, containers: Docker.ContainerInfo[]) => void;
+  /** After the events stream (re)connects: every gpubot container the host has, running or not. */
+  onResync?: (host: string, containers: ContainerSummary[]) => void;
   onMinute?: (rows: MinuteMean[]) => void;
 }
 
@@ -108,7 +108,7 @@ export class HostMonitor {
   private readonly ooms = new Map<string, number>();
   private minute: { at: number; byGpu: Map<number, { n: number; sumU: number; nU: number; maxU: number | null; sumM: number; nM: number }> } | undefined;
   private current: { close(): void } | undefined;
-  private events: NodeJS.ReadableStream | undefined;
+  private stopEvents: (() => void) | undefined;
   private firstSample: Promise<void>;
   private resolveFirst!: () => void;
   private cache: { key: string; snapshot: HostSnapshot } | undefined;
@@ -132,7 +132,7 @@ export class HostMonitor {
   close(): void {
     this.closed = true;
     this.current?.close();
-    (this.events as NodeJS.ReadableStream & { destroy?: () => void })?.destroy?.();
+    this.stopEvents?.();
     this.flushMinute();
     this.resolveFirst();
   }
@@ -340,57 +340,38 @@ export class HostMonitor {
     while (!this.closed) {
       try {
         if (!(await this.host.waitUp(this.options.hostMs))) throw new Error('host not connected');
-        const filters = { type: ['container' as const], event: ['start', 'die', 'oom', 'destroy', 'kill'] };
+        // Events that arrive while the lists are being read are applied after them.
+        const early: RuntimeEvent[] = [];
+        let listed = false;
+        let streamEnded!: () => void;
+        const ended = new Promise<void>((r) => (streamEnded = r));
         // Missed events are asked for again after a gap; handlers are idempotent, repeats are harmless.
-        const options = this.lastEventTime !== undefined ? { filters, since: this.lastEventTime } : { filters };
-        const stream = (await withTimeout(this.host.docker.getEvents(options), this.options.hostMs, 'opening the Docker event stream')) as NodeJS.ReadableStream;
+        const since = this.lastEventTime !== undefined ? { since: new Date(this.lastEventTime * 1000) } : {};
+        const stop = await withTimeout(
+          this.host.runtime.events((e) => (listed ? this.onEvent(e) : early.push(e)), () => streamEnded(), since),
+          this.options.hostMs,
+          'opening the Docker event stream',
+        );
         if (this.closed) {
-          (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+          stop();
           break;
         }
-        this.events = stream;
-        // Events that arrive while the list is being read are applied after it.
-        const early: ContainerEventRaw[] = [];
-        let listed = false;
-        let buffer = '';
-        stream.on('data', (chunk: Buffer) => {
-          buffer += chunk.toString('utf8');
-          let nl: number;
-          while ((nl = buffer.indexOf('\n')) >= 0) {
-            const line = buffer.slice(0, nl).trim();
-            buffer = buffer.slice(nl + 1);
-            if (!line) continue;
-            let raw: ContainerEventRaw;
-            try {
-              raw = JSON.parse(line) as ContainerEventRaw;
-            } catch {
-              continue;
-            }
-            if (listed) this.onEvent(raw);
-            else early.push(raw);
-          }
-          if (buffer.length > 1_000_000) buffer = '';
-        });
-        const ended = new Promise<void>((resolve) => {
-          stream.once('end', resolve);
-          stream.once('close', resolve);
-          stream.once('error', resolve);
-        });
-        const list = (await withTimeout(this.host.docker.listContainers({ all: true }), this.options.hostMs, 'listing containers')) as Docker.ContainerInfo[];
-        this.containers = new Map(list.filter((c) => c.State === 'running').map((c) => [c.Id, runningContainer(c)]));
+        this.stopEvents = stop;
+        const [running, managed] = await Promise.all([this.host.runtime.listRunning(), this.host.runtime.listManaged()]);
+        this.containers = new Map(running.map((c) => [c.id, { id: c.id, name: c.name, labels: c.labels }]));
         this.containersVersion++;
         this.dockerSynced = true;
         this.dockerError = undefined;
         listed = true;
-        for (const raw of early) this.onEvent(raw);
+        for (const e of early) this.onEvent(e);
         backoff = MIN_BACKOFF_MS;
         try {
-          this.options.hooks.onResync?.(this.host.name, list);
+          this.options.hooks.onResync?.(this.host.name, managed);
         } catch (err) {
           this.options.log.warn({ host: this.host.name, err: errorMessage(err) }, 'resync failed');
         }
         await ended;
-        this.events = undefined;
+        this.stopEvents = undefined;
       } catch (err) {
         if (!this.closed) {
           this.dockerError = `Docker is unreachable: ${errorMessage(err)}`;
@@ -407,14 +388,14 @@ export class HostMonitor {
     }
   }
 
-  private onEvent(raw: ContainerEventRaw): void {
-    const action = raw.Action as ContainerEvent['action'];
-    const id = raw.Actor?.ID ?? raw.id;
+  private onEvent(raw: RuntimeEvent): void {
+    const action = raw.action as ContainerEvent['action'];
+    const id = raw.containerId;
     if (!id || !['start', 'die', 'oom', 'destroy', 'kill'].includes(action)) return;
-    const labels = raw.Actor?.Attributes ?? {};
-    const time = typeof raw.time === 'number' ? raw.time : Math.floor(Date.now() / 1000);
+    const labels = raw.attributes;
+    const time = Math.floor(raw.at.getTime() / 1000);
     this.lastEventTime = Math.max(this.lastEventTime ?? 0, time);
-    const event: ContainerEvent = { host: this.host.name, action, id, name: labels.name ?? id.slice(0, 12), labels, time };
+    const event: ContainerEvent = { host: this.host.name, action, id, name: raw.name || id.slice(0, 12), labels, time };
     if (action === 'start') {
       // A kill or OOM before an earlier run says nothing about this one.
       this.kills.delete(id);
@@ -442,11 +423,4 @@ export class HostMonitor {
       this.options.log.warn({ host: this.host.name, err: errorMessage(err) }, 'a container event handler failed');
     }
   }
-}
-
-interface ContainerEventRaw {
-  id?: string;
-  Action?: string;
-  Actor?: { ID?: string; Attributes?: Record<string, string> };
-  time?: number;
 }

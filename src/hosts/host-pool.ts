@@ -8,6 +8,7 @@ import { probeHost } from './gpu-probe.js';
 import { HostMonitor, type MonitorHooks } from './host-monitor.js';
 import { LocalHost } from './local-host.js';
 import { RemoteHost } from './remote-host.js';
+import { runtimeTimeouts } from './runtime.js';
 
 /** Every configured host, connected once at start and kept open, each with its live monitor. */
 export class HostPool implements ClusterView {
@@ -25,8 +26,9 @@ export class HostPool implements ClusterView {
     { live = true }: { live?: boolean } = {},
   ) {
     this.connectMs = Math.max(0, ...config.hosts.map((h) => h.ssh?.connectTimeoutMs ?? 0));
+    const timeouts = runtimeTimeouts(config.timeouts.hostMs);
     for (const h of config.hosts) {
-      const host = h.ssh ? new RemoteHost({ ...h, ssh: h.ssh }, log, timeoutMs) : new LocalHost(h, localEnv);
+      const host = h.ssh ? new RemoteHost({ ...h, ssh: h.ssh }, config, timeouts, log, timeoutMs) : new LocalHost(h, config, timeouts, localEnv);
       this.hosts.set(h.name, host);
       if (live) {
         // Hooks are read at call time, so the app can set them after the pool is built.

@@ -2,7 +2,7 @@ import type { Client, ClientChannel } from 'ssh2';
 import { NodeSSH } from 'node-ssh';
 import type { Logger } from '../log.js';
 import { quoteArgv } from './argv.js';
-import { HostDownError, TimeoutError } from './errors.js';
+import { HostUnavailable, Timeout } from './errors.js';
 import { fingerprint, hostKeyMatches } from './host-key.js';
 import type { CommandOutput } from './nvidia-smi.js';
 
@@ -69,8 +69,8 @@ export class SshConnection {
    */
   async ready(timeoutMs: number): Promise<Client> {
     if (this.state === 'up' && this.client) return this.client;
-    if (this.state === 'closed') throw new HostDownError(this.name, 'connection closed');
-    if (this.isDown()) throw new HostDownError(this.name, this.lastError ?? 'not connected');
+    if (this.state === 'closed') throw new HostUnavailable(this.name, 'connection closed');
+    if (this.isDown()) throw new HostUnavailable(this.name, this.lastError ?? 'not connected');
     return new Promise<Client>((resolve, reject) => {
       const waiter = {
         resolve: (c: Client) => {
@@ -84,7 +84,7 @@ export class SshConnection {
       };
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new HostDownError(this.name, this.lastError ? `${this.lastError} (no SSH connection within ${timeoutMs} ms)` : `no SSH connection within ${timeoutMs} ms`));
+        reject(new HostUnavailable(this.name, this.lastError ? `${this.lastError} (no SSH connection within ${timeoutMs} ms)` : `no SSH connection within ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiters.push(waiter);
     });
@@ -116,12 +116,12 @@ export class SshConnection {
       const timer = setTimeout(() => {
         timedOut = true;
         channel?.close();
-        reject(new TimeoutError(`${this.name}: "${argv[0]}" took longer than ${timeoutMs} ms`));
+        reject(new Timeout(`${this.name}: "${argv[0]}" took longer than ${timeoutMs} ms`));
       }, Math.max(1, deadline - Date.now()));
       client.exec(command, (err, stream) => {
         if (err) {
           clearTimeout(timer);
-          reject(new HostDownError(this.name, `cannot open an SSH session: ${err.message}`));
+          reject(new HostUnavailable(this.name, `cannot open an SSH session: ${err.message}`));
           return;
         }
         // A channel that opens after the deadline is closed at once, not leaked.
@@ -152,7 +152,7 @@ export class SshConnection {
     const client = await this.ready(timeoutMs);
     const command = quoteArgv(argv);
     return new Promise((resolve, reject) => {
-      client.exec(command, (err, stream) => (err ? reject(new HostDownError(this.name, `cannot open an SSH session: ${err.message}`)) : resolve(stream)));
+      client.exec(command, (err, stream) => (err ? reject(new HostUnavailable(this.name, `cannot open an SSH session: ${err.message}`)) : resolve(stream)));
     });
   }
 
@@ -160,7 +160,7 @@ export class SshConnection {
   async openStreamLocal(socketPath: string, timeoutMs: number): Promise<ClientChannel> {
     const client = await this.ready(timeoutMs);
     return new Promise((resolve, reject) => {
-      client.openssh_forwardOutStreamLocal(socketPath, (err, stream) => (err ? reject(new HostDownError(this.name, `cannot reach ${socketPath}: ${err.message}`)) : resolve(stream)));
+      client.openssh_forwardOutStreamLocal(socketPath, (err, stream) => (err ? reject(new HostUnavailable(this.name, `cannot reach ${socketPath}: ${err.message}`)) : resolve(stream)));
     });
   }
 
@@ -169,7 +169,7 @@ export class SshConnection {
     clearTimeout(this.retryTimer);
     this.client?.end();
     this.client = null;
-    this.flushWaiters(new HostDownError(this.name, 'connection closed'));
+    this.flushWaiters(new HostUnavailable(this.name, 'connection closed'));
   }
 
   private async attempt(): Promise<void> {
@@ -231,7 +231,7 @@ export class SshConnection {
     this.failingSince ??= Date.now();
     this.setState('down');
     // Callers wait for the retry while the host is merely reconnecting; once it is down they are told.
-    if (this.isDown()) this.flushWaiters(new HostDownError(this.name, message));
+    if (this.isDown()) this.flushWaiters(new HostUnavailable(this.name, message));
     const delay = this.backoffMs * (0.8 + Math.random() * 0.4);
     this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
     clearTimeout(this.retryTimer);

