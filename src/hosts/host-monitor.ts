@@ -283,6 +283,14 @@ export class HostMonitor {
     if (unknown.length) {
       const found = await containersOfPids(this.host, unknown, this.options.hostMs);
       for (const [pid, id] of found) this.pidContainers.set(pid, id);
+      // Events cover gpubot's containers only: a process in another container started since is named from a fresh list.
+      if ([...found.values()].some((id) => id !== null && !this.containers.has(id))) {
+        const running = await this.host.runtime.listRunning().catch(() => null);
+        if (running) {
+          this.containers = new Map(running.map((c) => [c.id, { id: c.id, name: c.name, labels: c.labels }]));
+          this.containersVersion++;
+        }
+      }
     }
     this.sample = { at, seq: ++this.seq, gpus, procs };
     this.record(at, gpus.ok ? gpus.value : null);

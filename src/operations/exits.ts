@@ -111,6 +111,9 @@ export function exitWatcher(deps: OpsDeps) {
       }
       const row = await deps.db.container.findFirst({ where: { hostName, name, state: 'running' } });
       if (!row || (row.dockerId && row.dockerId !== dockerId)) return;
+      // Only what the host shows now: a container started again since (start right after a stop) is running.
+      const now = await host.runtime.inspect(dockerId).catch(() => null);
+      if (!now || now.running) return;
       if (!(await markStopped(deps, row, 'container exited', deps.now(), true))) return;
       deps.log.info({ host: hostName, container: name, exitCode: fallback.exitCode }, 'container exited: GPUs freed');
       await tellEnded(deps, row, host, dockerId, fallback);

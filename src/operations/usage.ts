@@ -56,17 +56,17 @@ export async function showUsage(deps: OpsDeps, req: Extract<Request, { command: 
     }
   }
 
-  const who = handle === actor.handle ? 'you' : handle;
+  const who = handle === actor.handle ? 'You' : handle;
   const window = `the last ${req.days} day${req.days === 1 ? '' : 's'}`;
   const gpuMs = [...days.values()].reduce((n, d) => n + d.gpuMs, 0);
-  if (gpuMs === 0) return reply('info', `${who === 'you' ? 'You' : who} held no GPUs in ${window}`);
+  if (gpuMs === 0) return reply('info', `${who} held no GPUs in ${window}`);
   const utilSum = [...days.values()].reduce((n, d) => n + d.utilSum, 0);
   const utilCount = [...days.values()].reduce((n, d) => n + d.utilCount, 0);
   const wallMs = unionLength(held);
   const meanGpus = gpuMs / wallMs;
   const utilText = utilCount ? `at ${percent(utilSum / utilCount)} mean utilization` : 'utilization not measured';
   const title = `${who} held ${round1(meanGpus)} GPU${round1(meanGpus) === '1' ? '' : 's'} for ${round1(wallMs / HOUR_MS)} h ${utilText} (${window})`;
-  return reply('info', title.charAt(0).toUpperCase() + title.slice(1), [
+  return reply('info', title, [
     {
       type: 'table',
       columns: ['Day (UTC)', 'GPU-hours', 'Mean utilization'],

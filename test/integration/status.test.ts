@@ -44,7 +44,7 @@ describe('status against three real hosts', () => {
     });
     // Containers planted by hand here are not in the database: keep reconciliation from removing them.
     // A short sampling interval: a change on a host shows in status within it.
-    app = await appFor(bed, { telemetry: { intervalMs: 500 } }, undefined, { reconcileOnStart: false });
+    app = await appFor(bed, { telemetry: { intervalMs: 1000 } }, undefined, { reconcileOnStart: false });
   });
 
   afterAll(async () => {
