@@ -138,7 +138,12 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async logs(idOrName: string, tail: number): Promise<string> {
-    const raw = (await this.call('reading logs', this.timeouts.actionMs, () => this.docker.getContainer(idOrName).logs({ stdout: true, stderr: true, tail, follow: false }), idOrName)) as unknown;
+    const raw = (await this.call(
+      'reading logs',
+      this.timeouts.actionMs,
+      () => this.docker.getContainer(idOrName).logs({ stdout: true, stderr: true, tail, follow: false }),
+      idOrName,
+    )) as unknown;
     return demux(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)))[2];
   }
 
@@ -176,7 +181,13 @@ export class DockerRuntime implements ContainerRuntime {
           continue;
         }
         const attributes = e.Actor?.Attributes ?? {};
-        listener({ action: e.Action ?? e.status ?? '', containerId: e.Actor?.ID ?? e.id ?? '', name: attributes.name ?? '', attributes, at: new Date(e.timeNano ? e.timeNano / 1e6 : (e.time ?? 0) * 1000) });
+        listener({
+          action: e.Action ?? e.status ?? '',
+          containerId: e.Actor?.ID ?? e.id ?? '',
+          name: attributes.name ?? '',
+          attributes,
+          at: new Date(e.timeNano ? e.timeNano / 1e6 : (e.time ?? 0) * 1000),
+        });
       }
     });
     let stopped = false;

@@ -25,7 +25,7 @@ export async function pullImage(docker: Docker, image: string, progress: Progres
   try {
     stream = await docker.pull(image);
   } catch (err) {
-    throw new Error(`pulling ${image} failed: ${dockerReason(err)}`);
+    throw new Error(`pulling ${image} failed: ${dockerReason(err)}`, { cause: err });
   }
   const layers = new Map<string, { current: number; total: number }>();
   let last = Date.now();

@@ -1,6 +1,6 @@
 import type { CommandContext } from '../core/engine.js';
 import { HOUR_MS, isoMinute } from '../core/format.js';
-import { checkRequest, defaultHours } from '../core/policy/quota.js';
+import { checkRequest, defaultHours, quotaCode } from '../core/policy/quota.js';
 import { effectiveLimits, usageOf } from '../db/usage.js';
 import { refuse, reply, type Reply } from '../core/reply.js';
 import type { Request } from '../core/requests.js';
@@ -23,28 +23,28 @@ type Named<C extends string> = Extract<Request, { command: C }>;
  */
 async function reachable(deps: OpsDeps, c: Container): Promise<GpuHost | Reply> {
   const host = deps.pool.get(c.hostName);
-  if (!host) return refuse(`${c.name} is on ${c.hostName}, which is no longer configured`);
+  if (!host) return refuse('host-unavailable', `${c.name} is on ${c.hostName}, which is no longer configured`);
   if (await host.waitUp(deps.config.timeouts.hostMs)) return host;
   const conn = host.connection();
   const what = conn.down ? 'is down' : `did not connect within ${deps.config.timeouts.hostMs} ms`;
-  return refuse(`${c.hostName} ${what}`, `${c.name} cannot be reached right now (${conn.lastError ?? conn.state}). Nothing was changed; try again when the host is back.`);
+  return refuse('host-unavailable', `${c.hostName} ${what}`, `${c.name} cannot be reached right now (${conn.lastError ?? conn.state}). Nothing was changed; try again when the host is back.`);
 }
 
 /** A container still being launched is left to its launch. */
 function settled(c: Container): Reply | null {
-  return c.state === 'creating' ? refuse(`${c.name} is still starting`, 'Try again in a moment.') : null;
+  return c.state === 'creating' ? refuse('still-starting', `${c.name} is still starting`, 'Try again in a moment.') : null;
 }
 
 export async function stopContainer(deps: OpsDeps, req: Named<'stop'>, { actor }: CommandContext): Promise<Reply> {
   const c = await ownedContainer(deps.db, actor, req.name);
   const busy = settled(c);
   if (busy) return busy;
-  if (c.state === 'stopped') return refuse(`${c.name} is already stopped`, `Start it with "start ${c.name}" or remove it with "rm ${c.name}".`);
+  if (c.state === 'stopped') return refuse('conflict', `${c.name} is already stopped`, `Start it with "start ${c.name}" or remove it with "rm ${c.name}".`);
   const host = await reachable(deps, c);
   if (!('runtime' in host)) return host;
   if ((await ensureStopped(host.runtime, c.dockerId ?? c.name)) === 'gone') {
     await markRemoved(deps, c, 'container gone', deps.now());
-    return refuse(`${c.name} no longer exists on ${c.hostName}`, 'Its GPUs were released.');
+    return refuse('not-found', `${c.name} no longer exists on ${c.hostName}`, 'Its GPUs were released.');
   }
   await markStopped(deps, c, 'stopped', deps.now());
   await audit(deps.db, { actor: actor.handle, action: 'stop', target: c.name, result: 'ok' });
@@ -53,9 +53,9 @@ export async function stopContainer(deps: OpsDeps, req: Named<'stop'>, { actor }
 
 export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor }: CommandContext): Promise<Reply> {
   const c = await ownedContainer(deps.db, actor, req.name);
-  if (c.state !== 'stopped') return refuse(`${c.name} is ${c.state}, not stopped`);
+  if (c.state !== 'stopped') return refuse(c.state === 'creating' ? 'still-starting' : 'conflict', `${c.name} is ${c.state}, not stopped`);
   const drained = await deps.db.host.findUnique({ where: { name: c.hostName } });
-  if (drained?.drained) return refuse(`${c.name} cannot start: ${c.hostName} is drained by an admin`, `"rm ${c.name}" and "run" again to start on another host (your files stay).`);
+  if (drained?.drained) return refuse('host-unavailable', `${c.name} cannot start: ${c.hostName} is drained by an admin`, `"rm ${c.name}" and "run" again to start on another host (your files stay).`);
   const host = await reachable(deps, c);
   if (!('runtime' in host)) return host;
   const indexes = parseIndexes(c.gpuIndexes);
@@ -79,7 +79,7 @@ export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor
       },
     });
     if (!taken.ok) {
-      if (taken.reason !== 'taken') return refuse(`${c.name} cannot start`, taken.reason);
+      if (taken.limit) return refuse(quotaCode(taken.limit), `${c.name} cannot start`, taken.reason);
       const holders = await leaseHolders(deps.db);
       const who = indexes
         .map((i) => {
@@ -89,7 +89,7 @@ export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor
         })
         .filter(Boolean)
         .join('; ');
-      return refuse(`${c.name} cannot start: its GPUs are taken`, `${who} on ${c.hostName}. Ask them, wait, or "rm ${c.name}" and "run" again to get other GPUs (your files stay).`);
+      return refuse('no-gpus', `${c.name} cannot start: its GPUs are taken`, `${who} on ${c.hostName}. Ask them, wait, or "rm ${c.name}" and "run" again to get other GPUs (your files stay).`);
     }
     // Tied to the row at once, so reconciliation never sees it as an allocation without a container.
     await deps.db.container.update({ where: { id: c.id }, data: { allocationId: taken.allocation.id } });
@@ -98,7 +98,7 @@ export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor
     } catch (err) {
       await deps.db.container.update({ where: { id: c.id }, data: { allocationId: null } });
       await release(deps.txDb, taken.allocation.id, 'start failed', deps.now());
-      return refuse(`Could not start ${c.name}`, errorMessage(err));
+      return refuse('failed', `Could not start ${c.name}`, errorMessage(err));
     }
     await deps.db.container.update({ where: { id: c.id }, data: { state: 'running', endsAt, stoppedAt: null } });
   } finally {
@@ -143,7 +143,7 @@ export async function extendContainer(deps: OpsDeps, req: Named<'extend'>, { act
   const endsAt = new Date(Math.max(now, c.endsAt?.getTime() ?? now) + req.hours * HOUR_MS);
   const fromNow = (endsAt.getTime() - now) / HOUR_MS;
   if (fromNow > limits.maxHours) {
-    return refuse(`${c.name} cannot run that long`, `quota maxHours: it would end ${fromNow.toFixed(1)} h from now; the limit is ${limits.maxHours} h.`);
+    return refuse('over-quota', `${c.name} cannot run that long`, `quota maxHours: it would end ${fromNow.toFixed(1)} h from now; the limit is ${limits.maxHours} h.`);
   }
   await deps.db.container.update({ where: { id: c.id }, data: { endsAt } });
   if (c.allocationId) await deps.db.allocation.update({ where: { id: c.allocationId }, data: { endsAt } });

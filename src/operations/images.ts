@@ -1,12 +1,12 @@
 import { imageAllowed } from '../core/policy/images.js';
-import { reply, type Reply } from '../core/reply.js';
+import { refuse, reply, type Reply } from '../core/reply.js';
 import type { Request } from '../core/requests.js';
 import { errorMessage } from '../util/errors.js';
 import type { OpsDeps } from './deps.js';
 
 export async function listImages(deps: OpsDeps, req: Extract<Request, { command: 'images' }>): Promise<Reply> {
   const names = req.host ? [req.host] : deps.pool.hostNames();
-  if (req.host && !deps.pool.get(req.host)) return reply('error', `There is no host "${req.host}"`, [{ type: 'text', text: `Known hosts: ${deps.pool.hostNames().join(', ')}` }]);
+  if (req.host && !deps.pool.get(req.host)) return refuse('not-found', `There is no host "${req.host}"`, `Known hosts: ${deps.pool.hostNames().join(', ')}`);
   const allowed = deps.config.images.allowed;
   const sections = await Promise.all(
     names.map(async (name): Promise<Reply['blocks'][number]> => {

@@ -24,9 +24,9 @@ interface DayUsage {
  */
 export async function showUsage(deps: OpsDeps, req: Extract<Request, { command: 'usage' }>, { actor }: CommandContext): Promise<Reply> {
   const handle = req.user ?? actor.handle;
-  if (handle !== actor.handle && !actor.isAdmin) return refuse('Only admins can see someone else’s usage', 'Say "usage" for your own.');
+  if (handle !== actor.handle && !actor.isAdmin) return refuse('not-admin', 'Only admins can see someone else’s usage', 'Say "usage" for your own.');
   const user = await deps.db.user.findUnique({ where: { handle } });
-  if (!user) return refuse(`There is no user "${handle}"`);
+  if (!user) return refuse('not-found', `There is no user "${handle}"`);
   const now = deps.now().getTime();
   const from = now - req.days * DAY_MS;
   const allocations = await deps.db.allocation.findMany({

@@ -34,7 +34,16 @@ describe('ContainerRuntime', () => {
     await bed?.teardown();
   });
 
-  const spec = (host: string, cmd?: string[]): LaunchSpec => ({ name: `rt-${++n}`, owner: 'rt', image: IMAGE, gpus: [0], allocationId: 1000 + n, shmSize: '64m', cmd, host: pool.get(host)!.config });
+  const spec = (host: string, cmd?: string[]): LaunchSpec => ({
+    name: `rt-${++n}`,
+    owner: 'rt',
+    image: IMAGE,
+    gpus: [0],
+    allocationId: 1000 + n,
+    shmSize: '64m',
+    cmd,
+    host: pool.get(host)!.config,
+  });
 
   for (const hostName of ['h1', 'local']) {
     it(`${hostName}: creates, starts, lists, logs, execs, stops, removes, with typed errors`, async () => {
@@ -123,7 +132,10 @@ describe('ContainerRuntime', () => {
   it('says a host is unavailable, from a lost SSH connection or a missing socket', async () => {
     const broken = parseConfig({ ...bed.config(), hosts: [{ name: 'nosocket', dockerSocket: `${bed.baseDir}/missing.sock`, gpuMode: 'device-requests' }] });
     const local = new HostPool(broken, silentLogger());
-    const err = await local.get('nosocket')!.runtime.listManaged().catch((e: unknown) => e);
+    const err = await local
+      .get('nosocket')!
+      .runtime.listManaged()
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HostUnavailable);
     expect((err as Error).message).toContain('missing.sock');
     local.close();
@@ -131,7 +143,10 @@ describe('ContainerRuntime', () => {
     await bed.stopSshd('h1');
     try {
       await waitFor(() => pool.get('h1')!.connection().state !== 'up', { what: 'h1 down' });
-      const down = await pool.get('h1')!.runtime.stop('rt-anything').catch((e: unknown) => e);
+      const down = await pool
+        .get('h1')!
+        .runtime.stop('rt-anything')
+        .catch((e: unknown) => e);
       expect(down).toBeInstanceOf(HostUnavailable);
       expect((down as Error).message).toMatch(/^h1 is down: /);
     } finally {
