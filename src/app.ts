@@ -4,14 +4,15 @@ import { CommandMetrics } from './http/metrics.js';
 import { Engine, type Handlers } from './core/engine.js';
 import type { Actor } from './core/requests.js';
 import { isError, refuse, type ProgressSink, type Reply } from './core/reply.js';
-import type { ChatIdentity, ChatPort, Choice, ChoiceSource } from './core/port.js';
+import type { AccessPolicy, ChatIdentity, ChatPort, Choice, ChoiceSource } from './core/port.js';
 import { defaultHours } from './core/policy/quota.js';
 import { choicesFor } from './operations/choices.js';
 import { openDatabase, type PrismaClient } from './db/client.js';
 import { InventoryRecorder, syncHosts } from './db/hosts.js';
 import { migrate } from './db/migrate.js';
 import { audit } from './db/audit.js';
-import { ensureUser, type Platform } from './db/users.js';
+import { chatIdKeys, ensureUser, type Platform } from './db/users.js';
+import { RateLimiter, slowDown } from './core/policy/rate-limit.js';
 import { HostPool } from './hosts/host-pool.js';
 import type { Logger } from './log.js';
 import { withLogContext } from './log-context.js';
@@ -57,6 +58,8 @@ export class App implements ChatPort {
   private accepting = true;
   private readonly inFlight = new Map<Promise<unknown>, 'command' | 'job'>();
   private exits: { close(): void } | undefined;
+  /** Commands per user (config rateLimits.commands); link codes and key additions live in ops. */
+  readonly commandLimiter: RateLimiter;
 
   private constructor(
     readonly options: AppOptions,
@@ -65,6 +68,9 @@ export class App implements ChatPort {
     readonly pool: HostPool,
   ) {
     const { log } = options;
+    const clock = () => (options.now ?? (() => new Date()))().getTime();
+    const limits = options.config.rateLimits;
+    this.commandLimiter = new RateLimiter(limits.commands, clock);
     this.inventory = new InventoryRecorder(db);
     this.ops = {
       config: options.config,
@@ -77,6 +83,7 @@ export class App implements ChatPort {
       pendingAllocations: new Set(),
       userDirs: new Set(),
       failpoint: options.failpoint,
+      limiters: { linkCodes: new RateLimiter(limits.linkCodes, clock), keyAdditions: new RateLimiter(limits.keyAdditions, clock) },
       notify: (userId, message) => this.notifyUser(userId, message),
       stopping: () => !this.accepting,
     };
@@ -103,6 +110,14 @@ export class App implements ChatPort {
       handlers: options.handlers ?? createHandlers(this.ops),
       around: (actor, request, work) => {
         if (!this.accepting) return Promise.resolve(refuse('unavailable', 'gpubot is restarting', 'Nothing was done; try again in a minute.'));
+        const allowed = this.commandLimiter.take(`user:${actor.userId}`);
+        if (!allowed.ok) {
+          const { title, detail } = slowDown(allowed.retryInMs);
+          log.info({ user: actor.handle, command: request.command }, 'rate limited');
+          this.metrics.record(request.command, 'rate-limited', 0);
+          audit(db, { actor: actor.handle, action: request.command, result: 'refused', detail: `${title}: rate limit rateLimits.commands` }).catch((err) => log.warn({ err: errorMessage(err) }, 'could not write an audit event'));
+          return Promise.resolve(refuse('rate-limited', title, detail));
+        }
         const host = 'host' in request && typeof request.host === 'string' ? request.host : undefined;
         return this.track(
           withLogContext({ user: actor.handle, command: request.command, host }, () => {
@@ -181,12 +196,35 @@ export class App implements ChatPort {
     return reconcile(this.ops);
   }
 
-  /** The gpubot user behind a chat identity; admins by handle or chat id in the config. */
+  /**
+   * The gpubot user behind a chat identity; admins by handle or by chat id in the config
+   * ("slack:U024BE7LH", "discord:8035...", or the bare id), through any identity linked to the user.
+   */
   async actor(externalId: string, platform: Platform = 'console', displayName: string | (() => Promise<string>) = externalId): Promise<Actor> {
     const { admins, quotas } = this.options.config;
     const reserved = new Set([...admins, ...Object.keys(quotas.users)]);
     const user = await ensureUser(this.db, platform, externalId, displayName, reserved);
-    return { userId: user.id, handle: user.handle, isAdmin: admins.includes(user.handle) || admins.includes(externalId) };
+    const identities = await this.db.chatIdentity.findMany({ where: { userId: user.id } });
+    const keys = [user.handle, ...identities.flatMap((i) => chatIdKeys(i.platform, i.externalId))];
+    return { userId: user.id, handle: user.handle, isAdmin: keys.some((k) => admins.includes(k)) };
+  }
+
+  /** ChatPort: who may use the bot from each chat (config `discord:` and `slack:`). */
+  accessPolicy(): AccessPolicy {
+    const { discord, slack } = this.options.config;
+    return { discord, slack };
+  }
+
+  /** ChatPort: whether this person already is a gpubot user (never creates one). */
+  async knows(who: ChatIdentity): Promise<boolean> {
+    return (await this.db.chatIdentity.count({ where: { platform: who.platform, externalId: who.id } })) > 0;
+  }
+
+  /** ChatPort: a refusal at the door (foreign server, DM, guest, missing role): audited, nothing else. */
+  refusedAtTheDoor(who: ChatIdentity, reason: string): void {
+    const actor = `${who.platform}:${who.id}`;
+    this.options.log.info({ actor, reason }, 'refused at the door');
+    audit(this.db, { actor, action: 'access', result: 'refused', detail: reason.slice(0, 500) }).catch((err) => this.options.log.warn({ err: errorMessage(err) }, 'could not write an audit event'));
   }
 
   /** ChatPort: a chat user's input, answered; never throws. */

@@ -37,6 +37,11 @@ const quotaSchema = z.strictObject({
   maxHours: z.number().positive().max(24 * 365).optional(),
 });
 
+const bucketSchema = z.strictObject({
+  perMinute: z.number().positive().max(10_000),
+  burst: z.number().int().min(1).max(10_000),
+});
+
 const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 /** A duration like 10m, 1h, 1.5h or 2d, in milliseconds. */
 export const durationSchema = z
@@ -78,6 +83,8 @@ export const configSchema = z
         window: z.enum(['rolling', 'calendar']).default('calendar'),
         /** At 100 % of gpuHoursPerWeek: refuse new requests, or queue "run --queue" ones (they launch last, once under quota). */
         atLimit: z.enum(['refuse', 'queue']).default('refuse'),
+        /** No container lives longer than this from its start, whatever extends and keeps. */
+        maxLifetimeHours: z.number().positive().max(24 * 365).default(168),
       })
       .prefault({}),
     admins: z.array(z.string().min(1)).default([]),
@@ -129,6 +136,8 @@ export const configSchema = z
       .strictObject({
         port: z.number().int().min(0).max(65535),
         host: z.string().default('127.0.0.1'),
+        /** When set, /metrics answers only "Authorization: Bearer TOKEN"; /healthz stays open. */
+        metricsToken: z.string().min(16, 'use at least 16 characters (openssl rand -hex 24)').optional(),
       })
       .optional(),
     /** The live feed from each host. */
@@ -138,6 +147,34 @@ export const configSchema = z
         intervalMs: z.number().int().min(100).max(600_000).default(2000),
         /** How long the 1-minute means per GPU (GpuSample) are kept. */
         retentionDays: z.number().int().min(1).max(3650).default(14),
+      })
+      .prefault({}),
+    /** Who may use the bot from Discord (servers come from DISCORD_GUILD_ID). */
+    discord: z
+      .strictObject({
+        /** Accept commands sent to the bot in a DM. */
+        allowDMs: z.boolean().default(false),
+        /** Run with no DISCORD_GUILD_ID: any server that adds the bot may use it. */
+        allowAnyServer: z.boolean().default(false),
+        /** When set, only members with one of these role ids may use /gpu. */
+        roles: z.array(z.string().regex(/^\d{1,20}$/, 'must be a Discord role id (digits)')).default([]),
+      })
+      .prefault({}),
+    /** Who may use the bot from Slack (workspaces come from SLACK_TEAM_ID, default the token's own). */
+    slack: z
+      .strictObject({
+        /** Let guest accounts (single- and multi-channel guests) use the bot. */
+        allowGuests: z.boolean().default(false),
+      })
+      .prefault({}),
+    /** Per-user token buckets: `perMinute` refill and `burst` size; over the limit nothing happens. */
+    rateLimits: z
+      .strictObject({
+        commands: bucketSchema.prefault({ perMinute: 20, burst: 10 }),
+        linkCodes: bucketSchema.prefault({ perMinute: 1, burst: 3 }),
+        keyAdditions: bucketSchema.prefault({ perMinute: 1, burst: 5 }),
+        /** Runs one user may have waiting in the queue at once. */
+        queuedRuns: z.number().int().min(0).max(1000).default(5),
       })
       .prefault({}),
     timeouts: z

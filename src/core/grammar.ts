@@ -236,15 +236,20 @@ export const commands: CommandSpec[] = [
   },
   {
     name: 'link',
+    // "link yes|no CODE" is what the confirmation's buttons say; people type the two forms above.
     usage: 'link [CODE]',
-    summary: 'Join your Slack and Discord identities into one user: "link" gives a code; say "link CODE" in the other chat.',
+    summary: 'Join your Slack and Discord identities into one user: "link" gives a code; say "link CODE" in the other chat, then confirm in the first (Yes, or "link yes CODE").',
     examples: ['link', 'link K7Q2XM'],
     options: {},
-    positionals: [0, 1],
+    positionals: [0, 2],
+    // Chats ask for the code; "yes"/"no" come from the confirmation's buttons.
     args: [{ name: 'code', description: 'The code from "link" in your other chat', maxLength: 6 }],
-    build: (_v, [code]) => {
+    build: (_v, words) => {
+      const answer = words.length === 2 ? words[0]!.toLowerCase() : undefined;
+      if (answer !== undefined && answer !== 'yes' && answer !== 'no') throw new InputError(`"${printable(words[0]!)}" is not "yes" or "no"`);
+      const code = words.length === 2 ? words[1] : words[0];
       if (code !== undefined && !/^[A-Z0-9]{6}$/i.test(code)) throw new InputError(`"${printable(code)}" is not a link code (6 letters and digits)`);
-      return { command: 'link', code: code?.toUpperCase() };
+      return { command: 'link', code: code?.toUpperCase(), ...(answer ? { answer } : {}) };
     },
   },
   {

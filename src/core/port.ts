@@ -23,6 +23,12 @@ export interface Choice {
   free?: number;
 }
 
+/** Who may use the bot from each chat (config `discord:` and `slack:`); the servers and workspaces come from the adapters' own settings. */
+export interface AccessPolicy {
+  discord: { allowDMs: boolean; allowAnyServer: boolean; roles: string[] };
+  slack: { allowGuests: boolean };
+}
+
 /**
  * What a chat adapter may ask of gpubot, and nothing more: adapters render, this decides.
  * The app implements it; adapters never see the database, the hosts or the jobs.
@@ -34,6 +40,12 @@ export interface ChatPort {
   choices(source: ChoiceSource, who?: ChatIdentity, budgetMs?: number): Promise<Choice[]>;
   /** What the launch form starts with. */
   launchDefaults(): { image: string; hours: number };
+  /** Who may use the bot from each chat. */
+  accessPolicy(): AccessPolicy;
+  /** Whether this person already is a gpubot user (never creates one). */
+  knows(who: ChatIdentity): Promise<boolean>;
+  /** A refusal at the door (foreign server, DM, guest, missing role): audited; nothing else happens. */
+  refusedAtTheDoor(who: ChatIdentity, reason: string): void;
   /** An adapter that can reach people privately (DMs) registers its sender here. */
   registerNotifier(platform: Platform, send: (externalId: string, reply: Reply) => Promise<void>): void;
 }

@@ -15,7 +15,7 @@ export type Request =
   | { command: 'keep'; name: string }
   | { command: 'images'; host?: string }
   | { command: 'quota'; user?: string }
-  | { command: 'link'; code?: string }
+  | { command: 'link'; code?: string; answer?: 'yes' | 'no' }
   | { command: 'usage'; user?: string; days: number }
   | { command: 'admin'; action: 'run-job'; job: string }
   | { command: 'admin'; action: 'quota'; user: string; maxGpus?: number; gpuHoursPerWeek?: number; maxHours?: number }

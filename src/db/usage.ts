@@ -3,6 +3,7 @@ import { limitsFor } from '../core/policy/quota.js';
 import { gpuHours, usageWindow, type UsageWindow } from '../core/policy/usage.js';
 import type { Config } from '../config/schema.js';
 import type { PrismaClient } from './client.js';
+import { chatIdKeys } from './users.js';
 
 export interface Usage {
   used: number;
@@ -14,9 +15,12 @@ export interface Usage {
 
 /** A user's limits: config defaults, then the config's entry, then an admin's override from chat. */
 export async function effectiveLimits(db: PrismaClient, config: Config, handle: string): Promise<QuotaLimits> {
-  const base = limitsFor(handle, config.quotas.default, config.quotas.users);
+  // quotas.users may name the person by handle or by chat id ("slack:U024BE7LH"); the handle's entry comes last and wins.
+  const identities = await db.chatIdentity.findMany({ where: { user: { handle } }, orderBy: { id: 'asc' } });
+  const keys = [...identities.flatMap((i) => chatIdKeys(i.platform, i.externalId).reverse()), handle];
+  const base = keys.reduce((limits, key) => limitsFor(key, limits, config.quotas.users), config.quotas.default);
   const o = await db.quotaOverride.findUnique({ where: { handle } });
-  return { maxGpus: o?.maxGpus ?? base.maxGpus, gpuHoursPerWeek: o?.gpuHoursPerWeek ?? base.gpuHoursPerWeek, maxHours: o?.maxHours ?? base.maxHours };
+  return { maxGpus: o?.maxGpus ?? base.maxGpus, gpuHoursPerWeek: o?.gpuHoursPerWeek ?? base.gpuHoursPerWeek, maxHours: Math.min(o?.maxHours ?? base.maxHours, config.quotas.maxLifetimeHours) };
 }
 
 /** GPU-hours a user held in the current window (containers and reservations alike). */

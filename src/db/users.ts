@@ -3,6 +3,31 @@ import type { PrismaClient, User } from './client.js';
 
 export type { Platform };
 
+/**
+ * How the config may name a chat identity (under `admins` and `quotas.users`): "slack:U024BE7LH",
+ * "discord:80351110224678912", or the bare id as before. Console users go by their handle.
+ */
+export function chatIdKeys(platform: string, externalId: string): string[] {
+  return platform === 'console' ? [externalId] : [`${platform}:${externalId}`, externalId];
+}
+
+/** The users the config names (admins): by handle, "platform:id", or a bare chat id. */
+export function namedUsersWhere(names: string[]) {
+  const byPlatform = names.flatMap((n) => {
+    const m = /^(slack|discord|console):(.+)$/.exec(n);
+    return m ? [{ identities: { some: { platform: m[1]!, externalId: m[2]! } } }] : [];
+  });
+  return { OR: [{ handle: { in: names } }, { identities: { some: { externalId: { in: names } } } }, ...byPlatform] };
+}
+
+/**
+ * Retires a handle for good: it names a directory with someone's files on every host, so no one
+ * else may ever get it. Call inside the transaction that merges or removes its user.
+ */
+export function retireHandle(db: Pick<PrismaClient, 'retiredHandle'>, handle: string, reason: string) {
+  return db.retiredHandle.upsert({ where: { handle }, create: { handle, reason }, update: {} });
+}
+
 /** A chat display name as a handle: lowercase, [a-z0-9-], also the user's volume dir name. */
 export function slugify(name: string): string {
   const slug = name
@@ -29,6 +54,9 @@ export async function ensureUser(db: PrismaClient, platform: Platform, externalI
   const first = platform !== 'console' && reserved.has(base) ? 2 : 1;
   for (let n = first; n < 1000; n++) {
     const handle = n === 1 ? base : `${base}-${n}`;
+    // A handle once given to someone (merged away by "link", or removed) is never given again:
+    // its directory on the hosts still holds that person's files.
+    if (await db.retiredHandle.findUnique({ where: { handle } })) continue;
     try {
       return await db.user.create({ data: { handle, identities: { create: { platform, externalId, displayName } } } });
     } catch (err) {

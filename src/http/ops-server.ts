@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:http';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { App } from '../app.js';
 import { errorMessage } from '../util/errors.js';
 
@@ -30,6 +31,15 @@ export async function metricsText(app: App): Promise<string> {
   return `${out.join('\n')}\n`;
 }
 
+/** With http.metricsToken set, /metrics wants "Authorization: Bearer TOKEN" (compared in constant time). */
+function metricsAllowed(app: App, req: IncomingMessage): boolean {
+  const token = app.options.config.http?.metricsToken;
+  if (!token) return true;
+  const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return m !== null && timingSafeEqual(digest(m[1]!), digest(token));
+}
+
 /** The side port: /healthz (database reachable; each host's connection) and /metrics. */
 export function startOpsServer(app: App, port: number, host = '127.0.0.1'): Promise<Server> {
   const server = createServer((req, res) => {
@@ -49,6 +59,9 @@ export function startOpsServer(app: App, port: number, host = '127.0.0.1'): Prom
           const hosts = Object.fromEntries(app.pool.all().map((h) => [h.name, h.connection()]));
           res.writeHead(database === 'ok' ? 200 : 503, { 'content-type': 'application/json' });
           res.end(JSON.stringify({ ok: database === 'ok', database, hosts }));
+        } else if (req.url === '/metrics' && !metricsAllowed(app, req)) {
+          res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer realm="gpubot metrics"' });
+          res.end('401 Unauthorized: /metrics wants "Authorization: Bearer <http.metricsToken>"\n');
         } else if (req.url === '/metrics') {
           const text = await metricsText(app);
           res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });

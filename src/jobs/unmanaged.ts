@@ -2,6 +2,7 @@ import type { GpuProcess } from '../core/cluster.js';
 import { mib } from '../core/format.js';
 import { reply } from '../core/reply.js';
 import { sendOnce } from '../db/notices.js';
+import { namedUsersWhere } from '../db/users.js';
 import type { GpuHost } from '../hosts/gpu-host.js';
 import type { Job } from './job.js';
 
@@ -48,7 +49,7 @@ export const unmanagedJob: Job = {
     const names = deps.config.admins;
     // Admins as app.actor decides them: by handle, or by a chat identity named in the config.
     const admins = names.length
-      ? await db.user.findMany({ where: { OR: [{ handle: { in: names } }, { identities: { some: { externalId: { in: names } } } }] }, orderBy: { id: 'asc' } })
+      ? await db.user.findMany({ where: namedUsersWhere(names), orderBy: { id: 'asc' } })
       : [];
     if (admins.length === 0) return '0 unmanaged process(es) reported to 0 admin(s)';
     const told = new Set<number>();

@@ -1,7 +1,7 @@
 import type { CommandContext } from '../core/engine.js';
 import { HOUR_MS, isoMinute } from '../core/format.js';
 import { checkRequest, defaultHours, quotaCode } from '../core/policy/quota.js';
-import { effectiveLimits, usageOf } from '../db/usage.js';
+import { usageOf } from '../db/usage.js';
 import { refuse, reply, type Reply } from '../core/reply.js';
 import type { Request } from '../core/requests.js';
 import { allocate, gpuKey, leaseHolders, parseIndexes, release } from '../db/allocations.js';
@@ -61,7 +61,9 @@ export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor
   const indexes = parseIndexes(c.gpuIndexes);
   const usage = await usageOf(deps.db, deps.config, c.userId, c.user.handle, deps.now());
   const limits = usage.limits;
-  const endsAt = new Date(deps.now().getTime() + defaultHours(limits) * HOUR_MS);
+  const lastMoment = lifetimeEnd(deps, c);
+  if (lastMoment.getTime() <= deps.now().getTime()) return pastLifetime(deps, c, lastMoment);
+  const endsAt = new Date(Math.min(deps.now().getTime() + defaultHours(limits) * HOUR_MS, lastMoment.getTime()));
   const [snapshot] = await deps.pool.recentSnapshot(SNAPSHOT_MAX_AGE_MS, [c.hostName]);
   const busy = new Set((snapshot?.gpus ?? []).filter((g) => g.unmanaged.length > 0).map((g) => g.index));
   deps.launching.add(c.name);
@@ -138,15 +140,46 @@ export async function containerLogs(deps: OpsDeps, req: Named<'logs'>, { actor }
 
 export async function extendContainer(deps: OpsDeps, req: Named<'extend'>, { actor }: CommandContext): Promise<Reply> {
   const c = await ownedContainer(deps.db, actor, req.name);
-  const limits = await effectiveLimits(deps.db, deps.config, c.user.handle);
+  const usage = await usageOf(deps.db, deps.config, c.userId, c.user.handle, deps.now());
+  const limits = usage.limits;
   const now = deps.now().getTime();
-  const endsAt = new Date(Math.max(now, c.endsAt?.getTime() ?? now) + req.hours * HOUR_MS);
+  const currentEnd = Math.max(now, c.endsAt?.getTime() ?? now);
+  const endsAt = new Date(currentEnd + req.hours * HOUR_MS);
   const fromNow = (endsAt.getTime() - now) / HOUR_MS;
   if (fromNow > limits.maxHours) {
     return refuse('over-quota', `${c.name} cannot run that long`, `quota maxHours: it would end ${fromNow.toFixed(1)} h from now; the limit is ${limits.maxHours} h.`);
+  }
+  const lastMoment = lifetimeEnd(deps, c);
+  if (endsAt > lastMoment) return pastLifetime(deps, c, lastMoment, currentEnd);
+  // The weekly budget: what is used so far plus what this container would hold until its new end
+  // (within this window) may not cross 100 %.
+  const gpus = c.gpuIndexes ? c.gpuIndexes.split(',').length : 0;
+  const countedEnd = Math.min(endsAt.getTime(), usage.window.end?.getTime() ?? Infinity);
+  const committed = usage.used + (gpus * Math.max(0, countedEnd - now)) / HOUR_MS;
+  if (c.state === 'running' && gpus > 0 && committed > limits.gpuHoursPerWeek + 1e-9) {
+    const room = ((limits.gpuHoursPerWeek - usage.used) / gpus) * HOUR_MS - (currentEnd - now);
+    return refuse(
+      'over-gpu-hours',
+      `${c.name} cannot be extended that far`,
+      `quota gpuHoursPerWeek: you have used ${usage.used.toFixed(1)} of your ${limits.gpuHoursPerWeek} GPU-hours this week, and ${gpus} GPU(s) until ${isoMinute(endsAt)} would make ${committed.toFixed(1)}. ${room >= 0.01 * HOUR_MS ? `At most ${(Math.floor((room / HOUR_MS) * 100) / 100).toString()} h more fits.` : 'No more fits this week.'}`,
+    );
   }
   await deps.db.container.update({ where: { id: c.id }, data: { endsAt } });
   if (c.allocationId) await deps.db.allocation.update({ where: { id: c.allocationId }, data: { endsAt } });
   await audit(deps.db, { actor: actor.handle, action: 'extend', target: c.name, result: 'ok', detail: endsAt.toISOString() });
   return reply('success', `${c.name} now ends ${isoMinute(endsAt)}`);
+}
+
+/** No container lives past quotas.maxLifetimeHours from its start, whatever extends and keeps. */
+export function lifetimeEnd(deps: Pick<OpsDeps, 'config'>, c: Pick<Container, 'createdAt'>): Date {
+  return new Date(c.createdAt.getTime() + deps.config.quotas.maxLifetimeHours * HOUR_MS);
+}
+
+function pastLifetime(deps: OpsDeps, c: Container, lastMoment: Date, currentEnd?: number): Reply {
+  const left = currentEnd === undefined ? 0 : (lastMoment.getTime() - currentEnd) / HOUR_MS;
+  return refuse(
+    'over-quota',
+    `${c.name} cannot live past ${isoMinute(lastMoment)}`,
+    `quotas.maxLifetimeHours: a container lives at most ${deps.config.quotas.maxLifetimeHours} h from its start (${isoMinute(c.createdAt)}). ${left >= 0.01 ? `At most ${Math.floor(left * 100) / 100} h more fits.` : `Save your work to ${deps.config.storage.mountPath} and "run" a new one.`}`,
+  );
 }

@@ -3,6 +3,7 @@ import type { PrismaClient } from '../db/client.js';
 import type { HostPool } from '../hosts/host-pool.js';
 import type { Logger } from '../log.js';
 import type { Reply } from '../core/reply.js';
+import type { RateLimiter } from '../core/policy/rate-limit.js';
 
 /** What the command handlers work with. */
 export interface OpsDeps {
@@ -23,6 +24,8 @@ export interface OpsDeps {
   notify: (userId: number, message: Reply) => Promise<void>;
   /** True once shutdown began: long job rounds stop between items. */
   stopping: () => boolean;
+  /** Per-user token buckets (config rateLimits) for the commands that hand out or add something. */
+  limiters: { linkCodes: RateLimiter; keyAdditions: RateLimiter };
   /** Test-only fault injection (GPUBOT_FAILPOINT): kill the process at a named point. */
   failpoint?: string;
 }

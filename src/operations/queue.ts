@@ -46,7 +46,15 @@ export async function fairOrder(deps: OpsDeps): Promise<(QueuedRun & { handle: s
 
 export async function enqueue(deps: OpsDeps, req: RunRequest, actor: { userId: number; handle: string }, reason: string): Promise<Reply> {
   const { queue: _queue, ...request } = req;
+  const limit = deps.config.rateLimits.queuedRuns;
+  const full = refuse('rate-limited', `You already have ${limit} run(s) waiting`, `rateLimits.queuedRuns: nothing was queued. Try again when one of them launches, or cancel one ("queue" lists them).`);
+  if ((await deps.db.queuedRun.count({ where: { userId: actor.userId, state: 'waiting' } })) >= limit) return full;
   const row = await deps.db.queuedRun.create({ data: { userId: actor.userId, request: JSON.stringify(request), state: 'waiting', createdAt: deps.now() } });
+  // Checked again after writing, so two requests at once (or two bots) cannot both squeeze in.
+  if ((await deps.db.queuedRun.count({ where: { userId: actor.userId, state: 'waiting', id: { lte: row.id } } })) > limit) {
+    await deps.db.queuedRun.delete({ where: { id: row.id } });
+    return full;
+  }
   const position = (await fairOrder(deps)).findIndex((w) => w.id === row.id) + 1;
   await audit(deps.db, { actor: actor.handle, action: 'queue', target: String(row.id), result: 'ok', detail: row.request });
   return reply('info', `Queued as #${row.id}, position ${position}`, [

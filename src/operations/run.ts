@@ -38,7 +38,7 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
   let row;
   try {
     row = await db.container.create({
-      data: { name, userId: actor.userId, hostName: taken.host, image, gpuIndexes: taken.indexes.join(','), allocationId: taken.allocation.id, state: 'creating', command: req.cmd ? JSON.stringify(req.cmd) : null, shmSize: req.shm ?? config.storage.shmSize, endsAt },
+      data: { name, userId: actor.userId, hostName: taken.host, image, gpuIndexes: taken.indexes.join(','), allocationId: taken.allocation.id, state: 'creating', createdAt: deps.now(), command: req.cmd ? JSON.stringify(req.cmd) : null, shmSize: req.shm ?? config.storage.shmSize, endsAt },
     });
   } catch (err) {
     deps.launching.delete(name);

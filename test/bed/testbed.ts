@@ -949,6 +949,8 @@ export async function startBed(opts: BedOptions): Promise<Bed> {
         images: { default: DEFAULT_IMAGES[0], allowed: ['pytorch/pytorch:*', 'gpubot-test/*'] },
         quotas: { default: { maxGpus: 4, gpuHoursPerWeek: 168, maxHours: 72 }, users: {} },
         admins: ['admin'],
+        // Tests and benchmarks send many commands as one user; the per-user limit has tests of its own (test/e2e/access.test.ts).
+        rateLimits: { commands: { perMinute: 10_000, burst: 10_000 } },
         ...extra,
       };
     },

@@ -120,7 +120,11 @@ describe('Discord stand-in with a real discord.js Client', () => {
         }
         case 'chart':
           await i.deferReply();
-          await i.editReply({ content: 'GPU hours this week', files: [{ attachment: CHART, name: 'chart.png', description: 'GPU hours by user' }], allowedMentions: { parse: [] } });
+          await i.editReply({
+            content: 'GPU hours this week',
+            files: [{ attachment: CHART, name: 'chart.png', description: 'GPU hours by user' }],
+            allowedMentions: { parse: [] },
+          });
           return;
         case 'run': {
           const who = i.options.getUser('for');
@@ -209,7 +213,12 @@ describe('Discord stand-in with a real discord.js Client', () => {
 
   it('registers guild commands: the PUT carries the builder JSON and the answer echoes it with ids', async () => {
     const body = [gpuCommand().toJSON()];
-    const echoed = (await client.rest.put(Routes.applicationGuildCommands(standin.appId, standin.guildId), { body })) as { id: string; name: string; application_id: string; guild_id: string }[];
+    const echoed = (await client.rest.put(Routes.applicationGuildCommands(standin.appId, standin.guildId), { body })) as {
+      id: string;
+      name: string;
+      application_id: string;
+      guild_id: string;
+    }[];
     const put = await standin.waitForRequest('PUT', new RegExp(`^/applications/${standin.appId}/guilds/${standin.guildId}/commands$`));
     expect(put.body).toEqual(JSON.parse(JSON.stringify(body)));
     expect(put.status).toBe(200);
@@ -280,7 +289,15 @@ describe('Discord stand-in with a real discord.js Client', () => {
     expect(standin.original(help.token)).toMatchObject({ content: 'help for bob', flags: 0, author: { id: standin.botUserId, bot: true } });
 
     const run = standin.dispatchInteraction(
-      standin.slashCommand({ userId: ALICE, subcommand: 'run', options: [{ name: 'gpus', value: 2 }, { name: 'host', value: 'h1' }, { name: 'for', value: BOB }] }),
+      standin.slashCommand({
+        userId: ALICE,
+        subcommand: 'run',
+        options: [
+          { name: 'gpus', value: 2 },
+          { name: 'host', value: 'h1' },
+          { name: 'for', value: BOB },
+        ],
+      }),
     );
     expect(await run.callback).toMatchObject({ status: 200, data: { content: 'run 2 on h1 for bob' } });
     await waitFor(() => notes.get(run.id), { timeoutMs: 5000, what: 'the withResponse message id' });
@@ -384,7 +401,13 @@ describe('Discord stand-in with a real discord.js Client', () => {
 
   it('access: an interaction from another server, from a DM, and with given member roles', async () => {
     const foreign = standin.slashCommand({ userId: ALICE, subcommand: 'whoami', guildId: OTHER_GUILD });
-    expect(foreign).toMatchObject({ guild_id: OTHER_GUILD, guild: { id: OTHER_GUILD }, channel: { guild_id: OTHER_GUILD }, member: { roles: [] }, authorizing_integration_owners: { '0': OTHER_GUILD } });
+    expect(foreign).toMatchObject({
+      guild_id: OTHER_GUILD,
+      guild: { id: OTHER_GUILD },
+      channel: { guild_id: OTHER_GUILD },
+      member: { roles: [] },
+      authorizing_integration_owners: { '0': OTHER_GUILD },
+    });
     expect(foreign.channel_id).not.toBe(standin.channelId);
     expect(foreign.data.guild_id).toBeUndefined(); // the /gpu registered in our guild is not that server's command
     const fromElsewhere = standin.dispatchInteraction(foreign);
@@ -414,7 +437,14 @@ describe('Discord stand-in with a real discord.js Client', () => {
     const h = standin.dispatchInteraction(standin.slashCommand({ userId: ALICE, subcommand: 'whoami' }));
     await h.callback;
     const reply = await standin.waitForSent((s) => s.interactionId === h.id);
-    expect(reply).toMatchObject({ kind: 'reply', status: 204, messageId: standin.original(h.token).id, channelId: standin.channelId, flags: MessageFlags.Ephemeral | MessageFlags.SuppressEmbeds, allowedMentions: { parse: [] } });
+    expect(reply).toMatchObject({
+      kind: 'reply',
+      status: 204,
+      messageId: standin.original(h.token).id,
+      channelId: standin.channelId,
+      flags: MessageFlags.Ephemeral | MessageFlags.SuppressEmbeds,
+      allowedMentions: { parse: [] },
+    });
     expect(reply.content).toContain('@everyone');
 
     // Deferred, then follow-ups: each body is recorded with its own flags; none set allowed_mentions.
@@ -456,7 +486,14 @@ describe('Discord stand-in with a real discord.js Client', () => {
     const h = standin.dispatchInteraction(standin.slashCommand({ userId: ALICE, subcommand: 'chart' }));
     const original = await standin.waitForOriginal(h.token, (m) => m.attachments.length > 0);
     const stored = standin.attachments.find((a) => a.messageId === original.id)!;
-    expect(stored).toMatchObject({ field: 'files[0]', filename: 'chart.png', description: 'GPU hours by user', channelId: standin.channelId, contentType: 'image/png', size: CHART.length });
+    expect(stored).toMatchObject({
+      field: 'files[0]',
+      filename: 'chart.png',
+      description: 'GPU hours by user',
+      channelId: standin.channelId,
+      contentType: 'image/png',
+      size: CHART.length,
+    });
     expect(stored.data).toEqual(CHART);
     expect(original.attachments[0]).toMatchObject({ id: stored.id, filename: 'chart.png', url: stored.url, description: 'GPU hours by user' });
     const edit = standin.sent.find((s) => s.interactionId === h.id && s.kind === 'edit')!;
@@ -471,7 +508,12 @@ describe('Discord stand-in with a real discord.js Client', () => {
     const t0 = Date.now();
     await client.users.send(ALICE, 'after a rate limit');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
-    expect(standin.requestsTo('POST', /^\/channels\/\d+\/messages$/).slice(-2).map((r) => r.status)).toEqual([429, 200]);
+    expect(
+      standin
+        .requestsTo('POST', /^\/channels\/\d+\/messages$/)
+        .slice(-2)
+        .map((r) => r.status),
+    ).toEqual([429, 200]);
   });
 
   it('op 7 RECONNECT: the client resumes on resume_gateway_url (no new IDENTIFY) and still gets interactions', { timeout: 20_000 }, async () => {

@@ -31,8 +31,9 @@ describe('link: one person across Slack and Discord', () => {
 
     const code = /Your link code: ([A-Z0-9]{6})/.exec((await as('slack', 'U1', 'Alice', 'link')).title)![1]!;
     expect((await as('discord', '801', 'alice_d', 'link WRONG1')).title).toBe('That link code is not valid');
-    const linked = await as('discord', '801', 'alice_d', `link ${code}`);
-    expect(linked.title).toBe('Linked: you are alice here too');
+    expect((await as('discord', '801', 'alice_d', `link ${code}`)).title).toBe('Now confirm in your other chat');
+    const linked = await as('slack', 'U1', 'Alice', `link yes ${code}`);
+    expect(linked.title).toBe('Linked: Discord user alice_d is you (alice) now');
     expect((await as('discord', '801', 'alice_d', `link ${code}`)).title).toBe('That link code is not valid'); // one-time
 
     // From Discord, the Slack container is hers; from Slack, the Discord reservation.

@@ -195,8 +195,14 @@ describe('Slack stand-in with a real Bolt App in Socket Mode', () => {
     await standin.sendEnvelope('interactive', click.payload);
     expect(await standin.waitForResponse(click.responseId)).toMatchObject({ text: `team ${OTHER_TEAM} user ${OTHER_TEAM}` });
 
-    expect(standin.viewSubmission({ userId: ALICE, callbackId: 'none', values: {}, teamId: OTHER_TEAM }).payload).toMatchObject({ team: { id: OTHER_TEAM }, user: { team_id: OTHER_TEAM } });
-    expect(standin.eventCallback({ type: 'app_mention', user: ALICE, text: 'hi' }, { teamId: OTHER_TEAM }).payload).toMatchObject({ team_id: OTHER_TEAM, authorizations: [{ team_id: OTHER_TEAM }] });
+    expect(standin.viewSubmission({ userId: ALICE, callbackId: 'none', values: {}, teamId: OTHER_TEAM }).payload).toMatchObject({
+      team: { id: OTHER_TEAM },
+      user: { team_id: OTHER_TEAM },
+    });
+    expect(standin.eventCallback({ type: 'app_mention', user: ALICE, text: 'hi' }, { teamId: OTHER_TEAM }).payload).toMatchObject({
+      team_id: OTHER_TEAM,
+      authorizations: [{ team_id: OTHER_TEAM }],
+    });
   });
 
   it('access: users.info reports guests and foreign users; every call is recorded', async () => {
@@ -205,20 +211,41 @@ describe('Slack stand-in with a real Bolt App in Socket Mode', () => {
     expect((await client.users.info({ user: SINGLE })).user).toMatchObject({ name: 'sally', is_restricted: true, is_ultra_restricted: true });
     expect((await client.users.info({ user: ALICE })).user).toMatchObject({ team_id: standin.teamId, is_restricted: false, is_ultra_restricted: false });
     expect((await client.users.info({ user: VISITOR })).user).toMatchObject({ team_id: OTHER_TEAM, profile: { team: OTHER_TEAM } });
-    expect(standin.callsTo('users.info').slice(-4).map((a) => a.user)).toEqual([GUEST, SINGLE, ALICE, VISITOR]);
+    expect(
+      standin
+        .callsTo('users.info')
+        .slice(-4)
+        .map((a) => a.user),
+    ).toEqual([GUEST, SINGLE, ALICE, VISITOR]);
   });
 
   it('files upload v2: upload URL, the bytes, completion into a channel; breaches are flagged', async () => {
     const client = app!.client;
     const chart = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'); // the start of a PNG
-    const result = await client.filesUploadV2({ channel_id: 'C0GPU', file: chart, filename: 'chart.png', title: 'GPU hours', initial_comment: 'This week', alt_text: 'bars per user' });
+    const result = await client.filesUploadV2({
+      channel_id: 'C0GPU',
+      file: chart,
+      filename: 'chart.png',
+      title: 'GPU hours',
+      initial_comment: 'This week',
+      alt_text: 'bars per user',
+    });
     expect(result.ok).toBe(true);
     const upload = await standin.waitForUpload((u) => u.filename === 'chart.png');
     expect(upload).toMatchObject({ length: chart.length, completed: true, title: 'GPU hours', channelId: 'C0GPU', initialComment: 'This week', altText: 'bars per user' });
     expect(upload.data).toEqual(chart);
     expect(standin.callsTo('files.getUploadURLExternal').at(-1)).toMatchObject({ filename: 'chart.png', length: String(chart.length) });
-    expect(standin.callsTo('files.completeUploadExternal').at(-1)).toMatchObject({ files: [{ id: upload.fileId, title: 'GPU hours' }], channel_id: 'C0GPU', initial_comment: 'This week' });
-    expect(standin.messages.find((m) => m.ts === upload.messageTs)).toMatchObject({ channel: 'C0GPU', text: 'This week', fromBot: true, files: [{ id: upload.fileId, name: 'chart.png', title: 'GPU hours' }] });
+    expect(standin.callsTo('files.completeUploadExternal').at(-1)).toMatchObject({
+      files: [{ id: upload.fileId, title: 'GPU hours' }],
+      channel_id: 'C0GPU',
+      initial_comment: 'This week',
+    });
+    expect(standin.messages.find((m) => m.ts === upload.messageTs)).toMatchObject({
+      channel: 'C0GPU',
+      text: 'This week',
+      fromBot: true,
+      files: [{ id: upload.fileId, name: 'chart.png', title: 'GPU hours' }],
+    });
 
     // More bytes than declared, and completing a file whose bytes never came.
     const short = await client.files.getUploadURLExternal({ filename: 'x.txt', length: 3 });

@@ -72,11 +72,10 @@ export type {
 } from './discord/types.js';
 
 export async function startDiscordStandin(opts: DiscordStandinOptions = {}): Promise<DiscordStandin> {
-  let rest: Rest | undefined;
-  let gateway: Gateway | undefined;
+  // The handlers find rest and gateway per request: none arrives before the port is handed out.
   const http = await startStandinServer({
     request: (req, res) => {
-      rest!.handle(req, res).catch((err: unknown) => {
+      rest.handle(req, res).catch((err: unknown) => {
         guild.violation(`stand-in error in ${req.method} ${req.url}: ${err instanceof Error ? err.stack : String(err)}`);
         if (!res.headersSent) {
           res.writeHead(500, { 'content-type': 'application/json' });
@@ -84,20 +83,18 @@ export async function startDiscordStandin(opts: DiscordStandinOptions = {}): Pro
         }
       });
     },
-    upgrade: (req, url, upgrade) => gateway!.upgrade(req, url, upgrade),
+    upgrade: (req, url, upgrade) => gateway.upgrade(req, url, upgrade),
   });
   const gatewayUrl = http.wsUrl;
   const resumeUrl = `${http.wsUrl}/resume`;
   const guild = new DiscordGuild(http.baseUrl, opts);
   const store = new MessageStore(guild);
-  gateway = new Gateway(guild, { gatewayUrl, resumeUrl }, opts.heartbeatIntervalMs ?? 41_250);
+  const gateway = new Gateway(guild, { gatewayUrl, resumeUrl }, opts.heartbeatIntervalMs ?? 41_250);
   const interactions = new Interactions(guild, store, gateway);
   const router = new Router<RouteContext, RouteResult>();
   addWebhookRoutes(router, guild, interactions, store);
-  const gw = gateway;
-  addBotRoutes(router, guild, store, { url: gatewayUrl, identifies: () => gw.identifyCount });
-  rest = new Rest(guild, store, router);
-  const restApi = rest;
+  addBotRoutes(router, guild, store, { url: gatewayUrl, identifies: () => gateway.identifyCount });
+  const rest = new Rest(guild, store, router);
   const { requests, callbacks, violations, messages, sent, attachments } = guild;
   let closed = false;
 
@@ -123,14 +120,30 @@ export async function startDiscordStandin(opts: DiscordStandinOptions = {}): Pro
 
     requestsTo: (method, pathPattern) => requests.filter((r) => r.method === method.toUpperCase() && pathPattern.test(r.path)),
     waitForRequest: (method, pathPattern, predicate = () => true, timeoutMs = 5000) =>
-      restApi.requestWaiters.waitFor(requests, (r) => r.method === method.toUpperCase() && pathPattern.test(r.path) && predicate(r.body), timeoutMs, () =>
-        `timed out after ${timeoutMs} ms waiting for ${method} ${String(pathPattern)}; seen: ${requests.map((r) => `${r.method} ${r.path}`).join(', ') || 'none'}`,
+      rest.requestWaiters.waitFor(
+        requests,
+        (r) => r.method === method.toUpperCase() && pathPattern.test(r.path) && predicate(r.body),
+        timeoutMs,
+        () => `timed out after ${timeoutMs} ms waiting for ${method} ${String(pathPattern)}; seen: ${requests.map((r) => `${r.method} ${r.path}`).join(', ') || 'none'}`,
       ),
     failNext: (method, pathPattern, status, body, o = {}) => {
-      restApi.failNext({ method: method.toUpperCase(), pattern: pathPattern, status, ...(body ? { body } : {}), ...(o.retryAfter !== undefined ? { retryAfter: o.retryAfter } : {}), times: o.times ?? 1 });
+      rest.failNext({
+        method: method.toUpperCase(),
+        pattern: pathPattern,
+        status,
+        ...(body ? { body } : {}),
+        ...(o.retryAfter !== undefined ? { retryAfter: o.retryAfter } : {}),
+        times: o.times ?? 1,
+      });
     },
     waitForSent: (predicate, timeoutMs = 5000) =>
-      restApi.sentWaiters.waitFor(sent, predicate, timeoutMs, () => `timed out after ${timeoutMs} ms waiting for a sent message; sent so far: ${JSON.stringify(sent.map((s) => ({ kind: s.kind, status: s.status, content: s.content })))}`),
+      rest.sentWaiters.waitFor(
+        sent,
+        predicate,
+        timeoutMs,
+        () =>
+          `timed out after ${timeoutMs} ms waiting for a sent message; sent so far: ${JSON.stringify(sent.map((s) => ({ kind: s.kind, status: s.status, content: s.content })))}`,
+      ),
 
     dispatchInteraction: (payload, o) => {
       if (closed) throw new Error('the Discord stand-in is closed');
@@ -143,12 +156,20 @@ export async function startDiscordStandin(opts: DiscordStandinOptions = {}): Pro
         return m !== undefined && predicate(clone(m));
       };
       return store.changes
-        .waitFor(check() ? [null] : [], check, timeoutMs, () =>
-          `timed out after ${timeoutMs} ms waiting for the original message of ${interactions.byToken.get(tok)?.label ?? 'an unknown interaction'}; now: ${JSON.stringify(interactions.originalOf(tok) ?? null).slice(0, 500)}`,
+        .waitFor(
+          check() ? [null] : [],
+          check,
+          timeoutMs,
+          () =>
+            `timed out after ${timeoutMs} ms waiting for the original message of ${interactions.byToken.get(tok)?.label ?? 'an unknown interaction'}; now: ${JSON.stringify(interactions.originalOf(tok) ?? null).slice(0, 500)}`,
         )
         .then(() => clone(interactions.originalOf(tok)));
     },
-    followUps: (tok) => (interactions.byToken.get(tok)?.followUps ?? []).map((id) => messages.get(id)).filter((m): m is Json => m !== undefined).map(clone),
+    followUps: (tok) =>
+      (interactions.byToken.get(tok)?.followUps ?? [])
+        .map((id) => messages.get(id))
+        .filter((m): m is Json => m !== undefined)
+        .map(clone),
     expireToken: (tok) => {
       const st = interactions.byToken.get(tok);
       if (!st) throw new Error('unknown interaction token');
@@ -165,14 +186,14 @@ export async function startDiscordStandin(opts: DiscordStandinOptions = {}): Pro
     },
     dmChannelId: (uid) => guild.dmChannels.get(uid),
 
-    waitForSession: (timeoutMs = 15_000) => gw.waitForSession(timeoutMs),
-    sendReconnect: (timeoutMs = 10_000) => gw.sendReconnect(timeoutMs),
-    dropConnection: (code = 4000, timeoutMs = 15_000) => gw.dropConnection(code, timeoutMs),
-    identifies: () => gw.identifyCount,
-    resumes: () => gw.resumeCount,
-    heartbeats: () => gw.heartbeatCount,
-    connections: () => gw.connectionCount,
-    openSockets: () => gw.conns.size,
+    waitForSession: (timeoutMs = 15_000) => gateway.waitForSession(timeoutMs),
+    sendReconnect: (timeoutMs = 10_000) => gateway.sendReconnect(timeoutMs),
+    dropConnection: (code = 4000, timeoutMs = 15_000) => gateway.dropConnection(code, timeoutMs),
+    identifies: () => gateway.identifyCount,
+    resumes: () => gateway.resumeCount,
+    heartbeats: () => gateway.heartbeatCount,
+    connections: () => gateway.connectionCount,
+    openSockets: () => gateway.conns.size,
 
     clearRecords: () => {
       requests.length = 0;
@@ -186,10 +207,10 @@ export async function startDiscordStandin(opts: DiscordStandinOptions = {}): Pro
       if (closed) return;
       closed = true;
       interactions.stop();
-      restApi.requestWaiters.clear();
-      restApi.sentWaiters.clear();
+      rest.requestWaiters.clear();
+      rest.sentWaiters.clear();
       store.changes.clear();
-      gw.stop();
+      gateway.stop();
       await http.close();
     },
   };

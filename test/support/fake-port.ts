@@ -1,13 +1,20 @@
-import type { Choice, ChatIdentity, ChatPort, ChoiceSource, Platform } from '../../src/core/port.js';
+import type { AccessPolicy, Choice, ChatIdentity, ChatPort, ChoiceSource, Platform } from '../../src/core/port.js';
 import { reply, type Reply } from '../../src/core/reply.js';
 
 /** A ChatPort that records what adapters hand it and answers "ok": adapters alone, no hosts or database. */
-export function recordingPort(): ChatPort & { received: { who: ChatIdentity; input: string | string[] }[]; notifiers: Platform[] } {
+export function recordingPort(access: Partial<AccessPolicy> = {}): ChatPort & { received: { who: ChatIdentity; input: string | string[] }[]; notifiers: Platform[]; refused: { who: ChatIdentity; reason: string }[] } {
   const received: { who: ChatIdentity; input: string | string[] }[] = [];
   const notifiers: Platform[] = [];
+  const refused: { who: ChatIdentity; reason: string }[] = [];
   return {
     received,
     notifiers,
+    refused,
+    accessPolicy: () => ({ discord: { allowDMs: false, allowAnyServer: false, roles: [] }, slack: { allowGuests: false }, ...access }),
+    knows: async (who: ChatIdentity) => received.some((r) => r.who.platform === who.platform && r.who.id === who.id),
+    refusedAtTheDoor(who: ChatIdentity, reason: string) {
+      refused.push({ who, reason });
+    },
     async handle(who: ChatIdentity, input: string | string[]): Promise<Reply> {
       received.push({ who, input });
       return reply('info', `ok ${received.length}`);

@@ -56,19 +56,15 @@ import { SlackWorkspace } from './slack/workspace.js';
 export type { ApiCall, Json, PayloadTeam, ResponseRecord, SlackStandin, SlackUpload, StandinOptions, StandinUser, StandinView, StoredMessage } from './slack/types.js';
 
 export async function startSlackStandin(opts: StandinOptions = {}): Promise<SlackStandin> {
-  let parts: SlackParts | undefined;
-  const assembled = (): SlackParts => {
-    if (!parts) throw new Error('the Slack stand-in is still starting');
-    return parts;
-  };
-  const http = await startStandinServer({ request: routeRequest(assembled), upgrade: routeUpgrade(assembled) });
+  // The handlers look the parts up per request: none arrives before the port is handed out.
+  const http = await startStandinServer({ request: routeRequest(() => parts), upgrade: routeUpgrade(() => parts) });
   const ws = new SlackWorkspace(http.baseUrl, opts);
   const views = new Views(ws);
   const files = new Files(ws);
   const socketMode = new SocketMode(ws, http.wsUrl, opts.pingIntervalMs ?? 10_000);
   const responseUrls = new ResponseUrls(ws, opts.responseUrlMaxUses ?? 5);
   const webApi = new WebApi(ws, views, files, socketMode);
-  parts = { ws, webApi, responseUrls, files, socketMode };
+  const parts: SlackParts = { ws, webApi, responseUrls, files, socketMode };
   const { calls, responses, violations } = ws;
   let closed = false;
 
@@ -95,24 +91,36 @@ export async function startSlackStandin(opts: StandinOptions = {}): Promise<Slac
     callsTo: (method) => calls.filter((c) => c.method === method).map((c) => c.args),
     waitForCall: (method, predicate = () => true, timeoutMs = 5000) =>
       webApi.callWaiters
-        .waitFor(calls, (c) => c.method === method && predicate(c.args), timeoutMs, () =>
-          `timed out after ${timeoutMs} ms waiting for a ${method} call; ${method} calls so far: ${JSON.stringify(calls.filter((c) => c.method === method).map((c) => c.args))}; methods called: ${[...new Set(calls.map((c) => c.method))].join(', ') || 'none'}`,
+        .waitFor(
+          calls,
+          (c) => c.method === method && predicate(c.args),
+          timeoutMs,
+          () =>
+            `timed out after ${timeoutMs} ms waiting for a ${method} call; ${method} calls so far: ${JSON.stringify(calls.filter((c) => c.method === method).map((c) => c.args))}; methods called: ${[...new Set(calls.map((c) => c.method))].join(', ') || 'none'}`,
         )
         .then((c) => c.args),
     failNext: (method, error, times = 1) => webApi.failNext(method, error, times),
 
     waitForResponse: (id, predicate = () => true, timeoutMs = 5000) =>
       responseUrls.responseWaiters
-        .waitFor(responses, (r) => r.id === id && predicate(r.body), timeoutMs, () =>
-          `timed out after ${timeoutMs} ms waiting for a message on response_url ${id}; got: ${JSON.stringify(responses.filter((r) => r.id === id).map((r) => r.body))}; violations: ${JSON.stringify(violations)}`,
+        .waitFor(
+          responses,
+          (r) => r.id === id && predicate(r.body),
+          timeoutMs,
+          () =>
+            `timed out after ${timeoutMs} ms waiting for a message on response_url ${id}; got: ${JSON.stringify(responses.filter((r) => r.id === id).map((r) => r.body))}; violations: ${JSON.stringify(violations)}`,
         )
         .then((r) => r.body),
     newResponseUrl: () => responseUrls.newResponseUrl(),
     newTriggerId: () => views.newTriggerId(),
 
     waitForUpload: (predicate = () => true, timeoutMs = 5000) =>
-      files.completions.waitFor(ws.uploads, (u) => u.completed && predicate(u), timeoutMs, () =>
-        `timed out after ${timeoutMs} ms waiting for a completed upload; uploads: ${JSON.stringify(ws.uploads.map((u) => ({ fileId: u.fileId, filename: u.filename, uploaded: u.data !== undefined, completed: u.completed })))}`,
+      files.completions.waitFor(
+        ws.uploads,
+        (u) => u.completed && predicate(u),
+        timeoutMs,
+        () =>
+          `timed out after ${timeoutMs} ms waiting for a completed upload; uploads: ${JSON.stringify(ws.uploads.map((u) => ({ fileId: u.fileId, filename: u.filename, uploaded: u.data !== undefined, completed: u.completed })))}`,
       ),
 
     waitForSocket: (timeoutMs = 15_000) => socketMode.waitForSocket(timeoutMs, () => calls.filter((c) => c.method === 'apps.connections.open').length),

@@ -248,7 +248,3 @@ export class Waiters<T> {
     this.waiting.clear();
   }
 }
-
-export function isObj(v: unknown): v is Record<string, any> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}

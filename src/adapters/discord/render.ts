@@ -1,4 +1,4 @@
-import { ActionRowBuilder, ButtonBuilder, ButtonStyle, EmbedBuilder, type APIEmbedField } from 'discord.js';
+import { ActionRowBuilder, ButtonBuilder, ButtonStyle, EmbedBuilder, MessageFlags, type APIEmbedField } from 'discord.js';
 import type { Action, Block, Reply, Tone } from '../../core/reply.js';
 
 const colour: Record<Tone, number> = { info: 0x5865f2, success: 0x57f287, warning: 0xfee75c, error: 0xed4245 };
@@ -8,11 +8,24 @@ const clip = (s: string, n: number): string => (s.length > n ? `${s.slice(0, n -
 export const BUTTON_PREFIX = 'gpubot:';
 export const CONFIRM_PREFIX = 'gpubot!:';
 
-/** Discord markdown: keep what people typed from turning into formatting or mentions. */
-const escape = (s: string): string => s.replace(/([\\*_~`|>])/g, '\\$1').replace(/@/g, '@\u200b');
+/**
+ * Discord markdown: text from containers, hosts and people (logs, process and container names,
+ * display names) stays text: no formatting, masked links, headings, lists or mentions.
+ */
+export const escapeMarkdown = (s: string): string =>
+  s
+    .replace(/([\\*_~`|>[\]<])/g, '\\$1')
+    .replace(/^(\s*)([#-]|\d+\.)/gm, '$1\\$2')
+    .replace(/@/g, '@\u200b');
+const escape = escapeMarkdown;
+/** A code block whose text cannot close it early. */
+export const codeBlock = (text: string): string => `\`\`\`\n${text.replace(/```/g, '``\u200b`')}\n\`\`\``;
+
+/** No message of the bot's ever pings anyone, whatever its text says (@everyone, <@id>, roles). */
+export const NO_MENTIONS = { parse: [] as [] };
 
 function rows(columns: string[], rows: string[][]): string {
-  return rows.map(([first, ...rest]) => `\`${first ?? ''}\` ${rest.filter((c) => c !== '').map(escape).join(' · ')}`).join('\n');
+  return rows.map(([first, ...rest]) => `\`${(first ?? '').replace(/`/g, "'")}\` ${rest.filter((c) => c !== '').map(escape).join(' · ')}`).join('\n');
 }
 
 function describe(blocks: Block[]): { description: string[]; fields: APIEmbedField[]; actions: Action[] } {
@@ -25,18 +38,18 @@ function describe(blocks: Block[]): { description: string[]; fields: APIEmbedFie
         description.push(escape(b.text));
         break;
       case 'code':
-        description.push(`\`\`\`\n${b.text.replace(/```/g, '``\u200b`')}\n\`\`\``);
+        description.push(codeBlock(b.text));
         break;
       case 'table':
         if (b.rows.length) description.push(rows(b.columns, b.rows));
         break;
       case 'fields':
-        for (const f of b.fields) fields.push({ name: clip(f.label, 256), value: clip(escape(f.value) || '-', 1024), inline: true });
+        for (const f of b.fields) fields.push({ name: clip(escape(f.label), 256), value: clip(escape(f.value) || '-', 1024), inline: true });
         break;
       case 'section': {
         // One field per host: its heading and its GPU lines.
         const inner = describe(b.blocks);
-        fields.push({ name: clip(`${b.tone === 'error' ? '✘ ' : b.tone === 'warning' ? '! ' : ''}${b.heading}`, 256), value: clip([...inner.description, ...inner.fields.map((f) => `${f.name}: ${f.value}`)].join('\n') || '-', 1024) });
+        fields.push({ name: clip(`${b.tone === 'error' ? '✘ ' : b.tone === 'warning' ? '! ' : ''}${escape(b.heading)}`, 256), value: clip([...inner.description, ...inner.fields.map((f) => `${f.name}: ${f.value}`)].join('\n') || '-', 1024) });
         actions.push(...inner.actions);
         break;
       }
@@ -52,6 +65,16 @@ export interface DiscordMessage {
   content?: string;
   embeds: EmbedBuilder[];
   components: ActionRowBuilder<ButtonBuilder>[];
+  allowedMentions: typeof NO_MENTIONS;
+}
+
+/**
+ * A plain-content message (progress lines, questions): escaped, no mentions, and SUPPRESS_EMBEDS
+ * so no URL in it unfurls. (Replies carry their text in embeds, which Discord never unfurls;
+ * the flag would hide those embeds themselves, so it is not set there.)
+ */
+export function plainMessage(text: string) {
+  return { content: clip(escape(text), 2000), embeds: [], allowedMentions: NO_MENTIONS, flags: MessageFlags.SuppressEmbeds as const };
 }
 
 export function actionButton(a: Action): ButtonBuilder {
@@ -65,12 +88,12 @@ export function actionButton(a: Action): ButtonBuilder {
 /** A Reply as one embed (title, description, fields; a field per host for status) plus buttons. */
 export function toDiscordMessage(reply: Reply): DiscordMessage {
   const { description, fields, actions } = describe(reply.blocks);
-  const embed = new EmbedBuilder().setColor(colour[reply.tone]).setTitle(clip(reply.title, 256));
+  const embed = new EmbedBuilder().setColor(colour[reply.tone]).setTitle(clip(escape(reply.title), 256));
   if (description.length) embed.setDescription(clip(description.join('\n'), 4000));
   if (fields.length) embed.addFields(fields.slice(0, 25));
   // A custom id holds at most 100 characters: a longer command is left out, never cut short
   // (a cut command would run something else). The reply's text says what to type instead.
   const buttons = actions.filter((a) => `${a.confirm ? CONFIRM_PREFIX : BUTTON_PREFIX}${a.command}`.length <= 100).slice(0, 25).map(actionButton);
   const components = Array.from({ length: Math.ceil(buttons.length / 5) }, (_, i) => new ActionRowBuilder<ButtonBuilder>().addComponents(buttons.slice(i * 5, i * 5 + 5)));
-  return { embeds: [embed], components };
+  return { embeds: [embed], components, allowedMentions: NO_MENTIONS };
 }

@@ -2,7 +2,11 @@
 export interface DiscordSettings {
   token: string;
   appId: string;
-  /** Register the command in this guild only: instant, for setting up. Without it, globally. */
+  /**
+   * The server(s) the bot serves (DISCORD_GUILD_ID, comma-separated): /gpu is registered there and
+   * interactions from anywhere else are refused. Without it the bot refuses to start unless
+   * discord.allowAnyServer is set (then /gpu is registered globally).
+   */
   guildId?: string;
   /** REST base override, e.g. a rate-limit proxy such as nirn-proxy. */
   apiUrl?: string;

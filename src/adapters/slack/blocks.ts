@@ -7,8 +7,12 @@ const emoji: Record<Tone, string> = { info: '', success: ':white_check_mark: ', 
 const MAX_TEXT = 2900; // Slack's limit for a section is 3000 characters
 const MAX_BLOCKS = 50;
 
-/** Slack's mrkdwn needs &, <, > escaped; everything else is shown as typed. */
-export const escapeText = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+/**
+ * Slack's mrkdwn: &, <, > escaped, so no text from a container, host or person (logs, process and
+ * container names, display names) becomes a mention (<!channel>, <@U…>) or a link; and no ``` can
+ * open or close a code block around what follows.
+ */
+export const escapeText = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/```/g, '``\u200b`');
 const clip = (s: string): string => (s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT)}…` : s);
 const section = (text: string): SlackBlock => ({ type: 'section', text: { type: 'mrkdwn', text: clip(text) } });
 
@@ -66,5 +70,6 @@ export interface SlackMessage {
 export function toSlackMessage(reply: Reply): SlackMessage {
   const all = [section(`${emoji[reply.tone]}*${escapeText(reply.title)}*`), ...reply.blocks.flatMap(blocks)];
   const out = all.length > MAX_BLOCKS ? [...all.slice(0, MAX_BLOCKS - 1), section('_…more than Slack can show in one message; narrow it down, e.g. `/gpu status HOST`._')] : all;
-  return { text: reply.title, blocks: out };
+  // The fallback text is mrkdwn too (notifications, screen readers): escaped like the rest.
+  return { text: escapeText(reply.title), blocks: out };
 }

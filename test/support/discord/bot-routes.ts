@@ -47,7 +47,22 @@ export function addBotRoutes(router: RestRouter, g: DiscordGuild, store: Message
   });
   router.on('GET', '/guilds/:id', () => {
     const guild = g.guildCreateJson();
-    for (const k of ['members', 'channels', 'threads', 'presences', 'voice_states', 'stage_instances', 'guild_scheduled_events', 'soundboard_sounds', 'joined_at', 'large', 'unavailable', 'member_count', 'lazy']) delete guild[k];
+    for (const k of [
+      'members',
+      'channels',
+      'threads',
+      'presences',
+      'voice_states',
+      'stage_instances',
+      'guild_scheduled_events',
+      'soundboard_sounds',
+      'joined_at',
+      'large',
+      'unavailable',
+      'member_count',
+      'lazy',
+    ])
+      delete guild[k];
     return ok(200, guild);
   });
   router.on('GET', '/guilds/:id/channels', () => ok(200, [g.textChannelJson(true)]));

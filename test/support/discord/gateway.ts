@@ -206,12 +206,24 @@ export class Gateway {
       .slice(0, ids || !q.limit ? undefined : Number(q.limit))
       .map((uid) => g.memberJson(uid));
     const notFoundIds = ids?.filter((uid) => !all.includes(uid));
-    this.dispatchOn(conn.session, 'GUILD_MEMBERS_CHUNK', { guild_id: g.guildId, members, chunk_index: 0, chunk_count: 1, ...(notFoundIds?.length ? { not_found: notFoundIds } : {}), ...(q.nonce ? { nonce: q.nonce } : {}) });
+    this.dispatchOn(conn.session, 'GUILD_MEMBERS_CHUNK', {
+      guild_id: g.guildId,
+      members,
+      chunk_index: 0,
+      chunk_count: 1,
+      ...(notFoundIds?.length ? { not_found: notFoundIds } : {}),
+      ...(q.nonce ? { nonce: q.nonce } : {}),
+    });
   }
 
   /** The next READY or RESUMED. */
   private nextEvent(timeoutMs: number, what: string): Promise<GatewayEvent> {
-    return this.events.waitFor([], () => true, timeoutMs, () => `timed out after ${timeoutMs} ms waiting for ${what}`);
+    return this.events.waitFor(
+      [],
+      () => true,
+      timeoutMs,
+      () => `timed out after ${timeoutMs} ms waiting for ${what}`,
+    );
   }
 
   async waitForSession(timeoutMs: number): Promise<void> {

@@ -93,7 +93,19 @@ export class DiscordGuild {
   }
 
   botUserJson(): Json {
-    return { id: this.botUserId, username: this.botUsername, global_name: null, discriminator: '0', avatar: null, bot: true, public_flags: 0, flags: 0, avatar_decoration_data: null, banner: null, accent_color: null };
+    return {
+      id: this.botUserId,
+      username: this.botUsername,
+      global_name: null,
+      discriminator: '0',
+      avatar: null,
+      bot: true,
+      public_flags: 0,
+      flags: 0,
+      avatar_decoration_data: null,
+      banner: null,
+      accent_color: null,
+    };
   }
 
   memberJson(id: string, o?: { roles?: string[] }): Json {
@@ -146,7 +158,20 @@ export class DiscordGuild {
   }
 
   roleJson(id: string, name: string, position: number, permissions: string): Json {
-    return { id, name, color: 0, colors: { primary_color: 0, secondary_color: null, tertiary_color: null }, hoist: false, icon: null, unicode_emoji: null, position, permissions, managed: false, mentionable: false, flags: 0 };
+    return {
+      id,
+      name,
+      color: 0,
+      colors: { primary_color: 0, secondary_color: null, tertiary_color: null },
+      hoist: false,
+      icon: null,
+      unicode_emoji: null,
+      position,
+      permissions,
+      managed: false,
+      mentionable: false,
+      flags: 0,
+    };
   }
 
   guildCreateJson(): Json {
@@ -208,7 +233,6 @@ export class DiscordGuild {
     const owner = this.dmOwner.get(id);
     return owner ? this.dmChannelJson(owner) : undefined;
   }
-
 
   /** The channel an interaction from another guild comes from (one per guild, made on first use). */
   foreignChannelFor(guildId: string): string {

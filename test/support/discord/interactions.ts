@@ -155,7 +155,12 @@ export class Interactions {
       record(status, err);
       throw new HttpError(status, err);
     };
-    if (st.acked) fail(400, { message: 'Interaction has already been acknowledged.', code: 40060 }, `interaction ${id} (${st.label}) acknowledged twice (callback type ${type} after ${st.acked.type})`);
+    if (st.acked)
+      fail(
+        400,
+        { message: 'Interaction has already been acknowledged.', code: 40060 },
+        `interaction ${id} (${st.label}) acknowledged twice (callback type ${type} after ${st.acked.type})`,
+      );
     if (ms > ACK_DEADLINE_MS) {
       const v = st.flagged ? undefined : `interaction ${id} (${st.label}) answered after ${ms} ms (more than ${ACK_DEADLINE_MS} ms)`;
       st.flagged = true;
@@ -163,14 +168,23 @@ export class Interactions {
     }
     const allowed = CALLBACK_TYPES[st.type] ?? [];
     if (!allowed.includes(type))
-      fail(400, formError([{ path: 'type', code: 'INTERACTION_RESPONSE_TYPE_INVALID', message: `Interaction response type ${type} is not valid for interaction type ${st.type}` }]), `interaction ${id} (${st.label}): callback type ${type} is not allowed for interaction type ${st.type}`);
+      fail(
+        400,
+        formError([{ path: 'type', code: 'INTERACTION_RESPONSE_TYPE_INVALID', message: `Interaction response type ${type} is not valid for interaction type ${st.type}` }]),
+        `interaction ${id} (${st.label}): callback type ${type} is not allowed for interaction type ${st.type}`,
+      );
     if (st.type === 5 && (type === 6 || type === 7) && !st.originalId)
-      fail(400, formError([{ path: 'type', code: 'INTERACTION_RESPONSE_TYPE_INVALID', message: 'This modal was not opened from a message' }]), `interaction ${id} (${st.label}): update of a modal that was not opened from a message`);
+      fail(
+        400,
+        formError([{ path: 'type', code: 'INTERACTION_RESPONSE_TYPE_INVALID', message: 'This modal was not opened from a message' }]),
+        `interaction ${id} (${st.label}): update of a modal that was not opened from a message`,
+      );
 
     const problems = callbackProblems(type, data);
     if (!problems.length && (type === 4 || type === 7)) {
       const after = type === 7 && st.originalId ? { ...g.messages.get(st.originalId), ...data } : { ...data, attachments: files };
-      if (!hasAny(after) && !files.length) fail(400, { message: 'Cannot send an empty message', code: 50006 }, `interaction ${id} (${st.label}): empty message in callback type ${type}`);
+      if (!hasAny(after) && !files.length)
+        fail(400, { message: 'Cannot send an empty message', code: 50006 }, `interaction ${id} (${st.label}): empty message in callback type ${type}`);
     }
     if (problems.length) fail(400, formError(problems), `interaction ${id} (${st.label}): invalid callback type ${type}: ${describeProblems(problems)}`);
 

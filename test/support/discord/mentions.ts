@@ -23,14 +23,16 @@ export function allowedMentionsProblems(am: unknown, path: string): Problem[] {
   const parse: unknown[] = Array.isArray(am.parse) ? am.parse : [];
   if (am.parse !== undefined && !Array.isArray(am.parse)) out.push({ path: `${path}.parse`, code: 'LIST_TYPE_CONVERT', message: 'Only iterables may be used in a ListType' });
   parse.forEach((p, i) => {
-    if (typeof p !== 'string' || !PARSE.has(p)) out.push({ path: `${path}.parse.${i}`, code: 'BASE_TYPE_CHOICES', message: 'Value must be one of {\'everyone\', \'roles\', \'users\'}.' });
+    if (typeof p !== 'string' || !PARSE.has(p))
+      out.push({ path: `${path}.parse.${i}`, code: 'BASE_TYPE_CHOICES', message: "Value must be one of {'everyone', 'roles', 'users'}." });
   });
   for (const kind of ['users', 'roles'] as const) {
     const ids = am[kind];
     if (ids === undefined) continue;
     if (!Array.isArray(ids)) out.push({ path: `${path}.${kind}`, code: 'LIST_TYPE_CONVERT', message: 'Only iterables may be used in a ListType' });
     else if (ids.length > 100) out.push({ path: `${path}.${kind}`, code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 100 or fewer in length.' });
-    else if (ids.length && parse.includes(kind)) out.push({ path: `${path}.${kind}`, code: 'SET_TYPE_ALREADY_CONTAINS_VALUE', message: `parse:["${kind}"] and ${kind}: [ids...] are mutually exclusive.` });
+    else if (ids.length && parse.includes(kind))
+      out.push({ path: `${path}.${kind}`, code: 'SET_TYPE_ALREADY_CONTAINS_VALUE', message: `parse:["${kind}"] and ${kind}: [ids...] are mutually exclusive.` });
   }
   return out;
 }

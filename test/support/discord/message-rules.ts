@@ -83,8 +83,10 @@ function componentProblems(components: unknown, path: string, ids: Set<string>):
           const options: unknown[] = Array.isArray(c.options) ? c.options : [];
           if (options.length < 1 || options.length > 25) out.push({ path: `${cp}.options`, code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 25 in length.' });
           options.forEach((o, k) => {
-            if (!isObj(o) || !strLen(o.label) || strLen(o.label) > 100) out.push({ path: `${cp}.options.${k}.label`, code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 100 in length.' });
-            if (!isObj(o) || !strLen(o.value) || strLen(o.value) > 100) out.push({ path: `${cp}.options.${k}.value`, code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 100 in length.' });
+            if (!isObj(o) || !strLen(o.label) || strLen(o.label) > 100)
+              out.push({ path: `${cp}.options.${k}.label`, code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 100 in length.' });
+            if (!isObj(o) || !strLen(o.value) || strLen(o.value) > 100)
+              out.push({ path: `${cp}.options.${k}.value`, code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 100 in length.' });
           });
         }
       } else {
@@ -96,8 +98,12 @@ function componentProblems(components: unknown, path: string, ids: Set<string>):
 }
 
 export const hasAny = (m: Json): boolean =>
-  strLen(m.content) > 0 || (Array.isArray(m.embeds) && m.embeds.length > 0) || (Array.isArray(m.components) && m.components.length > 0) ||
-  (Array.isArray(m.attachments) && m.attachments.length > 0) || (Array.isArray(m.sticker_ids) && m.sticker_ids.length > 0) || isObj(m.poll);
+  strLen(m.content) > 0 ||
+  (Array.isArray(m.embeds) && m.embeds.length > 0) ||
+  (Array.isArray(m.components) && m.components.length > 0) ||
+  (Array.isArray(m.attachments) && m.attachments.length > 0) ||
+  (Array.isArray(m.sticker_ids) && m.sticker_ids.length > 0) ||
+  isObj(m.poll);
 
 /** Problems of a message body as sent (create or edit); `path` prefixes the error keys ("data." for callbacks). */
 export function messageProblems(body: Json, path = ''): Problem[] {
@@ -108,7 +114,11 @@ export function messageProblems(body: Json, path = ''): Problem[] {
   const flags = Number(body.flags ?? 0);
   if (flags & IS_COMPONENTS_V2) {
     if (strLen(body.content) || (Array.isArray(body.embeds) && body.embeds.length))
-      out.push({ path: `${path}content`, code: 'MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2', message: 'The \'content\' and \'embeds\' fields cannot be used when using MessageFlags.IS_COMPONENTS_V2' });
+      out.push({
+        path: `${path}content`,
+        code: 'MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2',
+        message: "The 'content' and 'embeds' fields cannot be used when using MessageFlags.IS_COMPONENTS_V2",
+      });
   } else {
     out.push(...componentProblems(body.components, `${path}components`, new Set()));
   }
@@ -127,14 +137,17 @@ export function callbackProblems(type: number, data: Json | undefined): Problem[
     else {
       if (choices.length > 25) problems.push({ path: 'data.choices', code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 25 or fewer in length.' });
       choices.forEach((c: unknown, i) => {
-        if (!isObj(c) || !strLen(c.name) || strLen(c.name) > 100) problems.push({ path: `data.choices.${i}.name`, code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 100 in length.' });
+        if (!isObj(c) || !strLen(c.name) || strLen(c.name) > 100)
+          problems.push({ path: `data.choices.${i}.name`, code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 100 in length.' });
         if (!isObj(c) || !(typeof c.value === 'number' || (typeof c.value === 'string' && strLen(c.value) <= 100)))
           problems.push({ path: `data.choices.${i}.value`, code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 100 in length.' });
       });
     }
   } else if (type === 9) {
-    if (!data || !strLen(data.custom_id) || strLen(data.custom_id) > 100) problems.push({ path: 'data.custom_id', code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 100 in length.' });
-    if (!data || !strLen(data.title) || strLen(data.title) > 45) problems.push({ path: 'data.title', code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 45 in length.' });
+    if (!data || !strLen(data.custom_id) || strLen(data.custom_id) > 100)
+      problems.push({ path: 'data.custom_id', code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 100 in length.' });
+    if (!data || !strLen(data.title) || strLen(data.title) > 45)
+      problems.push({ path: 'data.title', code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 45 in length.' });
     if (!data || !Array.isArray(data.components) || data.components.length < 1 || data.components.length > 5)
       problems.push({ path: 'data.components', code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 5 in length.' });
   }

@@ -75,7 +75,18 @@ export class MessageStore {
       const meta = Array.isArray(body.attachments) ? (body.attachments as unknown[]).find((a): a is Json => isObj(a) && index !== undefined && String(a.id) === index) : undefined;
       const description = typeof meta?.description === 'string' ? meta.description : undefined;
       m.attachments.push({ id, filename: f.name, size: f.size, content_type: f.contentType, url, proxy_url: url, ...(description !== undefined ? { description } : {}) });
-      const stored: StoredAttachment = { id, messageId: m.id, channelId: m.channel_id, field: f.field, filename: f.name, contentType: f.contentType, size: f.size, data: f.data, url, at: Date.now() };
+      const stored: StoredAttachment = {
+        id,
+        messageId: m.id,
+        channelId: m.channel_id,
+        field: f.field,
+        filename: f.name,
+        contentType: f.contentType,
+        size: f.size,
+        data: f.data,
+        url,
+        at: Date.now(),
+      };
       if (description !== undefined) stored.description = description;
       this.g.attachments.push(stored);
     }

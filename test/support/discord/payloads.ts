@@ -55,7 +55,14 @@ export function payloadBuilders(g: DiscordGuild, interactions: Interactions, sto
     const home = guildId === g.guildId;
     const p: Json =
       guildId === undefined
-        ? { ...common, channel_id: g.dmChannelFor(o.userId), channel: g.dmChannelJson(o.userId), user: g.userJson(o.userId), context: 1, authorizing_integration_owners: { '0': '0' } }
+        ? {
+            ...common,
+            channel_id: g.dmChannelFor(o.userId),
+            channel: g.dmChannelJson(o.userId),
+            user: g.userJson(o.userId),
+            context: 1,
+            authorizing_integration_owners: { '0': '0' },
+          }
         : {
             ...common,
             guild_id: guildId,
@@ -107,9 +114,15 @@ export function payloadBuilders(g: DiscordGuild, interactions: Interactions, sto
         if (type === 10 && typeof opt.value !== 'number') throw new Error(`option ${opt.name} is a number option`);
         if (type === 5 && typeof opt.value !== 'boolean') throw new Error(`option ${opt.name} is a boolean option`);
         if (schema) {
-          if (typeof opt.value === 'number' && ((typeof schema.min_value === 'number' && opt.value < schema.min_value) || (typeof schema.max_value === 'number' && opt.value > schema.max_value)))
+          if (
+            typeof opt.value === 'number' &&
+            ((typeof schema.min_value === 'number' && opt.value < schema.min_value) || (typeof schema.max_value === 'number' && opt.value > schema.max_value))
+          )
             throw new Error(`option ${opt.name}=${opt.value} is outside ${String(schema.min_value)}..${String(schema.max_value)}: Discord would not send it`);
-          if (typeof opt.value === 'string' && ((typeof schema.max_length === 'number' && opt.value.length > schema.max_length) || (typeof schema.min_length === 'number' && opt.value.length < schema.min_length)))
+          if (
+            typeof opt.value === 'string' &&
+            ((typeof schema.max_length === 'number' && opt.value.length > schema.max_length) || (typeof schema.min_length === 'number' && opt.value.length < schema.min_length))
+          )
             throw new Error(`option ${opt.name} is longer or shorter than the registered length limits: Discord would not send it`);
           if (Array.isArray(schema.choices) && schema.choices.length && !schema.choices.some((ch: Json) => ch.value === opt.value))
             throw new Error(`option ${opt.name}=${String(opt.value)} is not one of the registered choices`);
@@ -126,13 +139,23 @@ export function payloadBuilders(g: DiscordGuild, interactions: Interactions, sto
       }
       if (!isFocused && type === 7) {
         const ch = g.channelJson(id);
-        if (ch) (resolved.channels ??= {})[id] = { id, type: ch.type, name: ch.name, permissions: MEMBER_PERMISSIONS, ...(ch.guild_id ? { guild_id: ch.guild_id, parent_id: null, flags: 0 } : {}) };
+        if (ch)
+          (resolved.channels ??= {})[id] = {
+            id,
+            type: ch.type,
+            name: ch.name,
+            permissions: MEMBER_PERMISSIONS,
+            ...(ch.guild_id ? { guild_id: ch.guild_id, parent_id: null, flags: 0 } : {}),
+          };
       }
-      if (!isFocused && (type === 8 || type === 9) && (g.roles.has(id) || id === g.guildId)) (resolved.roles ??= {})[id] = g.roleJson(id, g.roles.get(id) ?? '@everyone', 0, MEMBER_PERMISSIONS);
+      if (!isFocused && (type === 8 || type === 9) && (g.roles.has(id) || id === g.guildId))
+        (resolved.roles ??= {})[id] = g.roleJson(id, g.roles.get(id) ?? '@everyone', 0, MEMBER_PERMISSIONS);
       leaf.push({ type, name: opt.name, value: opt.value, ...(isFocused ? { focused: true } : {}) });
     }
     if (schemaOpts && !focused) {
-      for (const s of schemaOpts) if (s.required === true && !leaf.some((l) => l.name === s.name)) throw new Error(`required option ${String(s.name)} of ${where.join(' ')} is missing: Discord would not send it`);
+      for (const s of schemaOpts)
+        if (s.required === true && !leaf.some((l) => l.name === s.name))
+          throw new Error(`required option ${String(s.name)} of ${where.join(' ')} is missing: Discord would not send it`);
     }
     let options: Json[] = leaf;
     if (o.subcommand) options = [{ type: 1, name: o.subcommand, options: leaf }];
@@ -163,7 +186,11 @@ export function payloadBuilders(g: DiscordGuild, interactions: Interactions, sto
       } else {
         const guildId = guildOf(o);
         const ch = guildId === undefined ? g.dmChannelFor(o.userId) : guildId === g.guildId ? g.channelId : g.foreignChannelFor(guildId);
-        message = store.create(ch, { content: '', components: [{ type: 1, components: [{ type: 2, style: 1, label: 'Button', custom_id: o.customId }] }], flags: o.ephemeral ? EPHEMERAL : 0 }, { application_id: g.appId });
+        message = store.create(
+          ch,
+          { content: '', components: [{ type: 1, components: [{ type: 2, style: 1, label: 'Button', custom_id: o.customId }] }], flags: o.ephemeral ? EPHEMERAL : 0 },
+          { application_id: g.appId },
+        );
         message = clone(message);
       }
       // A click comes from where the message is: a DM, another server's channel, or ours.
@@ -178,10 +205,28 @@ export function payloadBuilders(g: DiscordGuild, interactions: Interactions, sto
       if (shown && Array.isArray(shown.components)) {
         for (const c of shown.components as Json[]) {
           if (c.type === 1 && Array.isArray(c.components)) {
-            components.push({ type: 1, ...(c.id !== undefined ? { id: c.id } : {}), components: (c.components as Json[]).map((t) => ({ type: t.type, ...(t.id !== undefined ? { id: t.id } : {}), custom_id: t.custom_id, value: (used.add(String(t.custom_id)), o.fields[String(t.custom_id)] ?? '') })) });
+            components.push({
+              type: 1,
+              ...(c.id !== undefined ? { id: c.id } : {}),
+              components: (c.components as Json[]).map((t) => ({
+                type: t.type,
+                ...(t.id !== undefined ? { id: t.id } : {}),
+                custom_id: t.custom_id,
+                value: (used.add(String(t.custom_id)), o.fields[String(t.custom_id)] ?? ''),
+              })),
+            });
           } else if (c.type === 18 && isObj(c.component)) {
             const t = c.component;
-            components.push({ type: 18, ...(c.id !== undefined ? { id: c.id } : {}), component: { type: t.type, ...(t.id !== undefined ? { id: t.id } : {}), custom_id: t.custom_id, ...(t.type === 4 ? { value: (used.add(String(t.custom_id)), o.fields[String(t.custom_id)] ?? '') } : { values: [] }) } });
+            components.push({
+              type: 18,
+              ...(c.id !== undefined ? { id: c.id } : {}),
+              component: {
+                type: t.type,
+                ...(t.id !== undefined ? { id: t.id } : {}),
+                custom_id: t.custom_id,
+                ...(t.type === 4 ? { value: (used.add(String(t.custom_id)), o.fields[String(t.custom_id)] ?? '') } : { values: [] }),
+              },
+            });
           } else if (c.type === 10) {
             components.push({ type: 10, ...(c.id !== undefined ? { id: c.id } : {}) });
           }

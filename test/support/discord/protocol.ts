@@ -1,8 +1,9 @@
 /** Discord's constants (flags, permissions, deadlines), its error shapes, snowflakes and small helpers. */
-import { isObj } from '../standin-http.js';
 import type { Json } from './types.js';
 
-export { isObj };
+export function isObj(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
 
 /** An interaction must get its callback within this. */
 export const ACK_DEADLINE_MS = 3000;
@@ -34,8 +35,20 @@ const P = {
   SendMessagesInThreads: 1n << 38n,
 };
 export const MEMBER_PERMISSIONS = (
-  P.CreateInstantInvite | P.AddReactions | P.ViewChannel | P.SendMessages | P.EmbedLinks | P.AttachFiles | P.ReadMessageHistory |
-  P.UseExternalEmojis | P.Connect | P.Speak | P.ChangeNickname | P.UseApplicationCommands | P.CreatePublicThreads | P.SendMessagesInThreads
+  P.CreateInstantInvite |
+  P.AddReactions |
+  P.ViewChannel |
+  P.SendMessages |
+  P.EmbedLinks |
+  P.AttachFiles |
+  P.ReadMessageHistory |
+  P.UseExternalEmojis |
+  P.Connect |
+  P.Speak |
+  P.ChangeNickname |
+  P.UseApplicationCommands |
+  P.CreatePublicThreads |
+  P.SendMessagesInThreads
 ).toString();
 export const BOT_PERMISSIONS = (BigInt(MEMBER_PERMISSIONS) | P.MentionEveryone).toString();
 

@@ -100,7 +100,17 @@ export class Rest {
         body = JSON.parse(raw.toString('utf8')) as Json;
       }
     } catch {
-      const r: RestRequest = { method, path, query, body: raw.toString('utf8'), files: [], authorization: req.headers.authorization, status: 400, response: { message: '400: Bad Request', code: 0 }, at: Date.now() };
+      const r: RestRequest = {
+        method,
+        path,
+        query,
+        body: raw.toString('utf8'),
+        files: [],
+        authorization: req.headers.authorization,
+        status: 400,
+        response: { message: '400: Bad Request', code: 0 },
+        at: Date.now(),
+      };
       g.violation(`undecodable body in ${method} ${path}`);
       this.record(r);
       reply(res, 400, r.response, rateLimitHeaders(`${method} ${path}`));

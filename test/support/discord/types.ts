@@ -1,4 +1,5 @@
 /** The Discord stand-in's public types (re-exported by test/support/discord-standin.ts). */
+/* eslint-disable @typescript-eslint/no-explicit-any -- Discord's raw JSON, typed loosely on purpose (the public API of the stand-in) */
 export type Json = Record<string, any>;
 
 export interface RestRequest {

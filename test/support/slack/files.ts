@@ -56,7 +56,8 @@ export class Files {
       data = file.data;
       contentType = file.contentType;
     }
-    if (data.length !== upload.length) this.ws.violation(`upload of file ${fileId} (${upload.filename}) sent ${data.length} bytes; files.getUploadURLExternal declared ${upload.length}`);
+    if (data.length !== upload.length)
+      this.ws.violation(`upload of file ${fileId} (${upload.filename}) sent ${data.length} bytes; files.getUploadURLExternal declared ${upload.length}`);
     upload.data = data;
     upload.contentType = contentType;
     sendText(res, 200, `OK - ${data.length}`);
@@ -64,7 +65,8 @@ export class Files {
 
   complete(a: Json): Json {
     const list = a.files;
-    if (!Array.isArray(list) || list.length === 0 || !list.every((f) => isObj(f) && typeof f.id === 'string')) return invalidArgs('files must be a non-empty JSON array of {id, title}');
+    if (!Array.isArray(list) || list.length === 0 || !list.every((f) => isObj(f) && typeof f.id === 'string'))
+      return invalidArgs('files must be a non-empty JSON array of {id, title}');
     const channelId = str(a.channel_id);
     const threadTs = str(a.thread_ts);
     const initialComment = str(a.initial_comment);
@@ -116,7 +118,9 @@ export class Files {
       url_private: url,
       url_private_download: url,
       ...(u.altText !== undefined ? { alt_txt: u.altText } : {}),
-      shares: message ? { [message.channel.startsWith('C') ? 'public' : 'private']: { [message.channel]: [{ ts: message.ts, ...(message.thread_ts ? { thread_ts: message.thread_ts } : {}) }] } } : {},
+      shares: message
+        ? { [message.channel.startsWith('C') ? 'public' : 'private']: { [message.channel]: [{ ts: message.ts, ...(message.thread_ts ? { thread_ts: message.thread_ts } : {}) }] } }
+        : {},
       channels: message ? [message.channel] : [],
     };
   }

@@ -12,8 +12,7 @@ import type { SlackWorkspace } from './workspace.js';
 type HttpMode = Pick<SlackStandin, 'postToReceiver' | 'formBody' | 'sign'>;
 
 export function httpMode(ws: SlackWorkspace): HttpMode {
-  const sign = (body: string, timestampSec: number, secret = ws.signingSecret): string =>
-    `v0=${createHmac('sha256', secret).update(`v0:${timestampSec}:${body}`).digest('hex')}`;
+  const sign = (body: string, timestampSec: number, secret = ws.signingSecret): string => `v0=${createHmac('sha256', secret).update(`v0:${timestampSec}:${body}`).digest('hex')}`;
 
   return {
     sign,

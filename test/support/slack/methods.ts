@@ -14,7 +14,16 @@ const invalidBlocks = (problem: string): Json => apiError('invalid_blocks', { re
 export function answerMethod(ws: SlackWorkspace, views: Views, files: Files, method: string, a: Json): Json {
   switch (method) {
     case 'auth.test':
-      return { ok: true, url: `https://${ws.teamDomain}.slack.com/`, team: ws.teamDomain, user: 'gpubot', team_id: ws.teamId, user_id: ws.botUserId, bot_id: ws.botId, is_enterprise_install: false };
+      return {
+        ok: true,
+        url: `https://${ws.teamDomain}.slack.com/`,
+        team: ws.teamDomain,
+        user: 'gpubot',
+        team_id: ws.teamId,
+        user_id: ws.botUserId,
+        bot_id: ws.botId,
+        is_enterprise_install: false,
+      };
     case 'users.info': {
       const id = str(a.user);
       if (!id) return apiError('user_not_found');
@@ -55,7 +64,10 @@ export function answerMethod(ws: SlackWorkspace, views: Views, files: Files, met
 function conversationsOpen(ws: SlackWorkspace, a: Json): Json {
   const channel = str(a.channel);
   if (channel) return { ok: true, no_op: true, already_open: true, channel: { id: channel } };
-  const ids = (str(a.users) ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const ids = (str(a.users) ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (ids.length === 0) return apiError('users_list_not_supplied');
   for (const id of ids) if (!ws.userOut(id)) return apiError('user_not_found');
   const id = ids.length === 1 ? `D${ids[0]!}` : `G${ids.join('')}`;

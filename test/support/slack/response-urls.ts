@@ -44,7 +44,8 @@ export class ResponseUrls {
     if (!isObj(body)) return refuse(400, 'invalid_payload', `response_url ${id}: body is not a JSON object`);
     if (entry.uses >= this.maxUses) return refuse(404, 'used_url', `response_url ${id} used more than ${this.maxUses} times`);
     const deleting = body.delete_original === true || body.delete_original === 'true';
-    if (!deleting && !str(body.text) && body.blocks === undefined && body.attachments === undefined) return refuse(400, 'no_text', `response_url ${id}: message without text, blocks or attachments`);
+    if (!deleting && !str(body.text) && body.blocks === undefined && body.attachments === undefined)
+      return refuse(400, 'no_text', `response_url ${id}: message without text, blocks or attachments`);
     const bp = blocksProblem(body.blocks, 50);
     if (bp) return refuse(400, 'invalid_blocks', `response_url ${id}: invalid_blocks: ${bp}`);
     entry.uses += 1;

@@ -1,7 +1,9 @@
 /** Slack's limits and deadlines that the stand-in enforces, as pure checks. */
-import { isObj } from '../standin-http.js';
+import type { Json } from './types.js';
 
-export { isObj };
+export function isObj(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
 
 /** An envelope or an HTTP request must be acknowledged within this. */
 export const ACK_DEADLINE_MS = 3000;
@@ -12,7 +14,20 @@ export const RESPONSE_URL_TTL_MS = 30 * 60_000;
 export const MAX_TEXT_LENGTH = 40_000;
 
 /** Arguments Slack decodes as JSON when they arrive form-encoded (web-api JSON-stringifies non-scalars). */
-export const JSON_ARGS = new Set(['blocks', 'attachments', 'view', 'metadata', 'unfurls', 'user_auth_blocks', 'options', 'option_groups', 'profile', 'elements', 'chunks', 'files']);
+export const JSON_ARGS = new Set([
+  'blocks',
+  'attachments',
+  'view',
+  'metadata',
+  'unfurls',
+  'user_auth_blocks',
+  'options',
+  'option_groups',
+  'profile',
+  'elements',
+  'chunks',
+  'files',
+]);
 
 /** A form value as Slack reads it: strings as they are, numbers and booleans as text. */
 export function str(v: unknown): string | undefined {

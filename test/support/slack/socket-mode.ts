@@ -98,7 +98,12 @@ export class SocketMode {
 
   waitForSocket(timeoutMs: number, apiConnectionOpens: () => number): Promise<void> {
     return this.connected
-      .waitFor(this.sockets.length > 0 ? [true] : [], () => true, timeoutMs, () => `no socket-mode connection within ${timeoutMs} ms (connections so far: ${this.totalConnections}; apps.connections.open calls: ${apiConnectionOpens()})`)
+      .waitFor(
+        this.sockets.length > 0 ? [true] : [],
+        () => true,
+        timeoutMs,
+        () => `no socket-mode connection within ${timeoutMs} ms (connections so far: ${this.totalConnections}; apps.connections.open calls: ${apiConnectionOpens()})`,
+      )
       .then(() => undefined);
   }
 
@@ -124,7 +129,9 @@ export class SocketMode {
       };
       p.timer.unref();
       this.pendingAcks.set(envelopeId, p);
-      sock.send(JSON.stringify({ envelope_id: envelopeId, type, payload, accepts_response_payload: accepts, retry_attempt: o.retryAttempt ?? 0, retry_reason: o.retryReason ?? '' }));
+      sock.send(
+        JSON.stringify({ envelope_id: envelopeId, type, payload, accepts_response_payload: accepts, retry_attempt: o.retryAttempt ?? 0, retry_reason: o.retryReason ?? '' }),
+      );
     });
   }
 

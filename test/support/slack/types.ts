@@ -125,23 +125,39 @@ export interface SlackStandin {
   /** Sends an envelope on the newest connection; resolves with the ack (Bolt always acks with a
    *  `payload` object, `{}` when ack() got no argument). Rejects (and records a violation) if no
    *  ack arrives within 3000 ms. */
-  sendEnvelope(type: 'slash_commands' | 'interactive' | 'events_api', payload: Json, opts?: { retryAttempt?: number; retryReason?: string }): Promise<{ ackMs: number; payload?: unknown; envelopeId: string }>;
+  sendEnvelope(
+    type: 'slash_commands' | 'interactive' | 'events_api',
+    payload: Json,
+    opts?: { retryAttempt?: number; retryReason?: string },
+  ): Promise<{ ackMs: number; payload?: unknown; envelopeId: string }>;
   /** Sends {"type":"disconnect","reason":…} to every open connection and resolves when they are
    *  closed (the client closes them itself; stragglers are terminated after graceMs, default 10 s). */
   sendDisconnect(reason?: string, graceMs?: number): Promise<void>;
 
-  slashCommand(opts: { userId: string; userName?: string; text: string; command?: string; channelId?: string; channelName?: string } & PayloadTeam): { payload: Json; responseId: string; triggerId: string };
+  slashCommand(opts: { userId: string; userName?: string; text: string; command?: string; channelId?: string; channelName?: string } & PayloadTeam): {
+    payload: Json;
+    responseId: string;
+    triggerId: string;
+  };
   /** A button click. With `messageTs` the button sits on a normal bot message (registered so chat.update works);
    *  without it (or with `ephemeral: true`) on an ephemeral message, as after `respond()`. */
-  blockAction(opts: { userId: string; userName?: string; actionId: string; value: string; blockId?: string; messageTs?: string; channelId?: string; ephemeral?: boolean } & PayloadTeam): { payload: Json; responseId: string; triggerId: string };
+  blockAction(
+    opts: { userId: string; userName?: string; actionId: string; value: string; blockId?: string; messageTs?: string; channelId?: string; ephemeral?: boolean } & PayloadTeam,
+  ): { payload: Json; responseId: string; triggerId: string };
   /** A modal submission. If a view with this callback_id was opened through views.open/push, its id, blocks and title are used. */
-  viewSubmission(opts: { userId: string; userName?: string; callbackId: string; values: Record<string, Record<string, unknown>>; privateMetadata?: string; viewId?: string } & PayloadTeam): { payload: Json; triggerId: string };
+  viewSubmission(
+    opts: { userId: string; userName?: string; callbackId: string; values: Record<string, Record<string, unknown>>; privateMetadata?: string; viewId?: string } & PayloadTeam,
+  ): { payload: Json; triggerId: string };
   /** An Events API `event_callback` wrapper around `event` (send with type 'events_api'). */
   eventCallback(event: Json, opts?: { teamId?: string }): { payload: Json };
 
   /** HTTP mode: POST to Bolt's receiver, signed ('valid', default), with a wrong secret ('bad') or unsigned ('none').
    *  timestampSkewSec shifts X-Slack-Request-Timestamp (−360 = six minutes old). */
-  postToReceiver(url: string, body: string, opts?: { contentType?: string; signature?: 'valid' | 'bad' | 'none'; timestampSkewSec?: number }): Promise<{ status: number; body: string; ms: number }>;
+  postToReceiver(
+    url: string,
+    body: string,
+    opts?: { contentType?: string; signature?: 'valid' | 'bad' | 'none'; timestampSkewSec?: number },
+  ): Promise<{ status: number; body: string; ms: number }>;
   /** Slash command payloads → form fields; interactive payloads → `payload=<json>`. */
   formBody(payload: Json): string;
   sign(body: string, timestampSec: number, secret?: string): string;

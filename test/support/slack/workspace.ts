@@ -90,7 +90,16 @@ export class SlackWorkspace {
   userOut(id: string): Json | undefined {
     const { teamId, botId } = this;
     if (id === this.botUserId) {
-      return { id, team_id: teamId, name: 'gpubot', deleted: false, real_name: 'gpubot', is_bot: true, is_app_user: false, profile: { real_name: 'gpubot', display_name: '', bot_id: botId, team: teamId } };
+      return {
+        id,
+        team_id: teamId,
+        name: 'gpubot',
+        deleted: false,
+        real_name: 'gpubot',
+        is_bot: true,
+        is_app_user: false,
+        profile: { real_name: 'gpubot', display_name: '', bot_id: botId, team: teamId },
+      };
     }
     const u = this.users.get(id);
     if (!u) return undefined;
