@@ -1,4 +1,4 @@
-/** npm run bench [-- one|two]: the benchmarks in one run; figures go to docs/BENCHMARKS.md. */
+/** npm run bench [-- one|two|slack|live]: the benchmarks in one run; figures go to docs/BENCHMARKS.md. */
 const only = process.argv[2];
 const report = (line: string) => process.stdout.write(`${line}\n`);
 report(`gpubot benchmarks (${new Date().toISOString()}, node ${process.version})`);
@@ -13,4 +13,8 @@ if (!only || only === 'two') {
 if (!only || only === 'slack') {
   report('\n## Slack adapter');
   await (await import('./slack.js')).benchSlack(report);
+}
+if (!only || only === 'live') {
+  report('\n## Live feed');
+  await (await import('./live.js')).benchLive(report);
 }

@@ -24,6 +24,8 @@ import { startScheduler } from './jobs/scheduler.js';
 import { snapshotWithHolders } from './operations/cluster-state.js';
 import type { OpsDeps } from './operations/deps.js';
 import { createHandlers } from './operations/handlers.js';
+import { exitWatcher } from './operations/exits.js';
+import { recordMinutes } from './db/telemetry.js';
 
 export interface AppOptions {
   config: Config;
@@ -36,6 +38,11 @@ export interface AppOptions {
   now?: () => Date;
   /** Reconcile hosts and database once at start (default); the scheduler does it after that. */
   reconcileOnStart?: boolean;
+  /**
+   * Act on container exits from the live feed and keep GPU minute means (default: like
+   * reconcileOnStart). Only the long-running bot does; a one-shot `gpubot chat` only reads.
+   */
+  watchHosts?: boolean;
   failpoint?: string;
   /** Scheduler lease timing (tests shorten it). */
   leaseTiming?: LeaseTiming;
@@ -56,6 +63,7 @@ export class App implements ChatPort {
   /** False once shutdown began: new commands are turned away, those in flight finish. */
   private accepting = true;
   private readonly inFlight = new Map<Promise<unknown>, 'command' | 'job'>();
+  private exits: { close(): void } | undefined;
   /** Commands per user (config rateLimits.commands); link codes and key additions live in ops. */
   readonly commandLimiter: RateLimiter;
 
@@ -88,6 +96,15 @@ export class App implements ChatPort {
       notify: (userId, message) => this.notifyUser(userId, message),
       stopping: () => !this.accepting,
     };
+    if (options.watchHosts ?? options.reconcileOnStart !== false) {
+      const exits = exitWatcher(this.ops);
+      this.exits = exits;
+      pool.setHooks({
+        onEvent: (e) => exits.onEvent(e),
+        onResync: (host, list) => exits.onResync(host, list),
+        onMinute: (rows) => void recordMinutes(db, rows).catch((err) => log.warn({ err: errorMessage(err) }, 'could not record GPU minute means')),
+      });
+    }
     const cluster: ClusterView = {
       hostNames: () => pool.hostNames(),
       snapshot: async (hosts?: string[]) => {
@@ -267,6 +284,7 @@ export class App implements ChatPort {
 
   async close(): Promise<void> {
     this.scheduler?.stop();
+    this.exits?.close();
     await this.reconciling;
     await this.lease.release().catch(() => {});
     this.pool.close();

@@ -135,6 +135,7 @@ export const configSchema = z
         unmanaged: cronSchema.default('*/5 * * * *'),
         idle: cronSchema.default('*/5 * * * *'),
         queue: cronSchema.default('* * * * *'),
+        telemetry: cronSchema.default('17 * * * *'),
       })
       .prefault({}),
     cleanup: z
@@ -176,6 +177,15 @@ export const configSchema = z
         metricsToken: z.string().min(16, 'use at least 16 characters (openssl rand -hex 24)').optional(),
       })
       .optional(),
+    /** The live feed from each host. */
+    telemetry: z
+      .strictObject({
+        /** How often each host's GPUs are sampled (one nvidia-smi loop per host over its kept connection). */
+        intervalMs: z.number().int().min(100).max(600_000).default(2000),
+        /** How long the 1-minute means per GPU (GpuSample) are kept. */
+        retentionDays: z.number().int().min(1).max(3650).default(14),
+      })
+      .prefault({}),
     /** Who may use the bot from Discord (servers come from DISCORD_GUILD_ID). */
     discord: z
       .strictObject({
@@ -206,7 +216,7 @@ export const configSchema = z
       .prefault({}),
     timeouts: z
       .strictObject({
-        /** Longest a status reply waits for any one host. */
+        /** How long a command waits for a host's connection; a connection failing this long is "down". */
         hostMs: z.number().int().positive().default(3000),
       })
       .prefault({}),

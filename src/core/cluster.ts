@@ -1,6 +1,11 @@
 /** What the core knows about hosts and GPUs; the hosts layer fills these in. */
 
-export type HostState = 'up' | 'down';
+/**
+ * up: a fresh sample; stale: the last sample is older than two intervals (a slow or stuck host,
+ * never "down"); connecting: the first connection or a reconnect is in progress; down: the
+ * connection has been failing for longer than timeouts.hostMs.
+ */
+export type HostState = 'up' | 'stale' | 'connecting' | 'down';
 
 export interface GpuProcess {
   pid: number;
@@ -50,6 +55,8 @@ export interface HostSnapshot {
   dockerError?: string;
   drained?: boolean;
   tookMs: number;
+  /** How old the GPU sample is (live feed); set when the host is stale. */
+  sampleAgeMs?: number;
 }
 
 export interface ClusterView {

@@ -310,6 +310,19 @@ export const commands: CommandSpec[] = [
     },
   },
   {
+    name: 'usage',
+    usage: 'usage [USER] [--days N]',
+    summary: 'GPU-hours per day and the mean utilization of the GPUs held, over the last N days (default 7; another user: admins).',
+    examples: ['usage', 'usage --days 30', 'usage alice'],
+    options: { days: { type: 'string' } },
+    positionals: [0, 1],
+    build: (values, [user]) => ({
+      command: 'usage',
+      user: user === undefined ? undefined : v.handle(user),
+      days: values.days === undefined ? 7 : v.integer(str(values, 'days')!, 'days', 1, 90),
+    }),
+  },
+  {
     name: 'admin',
     usage: 'admin run-job JOB | admin quota USER [--max-gpus N] [--gpu-hours H] [--max-hours H] | admin audit [N] | admin hosts | admin drain HOST | admin undrain HOST | admin forget HOST',
     summary: 'Admins only: run a job now, change limits, read the audit log, see the hosts, drain a host, forget a host that left the config.',

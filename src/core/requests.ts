@@ -20,6 +20,7 @@ export type Request =
   | { command: 'image'; action: 'logs'; name: string }
   | { command: 'image'; action: 'ls' }
   | { command: 'image'; action: 'rm'; name: string; version?: number }
+  | { command: 'usage'; user?: string; days: number }
   | { command: 'admin'; action: 'run-job'; job: string }
   | { command: 'admin'; action: 'quota'; user: string; maxGpus?: number; gpuHoursPerWeek?: number; maxHours?: number }
   | { command: 'admin'; action: 'audit'; count: number }

@@ -9,10 +9,8 @@
 // Run migrate(url) from ./migrate.js first (the bot does it on every start).
 
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
-import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from './generated/client.js';
 import { isPostgresUrl, isSqliteUrl, openSqlite, redactUrl, sqlitePathFromUrl } from './migrate.js';
-import { postgresSchema } from './migrate-postgres.js';
 
 // The rest of the code is typed against the SQLite client. The PostgreSQL client is
 // generated from the same models, so its API is the same; only the provider differs.
@@ -66,7 +64,8 @@ export async function openDatabase(url: string = databaseUrl()): Promise<PrismaC
     return client;
   }
   if (isPostgresUrl(url)) {
-    const { PrismaClient: PostgresClient } = await import('./generated-postgres/client.js');
+    // Loaded only for a PostgreSQL URL: the SQLite bot never holds pg, its adapter or the second client.
+    const [{ PrismaClient: PostgresClient }, { PrismaPg }, { postgresSchema }] = await Promise.all([import('./generated-postgres/client.js'), import('@prisma/adapter-pg'), import('./migrate-postgres.js')]);
     // Prisma qualifies every table with the schema (`?schema=`, default public), as the migrator creates them.
     const adapter = new PrismaPg({ connectionString: url, connectionTimeoutMillis: 10_000 }, { schema: postgresSchema(url) });
     const client = new PostgresClient({ adapter });

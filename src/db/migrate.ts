@@ -11,7 +11,6 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { defaultMigrationsDir, nextPending, PRISMA_MIGRATIONS_DDL, readMigrations, warnModified, type MigrationFile, type MigrationRow } from './migration-files.js';
-import { migratePostgres } from './migrate-postgres.js';
 
 export { checksumOf, defaultMigrationsDir, PRISMA_MIGRATIONS_DDL } from './migration-files.js';
 
@@ -38,6 +37,7 @@ const MIGRATE_BUSY_TIMEOUT_MS = 60_000;
 export async function migrate(url: string, opts: MigrateOptions = {}): Promise<{ applied: string[] }> {
   const log = opts.log ?? ((msg: string) => process.stderr.write(`${msg}\n`));
   if (isPostgresUrl(url)) {
+    const { migratePostgres } = await import('./migrate-postgres.js');
     return { applied: await migratePostgres(url, readMigrations(opts.migrationsDir ?? defaultMigrationsDir('postgresql')), log) };
   }
   if (!isSqliteUrl(url)) {

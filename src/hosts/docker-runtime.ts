@@ -116,7 +116,20 @@ export class DockerRuntime implements ContainerRuntime {
 
   async inspect(idOrName: string): Promise<ContainerDetails> {
     const info = await this.call('inspecting', this.timeouts.actionMs, () => this.docker.getContainer(idOrName).inspect(), idOrName);
-    return { id: info.Id, name: info.Name.replace(/^\//, ''), state: info.State.Status, running: info.State.Running, labels: info.Config.Labels ?? {}, image: info.Config.Image, createdAt: new Date(info.Created) };
+    const date = (t: string | undefined) => (t && !t.startsWith('0001-') ? new Date(t) : undefined);
+    return {
+      id: info.Id,
+      name: info.Name.replace(/^\//, ''),
+      state: info.State.Status,
+      running: info.State.Running,
+      labels: info.Config.Labels ?? {},
+      exitCode: info.State.ExitCode,
+      oomKilled: info.State.OOMKilled,
+      startedAt: date(info.State.StartedAt),
+      finishedAt: date(info.State.FinishedAt),
+      image: info.Config.Image,
+      createdAt: new Date(info.Created),
+    };
   }
 
   async listManaged(): Promise<ContainerSummary[]> {
@@ -154,9 +167,10 @@ export class DockerRuntime implements ContainerRuntime {
     );
   }
 
-  async events(listener: (event: RuntimeEvent) => void, ended?: (err?: Error) => void): Promise<() => void> {
+  async events(listener: (event: RuntimeEvent) => void, ended?: (err?: Error) => void, options: { since?: Date } = {}): Promise<() => void> {
+    const since = options.since ? { since: Math.floor(options.since.getTime() / 1000) } : {};
     const stream = (await this.call('subscribing to events', this.timeouts.actionMs, () =>
-      this.docker.getEvents({ filters: { type: ['container'], ...MANAGED_FILTER } }),
+      this.docker.getEvents({ filters: { type: ['container'], ...MANAGED_FILTER }, ...since }),
     )) as NodeJS.ReadableStream & { destroy(): void };
     let pending = '';
     stream.on('data', (chunk: Buffer) => {

@@ -6,6 +6,21 @@ import type { ContainerRuntime } from './runtime.js';
 export interface HostConnectionState {
   state: 'connecting' | 'up' | 'down' | 'closed';
   lastError?: string;
+  /** Failing for longer than timeouts.hostMs (a reconnect in progress before that is not "down"). */
+  down?: boolean;
+  /** When the current run of failures began. */
+  failingSince?: number;
+  /** Never connected yet. */
+  neverUp?: boolean;
+}
+
+/** A long-running command's output as it comes (the live monitor's sampling loop). */
+export interface CommandStream {
+  stdout: NodeJS.ReadableStream;
+  /** Ends the command (closes the channel or kills the process). */
+  close(): void;
+  /** Resolves when the command has ended, for whatever reason. */
+  ended: Promise<void>;
 }
 
 /** One GPU machine, local or over SSH: the same interface either way. */
@@ -17,6 +32,10 @@ export interface GpuHost {
   connection(): HostConnectionState;
   /** Runs a fixed argv (never a shell string built from input); exit code returned, not thrown. */
   run(argv: string[], timeoutMs: number): Promise<CommandOutput>;
+  /** Starts a fixed argv whose output is read as it comes. */
+  stream(argv: string[], timeoutMs: number): Promise<CommandStream>;
+  /** Waits (at most timeoutMs) for the connection; false when the host is down or did not connect in time. */
+  waitUp(timeoutMs: number): Promise<boolean>;
   /** Runs a fixed argv whose stdout is streamed (a tar of a directory), for as long as it takes. */
   runStream(argv: string[], openTimeoutMs: number): Promise<StreamedCommand>;
   close(): void;

@@ -1,18 +1,18 @@
 import type { GpuHolder, GpuProcess, GpuView, HostSnapshot } from '../core/cluster.js';
 import type { GpuHost } from './gpu-host.js';
 import { LABEL, parseGpuList } from './labels.js';
-import { GPU_AND_APPS_QUERY, containerIdFromCgroup, parseGpus, parseProcesses, splitCombined, type SmiProcess } from './nvidia-smi.js';
 import type { ContainerSummary } from './runtime.js';
+import { GPU_AND_APPS_QUERY, containerIdFromCgroup, parseGpus, parseProcesses, splitCombined, type SmiGpu, type SmiProcess, type SmiResult } from './nvidia-smi.js';
 
-interface RunningContainer {
+export interface RunningContainer {
   id: string;
   name: string;
   labels: Record<string, string>;
 }
 
 /** Host PID -> container id, read from /proc/<pid>/cgroup in one exec for all PIDs. */
-async function containersOfPids(host: GpuHost, pids: number[], timeoutMs: number): Promise<Map<number, string>> {
-  const map = new Map<number, string>();
+export async function containersOfPids(host: GpuHost, pids: number[], timeoutMs: number): Promise<Map<number, string | null>> {
+  const map = new Map<number, string | null>();
   if (pids.length === 0) return map;
   // -H prefixes each line with its file; missing PIDs only make grep exit 2, the rest still prints.
   const out = await host.run(['grep', '-H', '', ...pids.map((p) => `/proc/${p}/cgroup`)], timeoutMs);
@@ -27,6 +27,8 @@ async function containersOfPids(host: GpuHost, pids: number[], timeoutMs: number
     const id = containerIdFromCgroup(lines.join('\n'));
     if (id) map.set(pid, id);
   }
+  // Remembered as "in no container", so the live monitor does not ask again.
+  for (const pid of pids) if (!map.has(pid)) map.set(pid, null);
   return map;
 }
 
@@ -35,7 +37,7 @@ export async function probeHost(host: GpuHost, timeoutMs: number): Promise<HostS
   const started = performance.now();
   const took = () => Math.round(performance.now() - started);
   const conn = host.connection();
-  if (conn.state === 'down' || conn.state === 'closed') return { name: host.name, state: 'down', error: conn.lastError ?? 'not connected', gpus: null, tookMs: took() };
+  if (conn.state === 'closed' || conn.down) return { name: host.name, state: 'down', error: conn.lastError ?? 'not connected', gpus: null, tookMs: took() };
 
   const [smiOut, containers] = await Promise.all([
     host.run(GPU_AND_APPS_QUERY, timeoutMs),
@@ -45,15 +47,29 @@ export async function probeHost(host: GpuHost, timeoutMs: number): Promise<HostS
       (err: Error) => ({ list: [] as ContainerSummary[], error: `Docker is unreachable: ${err.message}` }),
     ),
   ]);
-  const listed = containers.list;
   const [gpuOut, appsOut] = splitCombined(smiOut);
-  const running = new Map<string, RunningContainer>(listed.map((c) => [c.id, c]));
-
   const gpus = parseGpus(gpuOut);
-  if (!gpus.ok) return { name: host.name, state: 'up', gpus: null, gpuError: gpus.error, tookMs: took() };
   const procs = parseProcesses(appsOut);
-  const procList: SmiProcess[] = procs.ok ? procs.value : [];
+  const procList: SmiProcess[] = gpus.ok && procs.ok ? procs.value : [];
   const pidContainers = await containersOfPids(host, [...new Set(procList.map((p) => p.pid))], timeoutMs);
+  return {
+    ...assembleSnapshot(host.name, { gpus, procs }, containers.list, pidContainers, 'error' in containers ? containers.error : undefined),
+    tookMs: took(),
+  };
+}
+
+/** A snapshot from one nvidia-smi sample, the running containers and the PID -> container map. */
+export function assembleSnapshot(
+  name: string,
+  sample: { gpus: SmiResult<SmiGpu[]>; procs: SmiResult<SmiProcess[]> },
+  containers: Iterable<RunningContainer>,
+  pidContainers: Map<number, string | null>,
+  dockerError?: string,
+): HostSnapshot {
+  const running = new Map<string, RunningContainer>([...containers].map((c) => [c.id, c]));
+  const { gpus, procs } = sample;
+  if (!gpus.ok) return { name, state: 'up', gpus: null, gpuError: gpus.error, tookMs: 0 };
+  const procList: SmiProcess[] = procs.ok ? procs.value : [];
 
   const holders = new Map<number, GpuHolder[]>();
   for (const c of running.values()) {
@@ -75,12 +91,5 @@ export async function probeHost(host: GpuHost, timeoutMs: number): Promise<HostS
     }
     return { ...g, holders: holders.get(g.index) ?? [], managed, unmanaged };
   });
-  return {
-    name: host.name,
-    state: 'up',
-    gpus: views,
-    gpuError: procs.ok ? undefined : procs.error,
-    dockerError: 'error' in containers ? containers.error : undefined,
-    tookMs: took(),
-  };
+  return { name, state: 'up', gpus: views, gpuError: procs.ok ? undefined : procs.error, dockerError, tookMs: 0 };
 }

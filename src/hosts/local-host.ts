@@ -2,7 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import Docker from 'dockerode';
 import type { Config, HostConfig } from '../config/schema.js';
 import { DockerRuntime } from './docker-runtime.js';
-import type { GpuHost, HostConnectionState, StreamedCommand } from './gpu-host.js';
+import type { CommandStream, GpuHost, HostConnectionState, StreamedCommand } from './gpu-host.js';
 import type { CommandOutput } from './nvidia-smi.js';
 import type { RuntimeTimeouts } from './runtime.js';
 
@@ -51,6 +51,20 @@ export class LocalHost implements GpuHost {
       child.on('close', (code) => resolve({ code, stderr }));
     });
     return { stdout: child.stdout, done, close: () => void child.kill('SIGKILL') };
+  }
+
+  async stream(argv: string[]): Promise<CommandStream> {
+    const [file, ...args] = argv;
+    const child = spawn(file!, args, { env: this.env, stdio: ['ignore', 'pipe', 'ignore'] });
+    const ended = new Promise<void>((resolve) => {
+      child.once('close', () => resolve());
+      child.once('error', () => resolve());
+    });
+    return { stdout: child.stdout, close: () => void child.kill('SIGTERM'), ended };
+  }
+
+  async waitUp(): Promise<boolean> {
+    return true;
   }
 
   close(): void {}

@@ -2,7 +2,7 @@ import Docker from 'dockerode';
 import type { Config, HostConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { DockerRuntime } from './docker-runtime.js';
-import type { GpuHost, HostConnectionState } from './gpu-host.js';
+import type { CommandStream, GpuHost, HostConnectionState } from './gpu-host.js';
 import type { RuntimeTimeouts } from './runtime.js';
 import { SshConnection } from './ssh-connection.js';
 import { SshDockerAgent } from './ssh-docker-agent.js';
@@ -18,8 +18,9 @@ export class RemoteHost implements GpuHost {
     gpubotConfig: Config,
     timeouts: RuntimeTimeouts,
     log: Logger,
+    downAfterMs = 3000,
   ) {
-    this.ssh = new SshConnection(config.name, config.ssh, log);
+    this.ssh = new SshConnection(config.name, config.ssh, log, downAfterMs);
     const agent = new SshDockerAgent(this.ssh, config.dockerSocket, config.ssh.connectTimeoutMs);
     // host/port only fill the HTTP request line; the agent decides where bytes go.
     this.docker = new Docker({ protocol: 'http', host: 'docker', port: 80, agent } as Docker.DockerOptions);
@@ -32,7 +33,7 @@ export class RemoteHost implements GpuHost {
   }
 
   connection(): HostConnectionState {
-    return { state: this.ssh.state, lastError: this.ssh.lastError };
+    return { state: this.ssh.state, lastError: this.ssh.lastError, down: this.ssh.isDown(), failingSince: this.ssh.failingSince, neverUp: !this.ssh.everUp };
   }
 
   run(argv: string[], timeoutMs: number) {
@@ -41,6 +42,35 @@ export class RemoteHost implements GpuHost {
 
   runStream(argv: string[], openTimeoutMs: number) {
     return this.ssh.execStream(argv, openTimeoutMs);
+  }
+
+  async stream(argv: string[], timeoutMs: number): Promise<CommandStream> {
+    const channel = await this.ssh.openExec(argv, timeoutMs);
+    const ended = new Promise<void>((resolve) => {
+      channel.once('close', () => resolve());
+      channel.once('error', () => resolve());
+    });
+    // stderr is not read: drain it so a chatty command never stalls on a full window.
+    channel.stderr.resume();
+    // sshd keeps a channel open until its command exits: a hung command is signalled, not waited for.
+    const close = () => {
+      try {
+        channel.signal('KILL');
+      } catch {
+        // the channel is already gone
+      }
+      channel.close();
+    };
+    return { stdout: channel, close, ended };
+  }
+
+  async waitUp(timeoutMs: number): Promise<boolean> {
+    try {
+      await this.ssh.ready(timeoutMs);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   close(): void {

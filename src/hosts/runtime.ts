@@ -18,6 +18,11 @@ export interface ContainerSummary {
 
 export interface ContainerDetails extends ContainerSummary {
   running: boolean;
+  /** How the last run ended (set once it has run). */
+  exitCode?: number;
+  oomKilled?: boolean;
+  startedAt?: Date;
+  finishedAt?: Date;
 }
 
 export interface ImageSummary {
@@ -60,9 +65,10 @@ export interface ContainerRuntime {
   exec(idOrName: string, argv: string[]): Promise<CommandOutput>;
   /**
    * Calls `listener` for each state change of a managed container until the returned stop() is
-   * called; `ended` is called once if the host ends the subscription (connection lost).
+   * called; `ended` is called once if the host ends the subscription (connection lost). With
+   * `since`, the events from then on are replayed first (after a gap: none is missed).
    */
-  events(listener: (event: RuntimeEvent) => void, ended?: (err?: Error) => void): Promise<() => void>;
+  events(listener: (event: RuntimeEvent) => void, ended?: (err?: Error) => void, options?: { since?: Date }): Promise<() => void>;
   /** Makes the bridge network `name` (with these labels) unless it exists. */
   ensureNetwork(name: string, labels: Record<string, string>): Promise<void>;
   hasImage(image: string): Promise<boolean>;

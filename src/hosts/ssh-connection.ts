@@ -30,6 +30,10 @@ const MAX_SESSIONS = 8;
 export class SshConnection {
   state: ConnectionState = 'connecting';
   lastError: string | undefined;
+  /** When the current run of failed attempts began (undefined while up or before the first failure). */
+  failingSince: number | undefined;
+  /** Whether the connection was ever up (a host never reached is "connecting", then "down"). */
+  everUp = false;
   private client: Client | null = null;
   private backoffMs = MIN_BACKOFF_MS;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -40,7 +44,14 @@ export class SshConnection {
     readonly name: string,
     private readonly target: SshTarget,
     private readonly log: Logger,
+    /** A connection failing this long is down: callers are answered at once instead of waiting for a retry. */
+    private readonly downAfterMs = 3000,
   ) {}
+
+  /** Failing for longer than downAfterMs: down, not merely reconnecting. */
+  isDown(now = Date.now()): boolean {
+    return this.state === 'closed' || (this.state !== 'up' && this.failingSince !== undefined && now - this.failingSince >= this.downAfterMs);
+  }
 
   start(): void {
     if (this.state === 'closed') return;
@@ -53,12 +64,14 @@ export class SshConnection {
     return () => this.listeners.delete(listener);
   }
 
-  /** The connected client; waits only while the first attempt (or a reconnect) is in flight. */
+  /**
+   * The connected client. Waits (at most timeoutMs) while the first attempt or a reconnect is in
+   * flight; a host failing for longer than downAfterMs is reported at once with its last error.
+   */
   async ready(timeoutMs: number): Promise<Client> {
     if (this.state === 'up' && this.client) return this.client;
     if (this.state === 'closed') throw new HostUnavailable(this.name, 'connection closed');
-    // A host already known to be failing is reported at once, even while a retry is in flight.
-    if (this.state === 'down' || this.lastError) throw new HostUnavailable(this.name, this.lastError ?? 'not connected');
+    if (this.isDown()) throw new HostUnavailable(this.name, this.lastError ?? 'not connected');
     return new Promise<Client>((resolve, reject) => {
       const waiter = {
         resolve: (c: Client) => {
@@ -72,7 +85,7 @@ export class SshConnection {
       };
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new HostUnavailable(this.name, `no SSH connection within ${timeoutMs} ms`));
+        reject(new HostUnavailable(this.name, this.lastError ? `${this.lastError} (no SSH connection within ${timeoutMs} ms)` : `no SSH connection within ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiters.push(waiter);
     });
@@ -166,6 +179,18 @@ export class SshConnection {
     });
   }
 
+  /**
+   * A long-lived exec channel (the live monitor's sampling loop), outside the session limit for
+   * short commands: the caller reads its stdout and closes it.
+   */
+  async openExec(argv: string[], timeoutMs: number): Promise<ClientChannel> {
+    const client = await this.ready(timeoutMs);
+    const command = quoteArgv(argv);
+    return new Promise((resolve, reject) => {
+      client.exec(command, (err, stream) => (err ? reject(new HostUnavailable(this.name, `cannot open an SSH session: ${err.message}`)) : resolve(stream)));
+    });
+  }
+
   /** A direct-streamlocal channel to a unix socket on the host (the Docker socket). */
   async openStreamLocal(socketPath: string, timeoutMs: number): Promise<ClientChannel> {
     const client = await this.ready(timeoutMs);
@@ -218,6 +243,8 @@ export class SshConnection {
     this.client = client;
     this.backoffMs = MIN_BACKOFF_MS;
     this.lastError = undefined;
+    this.failingSince = undefined;
+    this.everUp = true;
     client.on('error', (err: Error) => {
       this.lastError = err.message;
     });
@@ -236,8 +263,10 @@ export class SshConnection {
     if (this.state === 'closed') return;
     if (message !== this.lastError || this.state !== 'down') this.log.warn({ host: this.name, err: message }, 'ssh connection failed');
     this.lastError = message;
+    this.failingSince ??= Date.now();
     this.setState('down');
-    this.flushWaiters(new HostUnavailable(this.name, message));
+    // Callers wait for the retry while the host is merely reconnecting; once it is down they are told.
+    if (this.isDown()) this.flushWaiters(new HostUnavailable(this.name, message));
     const delay = this.backoffMs * (0.8 + Math.random() * 0.4);
     this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
     clearTimeout(this.retryTimer);

@@ -1,16 +1,46 @@
 import { duration } from '../core/format.js';
+import { idleRunStart, type UtilPoint } from '../core/policy/idle.js';
 import { reply } from '../core/reply.js';
 import { parseIndexes } from '../db/allocations.js';
 import { audit } from '../db/audit.js';
 import { sendOnce } from '../db/notices.js';
+import { minutesOf } from '../db/telemetry.js';
+import type { OpsDeps } from '../operations/deps.js';
 import { stopOnHost } from '../operations/launch.js';
 import type { Job } from './job.js';
 
+const MINUTE = 60_000;
+/** Memory growing by more than this counts as work (a job loading data), not idle. */
+const MEMORY_TOLERANCE_MIB = 256;
+
 /**
- * Idle GPU reclaim that asks first. Each run samples utilization: a running container whose GPUs
- * are all below idle.threshold stays "idle since" the first such sample; any busy GPU, and any
- * missing or failed measurement, resets it (unknown is never idle). Idle for idle.warnAfter: the
- * owner is asked [Keep] [Stop now]; idle for idle.stopAfter with no Keep: stopped, never removed.
+ * One GPU's samples since `from`: the 1-minute means (their peak) for the part older than the
+ * monitor's in-memory window, then the full-rate samples.
+ */
+async function pointsOf(deps: OpsDeps, host: string, index: number, from: number): Promise<UtilPoint[]> {
+  const frames = deps.pool.monitor(host)?.history() ?? [];
+  const memoryFrom = frames[0]?.at ?? Date.now();
+  const points: UtilPoint[] = [];
+  if (from < memoryFrom) {
+    for (const m of await minutesOf(deps.db, host, [index], new Date(from), new Date(memoryFrom))) {
+      // A minute row stands at its end, so the full-rate part joins it without a gap.
+      points.push({ at: m.at.getTime() + MINUTE, utilization: m.utilizationMax ?? m.utilization, memoryUsedMiB: m.memoryUsedMiB, spanMs: MINUTE });
+    }
+  }
+  for (const f of frames) {
+    if (f.at < from) continue;
+    const g = f.gpus?.get(index);
+    // A failed sample is unknown: it breaks the run like a gap.
+    points.push({ at: f.at, utilization: g ? g.utilization : null, memoryUsedMiB: g ? g.memoryUsedMiB : null });
+  }
+  return points;
+}
+
+/**
+ * Idle GPU reclaim that asks first. Idle means every sample of every GPU of a running container
+ * over idle.warnAfter below idle.threshold, with memory use not growing; a gap in the samples or
+ * a failed measurement is unknown, never idle, and restarts the clock. Idle for idle.warnAfter:
+ * the owner is asked [Keep] [Stop now]; idle for idle.stopAfter with no Keep: stopped, never removed.
  */
 export const idleJob: Job = {
   name: 'idle',
@@ -19,21 +49,29 @@ export const idleJob: Job = {
     const { db } = deps;
     const { threshold, warnAfter, stopAfter } = deps.config.idle;
     const now = deps.now();
+    const intervalMs = deps.config.telemetry.intervalMs;
+    // Full-rate samples may be 3 intervals apart (a minute mean one minute more): a longer gap is unknown.
+    const maxGapMs = 3 * intervalMs;
+    const horizon = now.getTime() - Math.max(warnAfter, stopAfter) - 2 * MINUTE;
     let asked = 0;
     let stopped = 0;
     const running = await db.container.findMany({ where: { state: 'running' } });
-    if (running.length === 0) return '0 owner(s) asked, 0 idle container(s) stopped';
-    const snapshots = await deps.pool.snapshot([...new Set(running.map((c) => c.hostName))]);
     for (const c of running) {
-      const s = snapshots.find((x) => x.name === c.hostName);
-      const gpus = parseIndexes(c.gpuIndexes).map((i) => s?.gpus?.find((g) => g.index === i));
-      const idle = s?.state === 'up' && gpus.length > 0 && gpus.every((g) => g && g.utilization !== null && g.utilization < threshold);
-      if (!idle) {
+      const indexes = parseIndexes(c.gpuIndexes);
+      let runStart: number | null = indexes.length ? horizon : null;
+      for (const i of indexes) {
+        const start = idleRunStart(await pointsOf(deps, c.hostName, i, horizon), { threshold, now: now.getTime(), maxGapMs, memoryToleranceMiB: MEMORY_TOLERANCE_MIB });
+        runStart = start === null || runStart === null ? null : Math.max(runStart, start);
+      }
+      if (runStart === null) {
         if (c.idleSince) await db.container.update({ where: { id: c.id }, data: { idleSince: null } });
         continue;
       }
-      const since = c.idleSince ?? now;
-      if (!c.idleSince) await db.container.update({ where: { id: c.id }, data: { idleSince: since } });
+      // The same run keeps its start (and so its one warning); a run reaching the horizon began earlier still.
+      const stored = c.idleSince?.getTime();
+      const sameRun = stored !== undefined && (Math.abs(stored - runStart) <= 2 * MINUTE || (stored < runStart && runStart <= horizon + MINUTE));
+      const since = sameRun ? c.idleSince! : new Date(runStart);
+      if (!sameRun) await db.container.update({ where: { id: c.id }, data: { idleSince: since } });
       const idleFor = now.getTime() - since.getTime();
       if (c.keepUntil && c.keepUntil > now) continue;
       if (idleFor >= stopAfter) {

@@ -1,4 +1,3 @@
-import { reply } from '../core/reply.js';
 import { release } from '../db/allocations.js';
 import { audit } from '../db/audit.js';
 import { markRemoved, markStopped } from '../db/containers.js';
@@ -8,6 +7,7 @@ import { ensureStopped, type ContainerSummary } from '../hosts/runtime.js';
 import { adopt } from './adopt.js';
 import { failpoint } from '../operations/launch.js';
 import type { OpsDeps } from '../operations/deps.js';
+import { tellEnded } from '../operations/exits.js';
 import { errorMessage } from '../util/errors.js';
 
 export interface ReconcileReport {
@@ -102,16 +102,9 @@ export async function reconcile(deps: OpsDeps): Promise<ReconcileReport> {
       } else if (row.state === 'running' && live.state !== 'running') {
         if (await markStopped(deps, row, 'container exited', now, true)) {
           report.exitedContainers.push(`${host.name}/${row.name}`);
-          // Fire and forget: a chat outage must not hold up reconciliation.
-          void deps
-            .notify(
-              row.userId,
-              reply('info', `Your container ${row.name} on ${host.name} has ended`, [
-                { type: 'text', text: `Its GPUs (${row.gpuIndexes}) went back to the pool. Its files stay; "logs ${row.name}" shows what it printed.` },
-                { type: 'actions', actions: [{ id: 'logs', label: 'Logs', command: `logs ${row.name}` }, { id: 'rm', label: 'Remove', command: `rm ${row.name}`, style: 'danger', confirm: `Remove ${row.name}? Files in the workspace stay.` }] },
-              ]),
-            )
-            .catch(() => {});
+          // Fire and forget: a chat outage must not hold up reconciliation. The same notice as the
+          // die event's, under the same key: the owner gets one message, whichever saw it first.
+          void tellEnded(deps, row, host, live.id).catch(() => {});
         }
       } else if (row.state === 'stopped' && live.state === 'running') {
         try {

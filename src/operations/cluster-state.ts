@@ -6,7 +6,7 @@ import type { OpsDeps } from './deps.js';
 
 /** Status snapshots with holders from the database (reservations included) and drained flags. */
 export async function snapshotWithHolders(deps: Pick<OpsDeps, 'db' | 'pool' | 'instanceId'>, hosts?: string[]): Promise<HostSnapshot[]> {
-  const [probed, holders, drained] = await Promise.all([deps.pool.snapshot(hosts), leaseHolders(deps.db), drainedHosts(deps.db)]);
+  const [probed, holders, drained] = await Promise.all([deps.pool.live(hosts), leaseHolders(deps.db), drainedHosts(deps.db)]);
   const snapshots = structuredClone(probed); // probes are shared; this view adds to them
   for (const s of snapshots) {
     s.drained = drained.has(s.name);
@@ -28,7 +28,7 @@ export async function snapshotWithHolders(deps: Pick<OpsDeps, 'db' | 'pool' | 'i
 export function candidates(snapshots: HostSnapshot[], drained: Set<string>, leased: Set<string>, instanceId: string): CandidateHost[] {
   return snapshots.map((s) => {
     const usable = s.state === 'up' && s.gpus !== null && !s.gpuError && !drained.has(s.name);
-    const reason = s.state !== 'up' ? `down (${s.error ?? 'unreachable'})` : !s.gpus || s.gpuError ? 'its GPUs are unknown (nvidia-smi failed)' : drained.has(s.name) ? 'drained by an admin' : undefined;
+    const reason = s.state !== 'up' ? `${s.state} (${s.error ?? s.gpuError ?? 'unreachable'})` : !s.gpus || s.gpuError ? 'its GPUs are unknown (nvidia-smi failed)' : drained.has(s.name) ? 'drained by an admin' : undefined;
     return {
       name: s.name,
       usable,

@@ -18,13 +18,17 @@ import { failpoint } from './launch.js';
 
 type Named<C extends string> = Extract<Request, { command: C }>;
 
-/** The host of a container, if it can be reached now; acting on a down host is refused, not guessed. */
-function reachable(deps: OpsDeps, c: Container): GpuHost | Reply {
+/**
+ * The host of a container, once connected (waiting up to timeouts.hostMs for a connection in
+ * progress, as right after start); acting on a down host is refused, not guessed.
+ */
+async function reachable(deps: OpsDeps, c: Container): Promise<GpuHost | Reply> {
   const host = deps.pool.get(c.hostName);
   if (!host) return refuse('host-unavailable', `${c.name} is on ${c.hostName}, which is no longer configured`);
-  const state = host.connection().state;
-  if (state !== 'up') return refuse('host-unavailable', `${c.hostName} is down`, `${c.name} cannot be reached right now (${host.connection().lastError ?? state}). Nothing was changed; try again when the host is back.`);
-  return host;
+  if (await host.waitUp(deps.config.timeouts.hostMs)) return host;
+  const conn = host.connection();
+  const what = conn.down ? 'is down' : `did not connect within ${deps.config.timeouts.hostMs} ms`;
+  return refuse('host-unavailable', `${c.hostName} ${what}`, `${c.name} cannot be reached right now (${conn.lastError ?? conn.state}). Nothing was changed; try again when the host is back.`);
 }
 
 /**
@@ -41,7 +45,7 @@ export async function stopContainer(deps: OpsDeps, req: Named<'stop'>, { actor }
   const busy = settled(c);
   if (busy) return busy;
   if (c.state === 'stopped') return refuse('conflict', `${c.name} is already stopped`, `Start it with "start ${c.name}" or remove it with "rm ${c.name}".`);
-  const host = reachable(deps, c);
+  const host = await reachable(deps, c);
   if (!('runtime' in host)) return host;
   if ((await ensureStopped(host.runtime, c.dockerId!)) === 'gone') {
     await markRemoved(deps, c, 'container gone', deps.now());
@@ -60,7 +64,7 @@ export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor
   if (c.state !== 'stopped') return refuse(c.state === 'creating' ? 'still-starting' : 'conflict', `${c.name} is ${c.state}, not stopped`);
   const drained = await deps.db.host.findUnique({ where: { name: c.hostName } });
   if (drained?.drained) return refuse('host-unavailable', `${c.name} cannot start: ${c.hostName} is drained by an admin`, `"rm ${c.name}" and "run" again to start on another host (your files stay).`);
-  const host = reachable(deps, c);
+  const host = await reachable(deps, c);
   if (!('runtime' in host)) return host;
   const indexes = parseIndexes(c.gpuIndexes);
   const usage = await usageOf(deps.db, deps.config, c.userId, c.user.handle, deps.now());
@@ -118,7 +122,7 @@ export async function removeContainer(deps: OpsDeps, req: Named<'rm'>, { actor }
   const c = await ownedContainer(deps.db, actor, req.name);
   const busy = settled(c);
   if (busy) return busy;
-  const host = reachable(deps, c);
+  const host = await reachable(deps, c);
   if (!('runtime' in host)) return host;
   try {
     await host.runtime.remove(c.dockerId!, { force: true });
@@ -136,7 +140,7 @@ export async function containerLogs(deps: OpsDeps, req: Named<'logs'>, { actor }
   const c = await ownedContainer(deps.db, actor, req.name);
   const starting = settled(c);
   if (starting) return starting;
-  const host = reachable(deps, c);
+  const host = await reachable(deps, c);
   if (!('runtime' in host)) return host;
   let text = await host.runtime.logs(c.dockerId!, req.tail);
   const cut = text.length > MAX_LOG_CHARS;

@@ -11,6 +11,7 @@ import { listMine } from './ls.js';
 import { releaseReservation, reserveGpus } from './reservations.js';
 import { runContainer } from './run.js';
 import { imageCommand } from './user-images.js';
+import { showUsage } from './usage.js';
 
 /** The commands that read or change allocations and containers. */
 export function createHandlers(deps: OpsDeps): Handlers {
@@ -29,6 +30,7 @@ export function createHandlers(deps: OpsDeps): Handlers {
     quota: (r, ctx) => showQuota(deps, r, ctx),
     link: (r, ctx) => link(deps, r, ctx),
     queue: (r, ctx) => queueCommand(deps, r, ctx),
+    usage: (r, ctx) => showUsage(deps, r, ctx),
     admin: (r, ctx) => adminCommand(deps, r, ctx),
     image: (r, ctx) => imageCommand(deps, r, ctx),
   };

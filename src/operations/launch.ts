@@ -103,7 +103,7 @@ export async function removeIfPresent(host: GpuHost, id: string | undefined, all
  */
 export async function stopOnHost(deps: OpsDeps, c: Container, reason: string, now: Date): Promise<boolean> {
   const host = deps.pool.get(c.hostName);
-  if (!host || host.connection().state !== 'up') return false;
+  if (!host || !(await host.waitUp(deps.config.timeouts.hostMs))) return false;
   try {
     // No id yet: the launch has not finished; left to it (or to reconciliation).
     if (!c.dockerId) return false;

@@ -12,7 +12,7 @@ async function liveStates(deps: OpsDeps, hosts: string[]): Promise<Map<string, M
   await Promise.all(
     [...new Set(hosts)].map(async (name) => {
       const host = deps.pool.get(name);
-      if (!host || host.connection().state !== 'up') return void out.set(name, null);
+      if (!host || !(await host.waitUp(deps.config.timeouts.hostMs))) return void out.set(name, null);
       try {
         const list = await host.runtime.listManaged();
         out.set(name, new Map(list.map((c) => [c.labels[LABEL.name] ?? c.name, c.state])));

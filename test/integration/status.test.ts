@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.js';
-import type { Block } from '../../src/core/reply.js';
+import type { Block, Reply } from '../../src/core/reply.js';
 import { startBed, type Bed } from '../bed/testbed.js';
 import { appFor, chat } from '../support/app.js';
 import { waitFor } from '../support/wait.js';
@@ -14,6 +14,13 @@ describe('status against three real hosts', () => {
   let app: App;
   let hostProcess: ChildProcess;
   let containerPid: number;
+
+  /** The first status of HOST that passes `check`: the live feed shows a change within an interval. */
+  const nextStatus = (host: string, check: (r: Reply) => boolean) =>
+    waitFor(async () => {
+      const { reply } = await chat(app, 'bob', `status ${host}`);
+      return check(reply) ? reply : null;
+    }, { what: `status of ${host}` });
 
   beforeAll(async () => {
     bed = await startBed({ hosts: 3, gpusPerHost: 4 });
@@ -36,7 +43,8 @@ describe('status against three real hosts', () => {
       s.processes.push({ gpuIndex: 2, pid: hostProcess.pid!, name: 'python3', usedMemoryMiB: 2000 });
     });
     // Containers planted by hand here are not in the database: keep reconciliation from removing them.
-    app = await appFor(bed, {}, undefined, { reconcileOnStart: false });
+    // A short sampling interval: a change on a host shows in status within it.
+    app = await appFor(bed, { telemetry: { intervalMs: 1000 } }, undefined, { reconcileOnStart: false });
   });
 
   afterAll(async () => {
@@ -76,21 +84,24 @@ describe('status against three real hosts', () => {
     expect(other.code, other.stderr).toBe(0);
     const pid = Number((await bed.dockerCli('h3', ['inspect', '-f', '{{.State.Pid}}', 'someones-own'])).stdout.trim());
     await bed.updateGpuState('h3', (s) => s.processes.push({ gpuIndex: 0, pid, name: 'jupyter', usedMemoryMiB: 500 }));
-    const { reply } = await chat(app, 'bob', 'status h3');
+    const reply = await nextStatus('h3', (r) => sections(r.blocks)[0]!.heading === 'h3: 3/4 GPUs free');
     const h3 = sections(reply.blocks)[0]!;
     expect(h3.heading).toBe('h3: 3/4 GPUs free');
     expect(tableOf(h3)!.rows[0]![5]).toBe(`pid ${pid} jupyter in container someones-own (not gpubot)`);
     await bed.updateGpuState('h3', (s) => (s.processes = []));
+    await nextStatus('h3', (r) => sections(r.blocks)[0]!.heading === 'h3: 4/4 GPUs free');
   });
 
   it('reports a failing nvidia-smi as unknown, never as idle', async () => {
     await bed.updateGpuState('h3', (s) => (s.fail = 'driver'));
-    const { reply, text } = await chat(app, 'bob', 'status h3');
+    const reply = await nextStatus('h3', (r) => sections(r.blocks)[0]!.heading.startsWith('h3: GPUs unknown'));
+    const { text } = await chat(app, 'bob', 'status h3');
     const h3 = sections(reply.blocks)[0]!;
     expect(h3.heading).toBe('h3: GPUs unknown');
     expect(text).toContain("couldn't communicate with the NVIDIA driver");
     expect(text).not.toMatch(/0 %/);
     await bed.updateGpuState('h3', (s) => (s.fail = null));
+    await nextStatus('h3', (r) => sections(r.blocks)[0]!.heading === 'h3: 4/4 GPUs free');
   });
 
   it('refuses an unknown host by name', async () => {
@@ -101,7 +112,8 @@ describe('status against three real hosts', () => {
 
   it('marks a host whose sshd died as down while the others answer in time, and sees it come back', async () => {
     await bed.stopSshd('h2');
-    await waitFor(() => app.pool.get('h2')!.connection().state !== 'up', { what: 'h2 to drop' });
+    // Down once the connection has been failing for timeouts.hostMs (a reconnect before that is "connecting").
+    await waitFor(() => app.pool.get('h2')!.connection().down, { what: 'h2 to be down' });
     const started = performance.now();
     const { reply } = await chat(app, 'bob', 'status');
     const elapsed = performance.now() - started;
@@ -132,6 +144,8 @@ describe('host key pinning', () => {
     const app = await appFor(bed, {}, raw);
     try {
       expect(app.pool.get('h1')!.connection().state).not.toBe('up');
+      // Down once it has failed for timeouts.hostMs; "connecting" (with the error) before that.
+      await waitFor(() => app.pool.get('h1')!.connection().down, { what: 'h1 down' });
       const { reply, text } = await chat(app, 'bob', 'status');
       expect(sections(reply.blocks)[0]!.heading).toBe('h1: down');
       expect(text).toMatch(/host key SHA256:\S+ does not match the key pinned in the config; refusing to connect/);

@@ -14,9 +14,12 @@ const unmanagedText = (g: GpuView): string =>
 
 export const isFree = (g: GpuView): boolean => g.holders.length === 0 && g.unmanaged.length === 0;
 
+const staleText = (h: HostSnapshot): string => (h.state === 'stale' && h.sampleAgeMs !== undefined ? `, stale ${Math.round(h.sampleAgeMs / 1000)} s` : h.state === 'stale' ? ', stale' : '');
+
 function hostSection(h: HostSnapshot): Block {
   if (h.state === 'down') return { type: 'section', heading: `${h.name}: down`, tone: 'error', blocks: [{ type: 'text', text: h.error ?? 'not reachable' }] };
-  if (!h.gpus) return { type: 'section', heading: `${h.name}: GPUs unknown`, tone: 'warning', blocks: [{ type: 'text', text: h.gpuError ?? 'nvidia-smi gave no answer' }] };
+  if (h.state === 'connecting') return { type: 'section', heading: `${h.name}: connecting`, tone: 'warning', blocks: [{ type: 'text', text: h.error ?? 'connecting to the host' }] };
+  if (!h.gpus) return { type: 'section', heading: `${h.name}: GPUs unknown${staleText(h)}`, tone: 'warning', blocks: [{ type: 'text', text: h.gpuError ?? h.error ?? 'nvidia-smi gave no answer' }] };
   const free = h.gpus.filter(isFree).length;
   const blocks: Block[] = [
     {
@@ -28,14 +31,16 @@ function hostSection(h: HostSnapshot): Block {
   if (h.gpuError) blocks.push({ type: 'text', text: `Processes unknown: ${h.gpuError}` });
   if (h.dockerError) blocks.push({ type: 'text', text: `Holders unknown: ${h.dockerError}` });
   const drained = h.drained ? ', drained' : '';
-  return { type: 'section', heading: `${h.name}: ${free}/${h.gpus.length} GPUs free${drained}`, tone: h.gpuError || h.dockerError ? 'warning' : 'info', blocks };
+  return { type: 'section', heading: `${h.name}: ${free}/${h.gpus.length} GPUs free${drained}${staleText(h)}`, tone: h.gpuError || h.dockerError || h.state === 'stale' ? 'warning' : 'info', blocks };
 }
 
 export function statusReply(hosts: HostSnapshot[]): Reply {
-  const up = hosts.filter((h) => h.state === 'up');
-  const gpus = up.flatMap((h) => h.gpus ?? []);
+  // Stale hosts still show their last sample; connecting and down ones show none.
+  const shown = hosts.filter((h) => h.state === 'up' || h.state === 'stale');
+  const gpus = shown.flatMap((h) => h.gpus ?? []);
   const free = gpus.filter(isFree).length;
-  const down = hosts.length - up.length;
-  const title = `${free}/${gpus.length} GPUs free on ${up.length} host${up.length === 1 ? '' : 's'}${down ? `, ${down} down` : ''}`;
-  return reply(down ? 'warning' : 'info', title, hosts.map(hostSection), 'channel');
+  const count = (state: HostSnapshot['state']) => hosts.filter((h) => h.state === state).length;
+  const others = (['stale', 'connecting', 'down'] as const).filter((s) => count(s) > 0).map((s) => `, ${count(s)} ${s}`).join('');
+  const title = `${free}/${gpus.length} GPUs free on ${shown.length} host${shown.length === 1 ? '' : 's'}${others}`;
+  return reply(others ? 'warning' : 'info', title, hosts.map(hostSection), 'channel');
 }
