@@ -18,6 +18,7 @@ import { startScheduler } from './jobs/scheduler.js';
 import { snapshotWithHolders } from './operations/cluster-state.js';
 import type { OpsDeps } from './operations/deps.js';
 import { createHandlers } from './operations/handlers.js';
+import { GatewayService } from './gateway/service.js';
 
 export interface AppOptions {
   config: Config;
@@ -128,6 +129,19 @@ export class App {
     this.scheduler ??= startScheduler(this.ops, (run) => this.track(run, 'job'));
   }
 
+  private gatewayService: GatewayService | undefined;
+
+  /** The SSH gateway (config `gateway`), listening until close; undefined when not configured. */
+  async startGateway(): Promise<GatewayService | undefined> {
+    const settings = this.options.config.gateway;
+    if (!settings || this.gatewayService) return this.gatewayService;
+    const gateway = new GatewayService(this.ops, settings);
+    await gateway.start();
+    this.gatewayService = gateway;
+    this.ops.gateway = gateway;
+    return gateway;
+  }
+
   private track<T>(work: Promise<T>, kind: 'command' | 'job' = 'command'): Promise<T> {
     this.inFlight.set(work, kind);
     const done = () => this.inFlight.delete(work);
@@ -193,6 +207,7 @@ export class App {
 
   async close(): Promise<void> {
     this.scheduler?.stop();
+    await this.gatewayService?.stop();
     await this.reconciling;
     this.pool.close();
     await Promise.all([this.db.$disconnect(), this.txDb.$disconnect()]);

@@ -45,10 +45,10 @@ export const commands: CommandSpec[] = [
   },
   {
     name: 'run',
-    usage: 'run [--gpus N] [--image IMAGE] [--host HOST] [--name NAME] [--hours H] [--shm SIZE] [--queue] [-- CMD ARGS...]',
+    usage: 'run [--gpus N] [--image IMAGE] [--host HOST] [--name NAME] [--hours H] [--shm SIZE] [--queue] [--jupyter] [-- CMD ARGS...]',
     summary: 'Allocate GPUs and start a container with them; without CMD it stays up for `docker exec`.',
     examples: ['run --gpus 2', 'run --gpus 1 --image pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime --hours 8 --name exp1 -- python train.py --lr 3e-4'],
-    options: { gpus: { type: 'string' }, image: { type: 'string' }, host: { type: 'string' }, name: { type: 'string' }, hours: { type: 'string' }, shm: { type: 'string' }, queue: { type: 'boolean' } },
+    options: { gpus: { type: 'string' }, image: { type: 'string' }, host: { type: 'string' }, name: { type: 'string' }, hours: { type: 'string' }, shm: { type: 'string' }, queue: { type: 'boolean' }, jupyter: { type: 'boolean' } },
     takesCommand: true,
     positionals: [0, 0],
     build: (values, _p, cmd) => ({
@@ -61,6 +61,7 @@ export const commands: CommandSpec[] = [
       shm: values.shm === undefined ? undefined : v.shmSize(str(values, 'shm')!),
       cmd: cmd === undefined ? undefined : v.containerCommand(cmd),
       ...(values.queue ? { queue: true } : {}),
+      ...(values.jupyter ? { jupyter: true } : {}),
     }),
   },
   {
@@ -182,6 +183,40 @@ export const commands: CommandSpec[] = [
       if (code !== undefined && !/^[A-Z0-9]{6}$/i.test(code)) throw new InputError(`"${printable(code)}" is not a link code (6 letters and digits)`);
       return { command: 'link', code: code?.toUpperCase() };
     },
+  },
+  {
+    name: 'key',
+    usage: 'key add PUBLIC-KEY | key ls | key rm FINGERPRINT|all',
+    summary: 'Your SSH public keys for the gateway (ssh into your containers): add one (ed25519, ecdsa, rsa ≥ 3072), list them, remove one or all.',
+    examples: ['key add ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI... me@laptop', 'key ls', 'key rm SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8', 'key rm all'],
+    options: {},
+    positionals: [1, 40],
+    build: (_v, [action, ...rest]) => {
+      if (action === 'ls') {
+        if (rest.length) throw new InputError('key ls takes no argument');
+        return { command: 'key', action: 'ls' };
+      }
+      if (action === 'add') {
+        if (rest.length < 2) throw new InputError('key add needs a public key line, like "key add ssh-ed25519 AAAA... me@laptop" (the contents of ~/.ssh/id_ed25519.pub)');
+        return { command: 'key', action: 'add', line: rest.join(' ') };
+      }
+      if (action === 'rm') {
+        if (rest.length !== 1) throw new InputError('usage: key rm FINGERPRINT|all (see "key ls")');
+        const [target] = rest as [string];
+        if (target !== 'all' && !/^SHA256:[A-Za-z0-9+/]{43}$/.test(target)) throw new InputError(`"${printable(target)}" is not a key fingerprint like SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8 (see "key ls")`);
+        return { command: 'key', action: 'rm', target };
+      }
+      throw new InputError(`unknown key action "${printable(action!)}"; use key add, key ls or key rm`);
+    },
+  },
+  {
+    name: 'ssh-config',
+    usage: 'ssh-config',
+    summary: 'A ready ~/.ssh/config block with a "Host gpubot-NAME" per running container of yours (for ssh, scp and VS Code Remote-SSH).',
+    examples: ['ssh-config'],
+    options: {},
+    positionals: [0, 0],
+    build: () => ({ command: 'ssh-config' }),
   },
   {
     name: 'admin',

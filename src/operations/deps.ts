@@ -3,6 +3,7 @@ import type { PrismaClient } from '../db/client.js';
 import type { HostPool } from '../hosts/host-pool.js';
 import type { Logger } from '../log.js';
 import type { Reply } from '../core/reply.js';
+import type { GatewayInfo } from '../gateway/service.js';
 
 /** What the command handlers work with. */
 export interface OpsDeps {
@@ -25,6 +26,8 @@ export interface OpsDeps {
   stopping: () => boolean;
   /** Test-only fault injection (GPUBOT_FAILPOINT): kill the process at a named point. */
   failpoint?: string;
+  /** The SSH gateway, when it runs in this process. */
+  gateway?: GatewayInfo;
 }
 
 export const DOCKER_TIMEOUT_MS = 30_000;

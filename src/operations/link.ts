@@ -34,6 +34,7 @@ export async function link(deps: OpsDeps, req: Extract<Request, { command: 'link
     db.allocation.updateMany({ where: { userId: from }, data: { userId: target.id } }),
     db.container.updateMany({ where: { userId: from }, data: { userId: target.id } }),
     db.notice.updateMany({ where: { userId: from }, data: { userId: target.id } }),
+    db.sshKey.updateMany({ where: { userId: from }, data: { userId: target.id } }),
     db.user.delete({ where: { id: from } }),
   ]);
   await audit(db, { actor: actor.handle, action: 'link', target: target.handle, result: 'ok', detail: `user ${actor.handle} merged into ${target.handle}` });
