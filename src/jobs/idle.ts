@@ -24,10 +24,12 @@ export const idleJob: Job = {
     const running = await db.container.findMany({ where: { state: 'running' } });
     if (running.length === 0) return '0 owner(s) asked, 0 idle container(s) stopped';
     const snapshots = await deps.pool.snapshot([...new Set(running.map((c) => c.hostName))]);
+    // Someone typing in a container through the gateway is using it, whatever its GPUs show.
+    const inSession = deps.config.idle.countSessions ? (deps.gateway?.activeContainers() ?? new Set<string>()) : new Set<string>();
     for (const c of running) {
       const s = snapshots.find((x) => x.name === c.hostName);
       const gpus = parseIndexes(c.gpuIndexes).map((i) => s?.gpus?.find((g) => g.index === i));
-      const idle = s?.state === 'up' && gpus.length > 0 && gpus.every((g) => g && g.utilization !== null && g.utilization < threshold);
+      const idle = !inSession.has(c.name) && s?.state === 'up' && gpus.length > 0 && gpus.every((g) => g && g.utilization !== null && g.utilization < threshold);
       if (!idle) {
         if (c.idleSince) await db.container.update({ where: { id: c.id }, data: { idleSince: null } });
         continue;

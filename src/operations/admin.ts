@@ -41,6 +41,9 @@ async function hostsView(deps: OpsDeps): Promise<Reply> {
         return [h.name, c.state, c.lastError ?? '', row ? String(count.get(row.id) ?? 0) : '?', row?.drained ? 'yes' : 'no'];
       }),
     },
+    ...(deps.gateway
+      ? [{ type: 'text' as const, text: `SSH gateway: ${deps.gateway.publicHost} port ${deps.gateway.port}, host key ${deps.gateway.hostKeyFingerprint}, ${deps.gateway.activeContainers().size} container(s) with open sessions` }]
+      : []),
   ]);
 }
 

@@ -10,6 +10,7 @@ import { listImages } from './images.js';
 import { listMine } from './ls.js';
 import { releaseReservation, reserveGpus } from './reservations.js';
 import { runContainer } from './run.js';
+import { keyCommand, sshConfig } from './keys.js';
 
 /** The commands that read or change allocations and containers. */
 export function createHandlers(deps: OpsDeps): Handlers {
@@ -29,5 +30,7 @@ export function createHandlers(deps: OpsDeps): Handlers {
     link: (r, ctx) => link(deps, r, ctx),
     queue: (r, ctx) => queueCommand(deps, r, ctx),
     admin: (r, ctx) => adminCommand(deps, r, ctx),
+    key: (r, ctx) => keyCommand(deps, r, ctx),
+    'ssh-config': (r, ctx) => sshConfig(deps, r, ctx),
   };
 }
