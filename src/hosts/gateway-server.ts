@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
-import { Server, type Connection, type ServerChannel, type Session } from 'ssh2';
+import ssh2, { type Connection, type ServerChannel, type Session } from 'ssh2';
 import type { Logger } from '../log.js';
 import { errorMessage } from '../util/errors.js';
 import { execInContainer, LOGIN_SHELL, portRelay, shellCommand, type ContainerProcess } from './container-exec.js';
@@ -80,7 +80,7 @@ let nextId = 1;
 export async function startGatewayServer(options: GatewayServerOptions): Promise<RunningGateway> {
   const { hooks, log } = options;
   const clients = new Set<Connection>();
-  const server = new Server({ hostKeys: [options.hostKey], ident: 'gpubot' }, (client, info) => {
+  const server = new ssh2.Server({ hostKeys: [options.hostKey], ident: 'gpubot' }, (client, info) => {
     let closed = false;
     clients.add(client);
     const channels = new Set<ServerChannel>();
@@ -202,7 +202,8 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
           return refuseChannel(ch, `could not start in ${target.name}: ${errorMessage(err)}`);
         }
         const p = proc;
-        counting(ch, p.stdin, 'bytesIn');
+        // As sshd does, a client's EOF does not end a terminal session (Docker would cut its output).
+        counting(ch, p.stdin, 'bytesIn', !pty);
         counting(p.stdout, ch, 'bytesOut', false);
         counting(p.stderr, ch.stderr, 'bytesOut', false);
         ch.on('close', () => p.kill());

@@ -1,6 +1,9 @@
 import { posix } from 'node:path';
 import type { Attributes, SFTPWrapper, Stats } from 'ssh2';
-import { utils } from 'ssh2';
+import ssh2 from 'ssh2';
+
+// ssh2 is CommonJS: its named exports exist only on the default export under Node's ESM loader.
+const { utils } = ssh2;
 
 const { STATUS_CODE } = utils.sftp;
 

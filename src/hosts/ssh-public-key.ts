@@ -2,7 +2,10 @@ import { createPublicKey } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { utils } from 'ssh2';
+import ssh2 from 'ssh2';
+
+// ssh2 is CommonJS: its named exports exist only on the default export under Node's ESM loader.
+const { utils } = ssh2;
 import { fingerprint } from './host-key.js';
 
 export interface PublicKeyInfo {
