@@ -15,6 +15,8 @@ interface CommandSpec {
   options: Options;
   /** Accepts `-- CMD ARGS...` after the options. */
   takesCommand?: boolean;
+  /** Takes its words as they are, no options (a pasted key line may hold anything, even "-----BEGIN"). */
+  rawWords?: boolean;
   positionals: [min: number, max: number];
   build(values: Values, positionals: string[], cmd: string[] | undefined): Request;
 }
@@ -186,6 +188,7 @@ export const commands: CommandSpec[] = [
   },
   {
     name: 'key',
+    rawWords: true,
     usage: 'key add PUBLIC-KEY | key ls | key rm FINGERPRINT|all',
     summary: 'Your SSH public keys for the gateway (ssh into your containers): add one (ed25519, ecdsa, rsa ≥ 3072), list them, remove one or all.',
     examples: ['key add ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI... me@laptop', 'key ls', 'key rm SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8', 'key rm all'],
@@ -302,6 +305,11 @@ export function parseWords(words: string[]): Request {
   const spec = commandSpec(name);
   if (!spec) throw new InputError(`unknown command "${printable(name)}"; try "help"`);
 
+  if (spec.rawWords) {
+    const [min, max] = spec.positionals;
+    if (rest.length < min || rest.length > max) throw new InputError(`${spec.name} needs ${min}-${max} words. Usage: ${spec.usage}`);
+    return spec.build({}, rest, undefined);
+  }
   let args = rest;
   let cmd: string[] | undefined;
   const dashdash = rest.indexOf('--');

@@ -222,18 +222,16 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
       } else {
         const t = target;
         const remote = t.host as RemoteHost;
-        session.on('sftp', (accept, reject) => {
-          remote.ssh.sftp(SFTP_TIMEOUT_MS).then(
-            (hostSftp) => {
-              conn.uses.add('sftp');
-              const sftp = accept();
-              serveSftp(sftp, { host: hostSftp, hostDir: t.hostDir, mountPath: t.mountPath, onBytes: (dir, n) => (dir === 'in' ? (conn.bytesIn += n) : (conn.bytesOut += n)) });
-            },
-            (err) => {
-              log.warn({ host: remote.name, err: errorMessage(err) }, 'gateway: no SFTP channel to the host');
-              reject();
-            },
-          );
+        // Accepted at once: the client sends its first SFTP packet without waiting for the reply.
+        session.on('sftp', (accept) => {
+          conn.uses.add('sftp');
+          const sftp = accept();
+          const hostSftp = remote.ssh.sftp(SFTP_TIMEOUT_MS);
+          hostSftp.catch((err) => {
+            log.warn({ host: remote.name, err: errorMessage(err) }, 'gateway: no SFTP channel to the host');
+            sftp.end();
+          });
+          serveSftp(sftp, { host: hostSftp, hostDir: t.hostDir, mountPath: t.mountPath, onBytes: (dir, n) => (dir === 'in' ? (conn.bytesIn += n) : (conn.bytesOut += n)) });
         });
       }
     }

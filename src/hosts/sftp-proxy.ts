@@ -8,8 +8,8 @@ const { utils } = ssh2;
 const { STATUS_CODE } = utils.sftp;
 
 export interface SftpJail {
-  /** The host's SFTP channel (root of trust: every path it sees was checked here first). */
-  host: SFTPWrapper;
+  /** The host's SFTP channel (every path it sees was checked here first); requests wait for it. */
+  host: Promise<SFTPWrapper>;
   /** The user's directory on the host, as configured (`<userRoot>/<handle>`). */
   hostDir: string;
   /** Where that directory appears to the client (the container's mount path, /workspace). */
@@ -51,7 +51,14 @@ const toAttrs = (s: Stats): Attributes => ({ mode: s.mode, uid: s.uid, gid: s.gi
  * Symlinks cannot be created; owners and special mode bits cannot be set.
  */
 export function serveSftp(client: SFTPWrapper, jail: SftpJail): void {
-  const { host, mountPath } = jail;
+  const { mountPath } = jail;
+  // Set before any handler's work runs (handle() waits for it).
+  let host = undefined as unknown as SFTPWrapper;
+  let hostSet = false;
+  const hostReady = jail.host.then((h) => {
+    host = h;
+    hostSet = true;
+  });
   const mount = mountPath.replace(/\/+$/, '') || '/';
   const dir = jail.hostDir.replace(/\/+$/, '');
   let realDir: Promise<string> | undefined;
@@ -105,7 +112,7 @@ export function serveSftp(client: SFTPWrapper, jail: SftpJail): void {
     client.status(reqId, code, e.message);
   };
   const handle = (reqId: number, work: () => Promise<void>): void => {
-    work().catch((err) => fail(reqId, err));
+    hostReady.then(work).catch((err) => fail(reqId, err));
   };
   const ok = (reqId: number) => () => client.status(reqId, STATUS_CODE.OK);
 
@@ -187,7 +194,7 @@ export function serveSftp(client: SFTPWrapper, jail: SftpJail): void {
   client.on('SYMLINK', (reqId) => client.status(reqId, STATUS_CODE.PERMISSION_DENIED, 'symlinks cannot be created over the gateway'));
   client.on('EXTENDED', (reqId) => client.status(reqId, STATUS_CODE.OP_UNSUPPORTED));
   client.on('close', () => {
-    for (const { remote } of handles.values()) host.close(remote, () => {});
+    for (const { remote } of handles.values()) if (hostSet) host.close(remote, () => {});
     handles.clear();
   });
 }
