@@ -3,6 +3,7 @@ import { App } from '../src/app.js';
 import { parseConfig } from '../src/config/load.js';
 import { placeGpus, type CandidateHost } from '../src/core/policy/allocation.js';
 import { containerSpec } from '../src/hosts/container-spec.js';
+import type { RemoteHost } from '../src/hosts/remote-host.js';
 import { silentLogger } from '../src/log.js';
 import { testDatabaseUrl } from '../test/support/database.js';
 import { startBed } from '../test/bed/testbed.js';
@@ -34,7 +35,8 @@ async function benchRun(report: (line: string) => void): Promise<Record<string, 
   try {
     await waitFor(() => app.pool.get('h1')!.connection().state === 'up', { what: 'h1' });
     const actor = await app.actor('bench');
-    const remote = app.pool.get('h1')!.docker;
+    // The bare-dockerode baseline: the same Docker client gpubot's runtime uses on this host.
+    const remote = (app.pool.get('h1') as RemoteHost).docker;
     const local = new Docker({ socketPath: bed.host('h1').dockerSocket });
     let n = 0;
     const gpubotRun = async () => {
@@ -90,8 +92,8 @@ async function benchContention(report: (line: string) => void): Promise<Record<s
     let double = 0;
     for (const h of app.pool.all()) {
       const seen = new Map<string, number>();
-      for (const c of await h.docker.listContainers({ filters: { label: ['gpubot.managed=true'] } })) {
-        for (const g of (c.Labels['gpubot.gpus'] ?? '').split(',')) seen.set(g, (seen.get(g) ?? 0) + 1);
+      for (const c of (await h.runtime.listManaged()).filter((c) => c.state === 'running')) {
+        for (const g of (c.labels['gpubot.gpus'] ?? '').split(',')) seen.set(g, (seen.get(g) ?? 0) + 1);
       }
       for (const count of seen.values()) if (count > 1) double += count - 1;
     }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm test`: typecheck, every test on SQLite, then the database-touching suites
+# `npm test`: typecheck, lint (layer boundaries included), every test on SQLite, then the database-touching suites
 # (integration and end-to-end) again on PostgreSQL.
 #
 # The PostgreSQL pass needs a server and a role that may CREATE DATABASE:
@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 npm run --silent typecheck
+npm run --silent lint
 vitest run
 
 if [[ -n "${GPUBOT_TEST_POSTGRES_URL:-}" ]]; then

@@ -3,7 +3,10 @@ import type { ClusterView } from './core/cluster.js';
 import { CommandMetrics } from './http/metrics.js';
 import { Engine, type Handlers } from './core/engine.js';
 import type { Actor } from './core/requests.js';
-import { refuse, type Reply } from './core/reply.js';
+import { isError, refuse, type ProgressSink, type Reply } from './core/reply.js';
+import type { ChatIdentity, ChatPort, Choice, ChoiceSource } from './core/port.js';
+import { defaultHours } from './core/policy/quota.js';
+import { choicesFor } from './operations/choices.js';
 import { openDatabase, type PrismaClient } from './db/client.js';
 import { InventoryRecorder, syncHosts } from './db/hosts.js';
 import { migrate } from './db/migrate.js';
@@ -34,8 +37,8 @@ export interface AppOptions {
   failpoint?: string;
 }
 
-/** The bot without any chat: database, hosts, engine. Adapters wrap this. */
-export class App {
+/** The bot without any chat: database, hosts, engine. Adapters see it only as a ChatPort. */
+export class App implements ChatPort {
   readonly engine: Engine;
   readonly metrics = new CommandMetrics();
   /** Status snapshots with holders from the database: what `status` and /metrics show. */
@@ -83,7 +86,7 @@ export class App {
       cluster,
       handlers: options.handlers ?? createHandlers(this.ops),
       around: (actor, request, work) => {
-        if (!this.accepting) return Promise.resolve(refuse('gpubot is restarting', 'Nothing was done; try again in a minute.'));
+        if (!this.accepting) return Promise.resolve(refuse('unavailable', 'gpubot is restarting', 'Nothing was done; try again in a minute.'));
         const host = 'host' in request && typeof request.host === 'string' ? request.host : undefined;
         return this.track(
           withLogContext({ user: actor.handle, command: request.command, host }, () => {
@@ -92,15 +95,16 @@ export class App {
           }),
         );
       },
+      identify: (who) => this.actor(who.id, who.platform, who.name ?? who.id),
+      onUnexpected: (err, who) => log.error({ platform: who.platform, user: who.id, err: errorMessage(err) }, 'command failed'),
       onCommand: (e) => {
         // The reply says it in a user's words; the log keeps the error as it was.
-        log.info({ user: e.actor.handle, command: e.command, ok: e.ok, ms: Math.round(e.ms), err: e.ok ? undefined : e.error !== undefined ? errorMessage(e.error) : e.reply.title }, 'command');
-        this.metrics.record(e.command, e.ok, e.ms);
+        log.info({ user: e.actor.handle, command: e.command, ok: e.code === undefined, code: e.code, ms: Math.round(e.ms), err: e.code === undefined ? undefined : e.error !== undefined ? errorMessage(e.error) : e.reply.title }, 'command');
+        this.metrics.record(e.command, e.code, e.ms);
         // Every refusal is audited here, whichever layer refused; state changes are audited where they happen.
-        if (!e.ok) {
-          const detail = [e.reply.title, ...e.reply.blocks.flatMap((b) => (b.type === 'text' ? [b.text] : []))].join(': ');
-          const result = /^(Could not|Something went wrong)/.test(e.reply.title) ? 'error' : 'refused';
-          audit(db, { actor: e.actor.handle, action: e.command, target: e.target, result, detail }).catch((err) => log.warn({ err: errorMessage(err) }, 'could not write an audit event'));
+        if (e.code !== undefined) {
+          const detail = [`[${e.code}] ${e.reply.title}`, ...e.reply.blocks.flatMap((b) => (b.type === 'text' ? [b.text] : []))].join(': ');
+          audit(db, { actor: e.actor.handle, action: e.command, target: e.target, result: isError(e.code) ? 'error' : 'refused', detail }).catch((err) => log.warn({ err: errorMessage(err) }, 'could not write an audit event'));
         }
       },
     });
@@ -180,6 +184,24 @@ export class App {
     const reserved = new Set([...admins, ...Object.keys(quotas.users)]);
     const user = await ensureUser(this.db, platform, externalId, displayName, reserved);
     return { userId: user.id, handle: user.handle, isAdmin: admins.includes(user.handle) || admins.includes(externalId) };
+  }
+
+  /** ChatPort: a chat user's input, answered; never throws. */
+  handle(who: ChatIdentity, input: string | string[], progress?: ProgressSink): Promise<Reply> {
+    return this.engine.handleFrom(who, input, progress);
+  }
+
+  /** ChatPort: values for autocomplete and forms. */
+  async choices(source: ChoiceSource, who?: ChatIdentity, budgetMs = 1500): Promise<Choice[]> {
+    // Only whose containers depends on who asks.
+    const actor = who && source === 'container' ? await this.actor(who.id, who.platform, who.name ?? who.id) : undefined;
+    return choicesFor(this.ops, source, actor, budgetMs);
+  }
+
+  /** ChatPort: the launch form's defaults. */
+  launchDefaults(): { image: string; hours: number } {
+    const { images, quotas } = this.options.config;
+    return { image: images.default, hours: defaultHours(quotas.default) };
   }
 
   private readonly notifiers = new Map<Platform, (externalId: string, reply: Reply) => Promise<void>>();

@@ -1,10 +1,11 @@
-import type { App } from '../app.js';
+import type { ChatPort } from '../core/port.js';
 import type { Logger } from '../log.js';
 
-/** A chat front end. Thin: chat events in, core requests out, Replies rendered back. */
+/** A chat front end. Thin: chat events in, words to the port, Replies rendered back. */
 export interface ChatAdapter {
   readonly name: string;
-  start(app: App): Promise<void>;
+  /** Adapters see gpubot only through the port: no database, hosts or jobs. */
+  start(port: ChatPort): Promise<void>;
   /** Resolves when the adapter has ended by itself (e.g. the console's input closed). */
   readonly done?: Promise<void>;
   stop(): Promise<void>;

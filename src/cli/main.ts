@@ -1,8 +1,7 @@
 #!/usr/bin/env node
-import { userInfo } from 'node:os';
 import { App } from '../app.js';
 import { ConsoleAdapter, runOnce } from '../adapters/console/console-adapter.js';
-import { adapterFactories } from '../adapters/registry.js';
+import { adapterFactories, fallbackAdapterFactory } from '../adapters/registry.js';
 import type { ChatAdapter } from '../adapters/adapter.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { isFailure } from '../core/reply.js';
@@ -57,7 +56,9 @@ async function main(argv: string[]): Promise<number> {
 
   const oneShot = sub === 'chat' && chatArgs(rest).message.length > 0;
   // One-shot runs keep stdout for the reply; logs go to stderr at warn unless asked otherwise.
-  const log = createLogger(process.env.LOG_LEVEL ?? (sub === 'chat' ? 'warn' : 'info'));
+  // So does an interactive console: only warnings and errors interleave with its prompt.
+  const consoleAtTerminal = sub === 'start' && process.stdin.isTTY === true && !adapterFactories.some((f) => f.isConfigured(process.env));
+  const log = createLogger(process.env.LOG_LEVEL ?? (sub === 'chat' || consoleAtTerminal ? 'warn' : 'info'));
   const { config, path } = await loadConfig();
   if (!path) log.warn('no gpubot.yaml found (set GPUBOT_CONFIG): starting with one host, "local", on this machine’s Docker socket');
 
@@ -103,7 +104,7 @@ async function main(argv: string[]): Promise<number> {
     const adapters: ChatAdapter[] = adapterFactories.filter((f) => f.isConfigured(env)).map((f) => f.create(env, log));
     if (adapters.length === 0) {
       log.info('no chat token is set: starting the console adapter');
-      adapters.push(new ConsoleAdapter(env.GPUBOT_CONSOLE_USER ?? userInfo().username));
+      adapters.push(fallbackAdapterFactory.create(env, log));
     }
     for (const a of adapters) await a.start(app);
     app.startJobs();

@@ -1,13 +1,50 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import stringArgv from 'string-argv';
+import type { ChoiceSource } from './port.js';
 import type { Request, CommandName } from './requests.js';
 import * as v from './validate.js';
 import { InputError, printable } from './validate.js';
 
-type Options = NonNullable<ParseArgsConfig['options']>;
 type Values = Record<string, string | boolean | undefined>;
 
-interface CommandSpec {
+/**
+ * What a chat needs to ask for one value as a typed option (Discord) or a form field (Slack).
+ * All optional: without it a value is free text.
+ */
+export interface ValueInfo {
+  description?: string;
+  /** The value's type where a chat can type it; default text. */
+  kind?: 'text' | 'integer' | 'number';
+  min?: number;
+  max?: number;
+  maxLength?: number;
+  /** Where suggestions come from (autocomplete, form selects). */
+  complete?: ChoiceSource;
+  required?: boolean;
+}
+
+/** An option as `node:util` parseArgs takes it, plus what chats need to offer it. */
+export type OptionSpec = { type: 'string' | 'boolean'; short?: string } & ValueInfo;
+type Options = Record<string, OptionSpec>;
+
+/** A positional argument by name, for chats that ask for each value on its own. */
+export interface ArgSpec extends ValueInfo {
+  name: string;
+  /** Words said before the value, e.g. "cancel" in "queue cancel ID". */
+  prefix?: string[];
+}
+
+/** One action of a command with actions ("admin quota ..."): its own usage, help line and values. */
+export interface ActionSpec {
+  name: string;
+  usage: string;
+  summary: string;
+  args?: ArgSpec[];
+  /** Which of the command's options this action takes. */
+  options?: string[];
+}
+
+export interface CommandSpec {
   name: CommandName;
   usage: string;
   summary: string;
@@ -18,8 +55,15 @@ interface CommandSpec {
   /** Takes its words as they are, no options (a pasted key line may hold anything, even "-----BEGIN"). */
   rawWords?: boolean;
   positionals: [min: number, max: number];
+  /** The positionals by name, in order. Without it, chats ask for them as one free-text "args". */
+  args?: ArgSpec[];
+  /** Sub-actions, named by the first positional: a line each in help, a subcommand group in Discord. */
+  actions?: ActionSpec[];
   build(values: Values, positionals: string[], cmd: string[] | undefined): Request;
 }
+
+const containerArg: ArgSpec = { name: 'name', description: 'Container name', required: true, complete: 'container', maxLength: 63 };
+const hoursOption: OptionSpec = { type: 'string', kind: 'number', min: 0.01, max: 8760, description: 'How long, in hours (default 24, at most your maxHours)' };
 
 const str = (values: Values, key: string): string | undefined => values[key] as string | undefined;
 
@@ -31,6 +75,7 @@ export const commands: CommandSpec[] = [
     examples: ['help', 'help run'],
     options: {},
     positionals: [0, 1],
+    args: [{ name: 'command', description: 'A command to explain', maxLength: 20 }],
     build: (_v, [topic]) => {
       if (topic !== undefined && !commands.some((c) => c.name === topic)) throw new InputError(`there is no command "${printable(topic)}"; try "help"`);
       return { command: 'help', topic };
@@ -43,6 +88,7 @@ export const commands: CommandSpec[] = [
     examples: ['status', 'status gpu1'],
     options: {},
     positionals: [0, 1],
+    args: [{ name: 'host', description: 'Only this host', complete: 'host', maxLength: 63 }],
     build: (_v, [host]) => ({ command: 'status', host: host === undefined ? undefined : v.hostName(host) }),
   },
   {
@@ -50,7 +96,16 @@ export const commands: CommandSpec[] = [
     usage: 'run [--gpus N] [--image IMAGE] [--host HOST] [--name NAME] [--hours H] [--shm SIZE] [--queue] [--jupyter] [-- CMD ARGS...]',
     summary: 'Allocate GPUs and start a container with them; without CMD it stays up for `docker exec`.',
     examples: ['run --gpus 2', 'run --gpus 1 --image pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime --hours 8 --name exp1 -- python train.py --lr 3e-4'],
-    options: { gpus: { type: 'string' }, image: { type: 'string' }, host: { type: 'string' }, name: { type: 'string' }, hours: { type: 'string' }, shm: { type: 'string' }, queue: { type: 'boolean' }, jupyter: { type: 'boolean' } },
+    options: {
+      gpus: { type: 'string', kind: 'integer', min: 1, max: 64, description: 'How many GPUs (default 1)' },
+      image: { type: 'string', complete: 'image', maxLength: 255, description: 'Image (default from the config)' },
+      host: { type: 'string', complete: 'free-host', maxLength: 63, description: 'Host (default: the best fit)' },
+      name: { type: 'string', maxLength: 63, description: 'Container name' },
+      hours: hoursOption,
+      shm: { type: 'string', maxLength: 8, description: 'Shared memory, e.g. 16g' },
+      queue: { type: 'boolean', description: 'Wait in the queue if no GPUs are free' },
+      jupyter: { type: 'boolean', description: 'Start JupyterLab (an image under images.jupyter)' },
+    },
     takesCommand: true,
     positionals: [0, 0],
     build: (values, _p, cmd) => ({
@@ -71,8 +126,9 @@ export const commands: CommandSpec[] = [
     usage: 'reserve N [--host HOST] [--hours H]',
     summary: 'Hold N GPUs without a container, for work over SSH.',
     examples: ['reserve 2 --hours 4', 'reserve 1 --host gpu2'],
-    options: { host: { type: 'string' }, hours: { type: 'string' } },
+    options: { host: { type: 'string', complete: 'free-host', maxLength: 63, description: 'Host (default: the best fit)' }, hours: hoursOption },
     positionals: [1, 1],
+    args: [{ name: 'gpus', kind: 'integer', min: 1, max: 64, required: true, description: 'How many GPUs' }],
     build: (values, [n]) => ({
       command: 'reserve',
       gpus: v.integer(n!, 'the number of GPUs', 1, 64),
@@ -87,6 +143,7 @@ export const commands: CommandSpec[] = [
     examples: ['release 12', 'release all'],
     options: {},
     positionals: [1, 1],
+    args: [{ name: 'id', required: true, maxLength: 12, description: 'Reservation id, or "all"' }],
     build: (_v, [t]) => ({ command: 'release', target: t === 'all' ? 'all' : v.integer(t!, 'the reservation id', 1, 2 ** 31 - 1) }),
   },
   {
@@ -94,7 +151,7 @@ export const commands: CommandSpec[] = [
     usage: 'ls [--all]',
     summary: 'Your containers and reservations (--all: everyone’s, names and GPUs only).',
     examples: ['ls', 'ls --all'],
-    options: { all: { type: 'boolean' } },
+    options: { all: { type: 'boolean', description: 'Everyone’s (names and GPUs only)' } },
     positionals: [0, 0],
     build: (values) => ({ command: 'ls', all: values.all === true }),
   },
@@ -110,6 +167,7 @@ export const commands: CommandSpec[] = [
       examples: [`${name} exp1`],
       options: {},
       positionals: [1, 1],
+      args: [containerArg],
       build: (_v, [n]) => ({ command: name, name: v.containerName(n!) }),
     }),
   ),
@@ -118,8 +176,9 @@ export const commands: CommandSpec[] = [
     usage: 'logs NAME [--tail N]',
     summary: 'The last lines a container printed.',
     examples: ['logs exp1', 'logs exp1 --tail 200'],
-    options: { tail: { type: 'string' } },
+    options: { tail: { type: 'string', kind: 'integer', min: 1, max: 5000, description: 'Lines (default 50)' } },
     positionals: [1, 1],
+    args: [containerArg],
     build: (values, [n]) => ({ command: 'logs', name: v.containerName(n!), tail: values.tail === undefined ? 50 : v.integer(str(values, 'tail')!, 'tail', 1, 5000) }),
   },
   {
@@ -127,8 +186,9 @@ export const commands: CommandSpec[] = [
     usage: 'extend NAME --hours H',
     summary: 'Push back the end time of a container (within your quota).',
     examples: ['extend exp1 --hours 4'],
-    options: { hours: { type: 'string' } },
+    options: { hours: { ...hoursOption, required: true, description: 'Hours to add' } },
     positionals: [1, 1],
+    args: [containerArg],
     build: (values, [n]) => {
       if (values.hours === undefined) throw new InputError('extend needs --hours H');
       return { command: 'extend', name: v.containerName(n!), hours: v.hours(str(values, 'hours')!) };
@@ -141,6 +201,7 @@ export const commands: CommandSpec[] = [
     examples: ['keep exp1'],
     options: {},
     positionals: [1, 1],
+    args: [containerArg],
     build: (_v, [n]) => ({ command: 'keep', name: v.containerName(n!) }),
   },
   {
@@ -150,6 +211,7 @@ export const commands: CommandSpec[] = [
     examples: ['images', 'images gpu1'],
     options: {},
     positionals: [0, 1],
+    args: [{ name: 'host', description: 'Only this host', complete: 'host', maxLength: 63 }],
     build: (_v, [host]) => ({ command: 'images', host: host === undefined ? undefined : v.hostName(host) }),
   },
   {
@@ -159,6 +221,7 @@ export const commands: CommandSpec[] = [
     examples: ['quota', 'quota alice'],
     options: {},
     positionals: [0, 1],
+    args: [{ name: 'user', description: 'Someone else’s (admins)', maxLength: 36 }],
     build: (_v, [user]) => ({ command: 'quota', user: user === undefined ? undefined : v.handle(user) }),
   },
   {
@@ -168,6 +231,7 @@ export const commands: CommandSpec[] = [
     examples: ['queue', 'queue cancel 3'],
     options: {},
     positionals: [0, 2],
+    args: [{ name: 'cancel', prefix: ['cancel'], kind: 'integer', min: 1, description: 'Cancel this queued run (its id)' }],
     build: (_v, [action, id]) => {
       if (action === undefined) return { command: 'queue' };
       if (action !== 'cancel' || id === undefined) throw new InputError('usage: queue [cancel ID]');
@@ -181,6 +245,7 @@ export const commands: CommandSpec[] = [
     examples: ['link', 'link K7Q2XM'],
     options: {},
     positionals: [0, 1],
+    args: [{ name: 'code', description: 'The code from "link" in your other chat', maxLength: 6 }],
     build: (_v, [code]) => {
       if (code !== undefined && !/^[A-Z0-9]{6}$/i.test(code)) throw new InputError(`"${printable(code)}" is not a link code (6 letters and digits)`);
       return { command: 'link', code: code?.toUpperCase() };
@@ -194,6 +259,11 @@ export const commands: CommandSpec[] = [
     examples: ['key add ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI... me@laptop', 'key ls', 'key rm SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8', 'key rm all'],
     options: {},
     positionals: [1, 40],
+    actions: [
+      { name: 'add', usage: 'key add PUBLIC-KEY', summary: 'Add an SSH public key (the line from ~/.ssh/id_ed25519.pub).', args: [{ name: 'key', required: true, maxLength: 4000, description: 'The public key line: ssh-ed25519 AAAA... you@laptop' }] },
+      { name: 'ls', usage: 'key ls', summary: 'Your SSH keys: fingerprints and comments.' },
+      { name: 'rm', usage: 'key rm FINGERPRINT|all', summary: 'Remove a key (its open sessions end), or all of them.', args: [{ name: 'fingerprint', required: true, maxLength: 60, description: 'SHA256:... from "key ls", or all' }] },
+    ],
     build: (_v, [action, ...rest]) => {
       if (action === 'ls') {
         if (rest.length) throw new InputError('key ls takes no argument');
@@ -224,10 +294,28 @@ export const commands: CommandSpec[] = [
   {
     name: 'admin',
     usage: 'admin run-job JOB | admin quota USER [--max-gpus N] [--gpu-hours H] [--max-hours H] | admin audit [N] | admin hosts | admin drain HOST | admin undrain HOST',
-    summary: 'Admins only: run a scheduled job now, change a user’s limits, read the audit log, see host connections, drain or undrain a host.',
-    examples: ['admin run-job expiry', 'admin quota alice --gpu-hours 300 --max-gpus 8', 'admin audit 20', 'admin hosts', 'admin drain gpu2'],
-    options: { 'max-gpus': { type: 'string' }, 'gpu-hours': { type: 'string' }, 'max-hours': { type: 'string' } },
+    summary: 'Admins only: run a job now, change limits, read the audit log, see the hosts, drain a host.',
+    examples: ['admin run-job expiry', 'admin quota alice --gpu-hours 300 --max-gpus 8', 'admin audit 20', 'admin hosts', 'admin drain gpu2', 'admin undrain gpu2'],
+    options: {
+      'max-gpus': { type: 'string', kind: 'integer', min: 0, max: 1024, description: 'GPUs at a time' },
+      'gpu-hours': { type: 'string', kind: 'number', min: 0, max: 100_000, description: 'GPU-hours per week' },
+      'max-hours': { type: 'string', kind: 'number', min: 0, max: 24 * 365, description: 'Longest run, in hours' },
+    },
     positionals: [1, 2],
+    actions: [
+      { name: 'run-job', usage: 'admin run-job JOB', summary: 'Admins: run a scheduled job now.', args: [{ name: 'job', required: true, complete: 'job', description: 'The job to run' }] },
+      {
+        name: 'quota',
+        usage: 'admin quota USER [--max-gpus N] [--gpu-hours H] [--max-hours H]',
+        summary: 'Admins: change a user’s limits (wins over the config file; audited).',
+        args: [{ name: 'user', required: true, maxLength: 36, description: 'The user' }],
+        options: ['max-gpus', 'gpu-hours', 'max-hours'],
+      },
+      { name: 'audit', usage: 'admin audit [N]', summary: 'Admins: the last N (20) audit events.', args: [{ name: 'count', kind: 'integer', min: 1, max: 200, description: 'How many events (default 20)' }] },
+      { name: 'hosts', usage: 'admin hosts', summary: 'Admins: each host’s connection, last error, GPU count, drained or not.' },
+      { name: 'drain', usage: 'admin drain HOST', summary: 'Admins: place no new work on a host (what runs keeps running).', args: [{ name: 'host', required: true, complete: 'host', maxLength: 63, description: 'The host' }] },
+      { name: 'undrain', usage: 'admin undrain HOST', summary: 'Admins: let a drained host take work again.', args: [{ name: 'host', required: true, complete: 'host', maxLength: 63, description: 'The host' }] },
+    ],
     build: (values, [action, arg]) => {
       const noOptions = () => {
         if (Object.keys(values).length) throw new InputError(`admin ${printable(action!)} takes no options`);
@@ -271,6 +359,39 @@ export const commands: CommandSpec[] = [
 
 export const commandSpec = (name: string): CommandSpec | undefined => commands.find((c) => c.name === name);
 
+/** One line of the catalogue: a command, or one action of a command with actions. */
+export interface CatalogueEntry {
+  command: CommandSpec;
+  action?: ActionSpec;
+  usage: string;
+  summary: string;
+  /** The words that name it: ["stop"], ["admin", "drain"]. */
+  words: string[];
+  args: ArgSpec[] | undefined;
+  options: Options;
+}
+
+/** Every command and every action, in catalogue order: what help, chats and the README list. */
+export function catalogue(): CatalogueEntry[] {
+  return commands.flatMap((command): CatalogueEntry[] =>
+    command.actions
+      ? command.actions.map((action) => ({
+          command,
+          action,
+          usage: action.usage,
+          summary: action.summary,
+          words: [command.name, action.name],
+          args: action.args ?? [],
+          options: Object.fromEntries((action.options ?? []).map((o) => [o, command.options[o]!])),
+        }))
+      : [{ command, usage: command.usage, summary: command.summary, words: [command.name], args: command.args, options: command.options }],
+  );
+}
+
+/** parseArgs wants only its own keys. */
+const parseOptions = (options: Options): NonNullable<ParseArgsConfig['options']> =>
+  Object.fromEntries(Object.entries(options).map(([name, o]) => [name, o.short ? { type: o.type, short: o.short } : { type: o.type }]));
+
 const MAX_INPUT = 10_000;
 
 /** Splits chat text into words the way a shell would quote them, but expands nothing. */
@@ -290,6 +411,28 @@ function openQuote(text: string): string | null {
     else if (ch === open) open = null;
   }
   return open;
+}
+
+const quoteWord = (w: string): string => (w === '' ? '""' : /[\s'"\u2018-\u201e]/.test(w) ? (w.includes('"') ? `'${w}'` : `"${w}"`) : w);
+
+/** Words as one line that `tokenize` reads back as the same words (for buttons); null if none does. */
+export function commandText(words: string[]): string | null {
+  const text = words.map(quoteWord).join(' ');
+  try {
+    const back = tokenize(text);
+    return back.length === words.length && back.every((w, i) => w === words[i]) ? text : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A parsed `run` as the words that ask for it again (what a "Queue it" button runs). */
+export function runWords(req: Extract<Request, { command: 'run' }>): string[] {
+  const words = ['run', '--gpus', String(req.gpus)];
+  for (const key of ['image', 'host', 'name', 'hours', 'shm'] as const) if (req[key] !== undefined) words.push(`--${key}`, String(req[key]));
+  if (req.queue) words.push('--queue');
+  if (req.cmd) words.push('--', ...req.cmd);
+  return words;
 }
 
 /** Parses one command line (with or without a leading "/gpu" or "gpu") into a typed request. */
@@ -322,7 +465,7 @@ export function parseWords(words: string[]): Request {
 
   let parsed: { values: Values; positionals: string[]; tokens: { kind: string; name?: string }[] };
   try {
-    parsed = parseArgs({ args, options: spec.options, allowPositionals: true, strict: true, tokens: true }) as typeof parsed;
+    parsed = parseArgs({ args, options: parseOptions(spec.options), allowPositionals: true, strict: true, tokens: true }) as typeof parsed;
   } catch (err) {
     throw new InputError(`${parseArgsMessage(err as Error, spec.options)}. Usage: ${spec.usage}`);
   }

@@ -24,21 +24,54 @@ export type Block =
   | { type: 'section'; heading: string; tone?: Tone; blocks: Block[] }
   | { type: 'actions'; actions: Action[] };
 
+/**
+ * Why a command was not done, for code to switch on (queue, audit, metrics, "Queue it"); the
+ * title and text are for people and may change. `failed` and `internal` are errors (the work was
+ * tried and broke); every other code is a refusal (nothing was tried, nothing changed).
+ */
+export const REFUSAL_CODES = [
+  'invalid', // the input does not parse or a value is out of range
+  'not-found', // no such container, host, user, reservation, job, queued run, link code
+  'not-owner', // someone else's container, reservation or queued run
+  'not-admin', // admins only
+  'not-allowed', // a value policy forbids (an image off the allow-list)
+  'conflict', // the state does not allow it now (name taken, already stopped, no longer waiting)
+  'still-starting', // the container is being launched
+  'no-gpus', // no GPUs fit the request now
+  'over-quota', // maxGpus or maxHours
+  'over-gpu-hours', // the weekly GPU-hours (gpuHoursPerWeek) are used up
+  'host-unavailable', // the host is down, drained or no longer configured
+  'rate-limited', // too many requests
+  'unavailable', // gpubot is restarting, or the command is not in this deployment
+  'failed', // a host or Docker operation was tried and failed ("Could not ...")
+  'internal', // a bug or a database away ("Something went wrong")
+] as const;
+export type RefusalCode = (typeof REFUSAL_CODES)[number];
+
 export interface Reply {
   tone: Tone;
   title: string;
   blocks: Block[];
   /** personal: only the asker sees it (ephemeral/DM); channel: useful to the whole team. */
   visibility: 'personal' | 'channel';
+  /** Set on every refusal or failure (tone "error"), never on success. */
+  code?: RefusalCode;
 }
 
 export const isFailure = (reply: Reply): boolean => reply.tone === 'error';
+
+/** The work was tried and broke, as opposed to refused before anything changed. */
+export const isError = (code: RefusalCode): boolean => code === 'failed' || code === 'internal';
 
 export function reply(tone: Tone, title: string, blocks: Block[] = [], visibility: Reply['visibility'] = 'personal'): Reply {
   return { tone, title, blocks, visibility };
 }
 
-export const refuse = (title: string, detail?: string): Reply => reply('error', title, detail ? [{ type: 'text', text: detail }] : []);
+/** A refusal: its code for code to switch on, its title and detail for people. */
+export const refuse = (code: RefusalCode, title: string, detail?: string, blocks: Block[] = []): Reply => ({
+  ...reply('error', title, [...(detail ? [{ type: 'text' as const, text: detail }] : []), ...blocks]),
+  code,
+});
 
 /** Progress updates for slow work (image pulls, container start); adapters edit the message. */
 export type ProgressSink = (text: string) => void | Promise<void>;

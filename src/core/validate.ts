@@ -1,7 +1,15 @@
 /** Validation of every value that can come from chat, before anything touches a host. */
+import type { RefusalCode } from './reply.js';
 
+/** A bad value from chat, or a refusal thrown from deep inside a command; `code` says which. */
 export class InputError extends Error {
   override name = 'InputError';
+  constructor(
+    message: string,
+    readonly code: RefusalCode = 'invalid',
+  ) {
+    super(message);
+  }
 }
 
 const HOST = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;

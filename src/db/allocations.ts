@@ -1,5 +1,5 @@
 import type { Placement } from '../core/policy/allocation.js';
-import type { QuotaCheck } from '../core/policy/quota.js';
+import type { QuotaCheck, QuotaLimit } from '../core/policy/quota.js';
 import { isPostgres, type Allocation, type PrismaClient } from './client.js';
 
 export type AllocationKind = 'container' | 'reservation';
@@ -38,7 +38,7 @@ export interface AllocateRequest {
   place: (leased: Set<string>) => Placement;
 }
 
-export type AllocateResult = { ok: true; allocation: Allocation; host: string; indexes: number[] } | { ok: false; reason: string };
+export type AllocateResult = { ok: true; allocation: Allocation; host: string; indexes: number[] } | { ok: false; reason: string; limit?: QuotaLimit };
 
 const isConflict = (err: unknown): boolean => {
   const e = (err ?? {}) as { code?: string; message?: string; cause?: { kind?: string; originalCode?: string } };

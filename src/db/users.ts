@@ -1,6 +1,7 @@
+import type { Platform } from '../core/port.js';
 import type { PrismaClient, User } from './client.js';
 
-export type Platform = 'console' | 'slack' | 'discord';
+export type { Platform };
 
 /** A chat display name as a handle: lowercase, [a-z0-9-], also the user's volume dir name. */
 export function slugify(name: string): string {

@@ -1,4 +1,5 @@
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
+import { DockerRuntime } from './docker-runtime.js';
 import type { GpuHost } from './gpu-host.js';
 
 export interface ExecOptions {
@@ -62,8 +63,15 @@ while True:
   String(port),
 ];
 
+/** Docker's own API: an interactive exec (hijacked stream, TTY, resize) is more than the runtime's one-shot exec. */
+function dockerOf(host: GpuHost) {
+  if (!(host.runtime instanceof DockerRuntime)) throw new Error(`${host.name}: interactive sessions need a Docker host`);
+  return host.runtime.docker;
+}
+
 export async function execInContainer(host: GpuHost, container: string, options: ExecOptions): Promise<ContainerProcess> {
-  const c = host.docker.getContainer(container);
+  const docker = dockerOf(host);
+  const c = docker.getContainer(container);
   const exec = await c.exec({
     Cmd: ['/bin/sh', '-c', WRAPPER, 'gpubot-exec', ...options.argv],
     AttachStdin: true,
@@ -105,7 +113,7 @@ export async function execInContainer(host: GpuHost, container: string, options:
     const errFilter = markerFilter(stderr);
     const errSink = new PassThrough();
     errSink.on('data', errFilter);
-    host.docker.modem.demuxStream(stream, stdout, errSink);
+    docker.modem.demuxStream(stream, stdout, errSink);
   }
   let resolveExit!: (code: number | null) => void;
   const exited = new Promise<number | null>((r) => (resolveExit = r));

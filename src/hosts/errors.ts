@@ -1,19 +1,52 @@
-export class HostDownError extends Error {
-  override name = 'HostDownError';
-  constructor(readonly host: string, reason: string) {
-    super(`${host} is down: ${reason}`);
+/**
+ * What can go wrong when gpubot asks a host for something, as types callers can switch on
+ * (never on message text). The messages are what a chat user reads.
+ */
+
+/** The host (its SSH connection, or its container engine) cannot be reached now. */
+export class HostUnavailable extends Error {
+  override name = 'HostUnavailable';
+  constructor(
+    readonly host: string,
+    readonly reason: string,
+    message = `${host} is down: ${reason}`,
+  ) {
+    super(message);
   }
 }
 
-export class TimeoutError extends Error {
-  override name = 'TimeoutError';
+/** The host answered, slower than the timeout policy allows; the call may still finish there. */
+export class Timeout extends Error {
+  override name = 'Timeout';
 }
 
-/** Rejects after `ms`; the work itself is left to finish or fail on its own. */
+/** The host says there is no such container. */
+export class ContainerNotFound extends Error {
+  override name = 'ContainerNotFound';
+  constructor(
+    readonly host: string,
+    readonly container: string,
+  ) {
+    super(`${container} does not exist on ${host}`);
+  }
+}
+
+/** Stop asked of a container that was not running. */
+export class AlreadyStopped extends Error {
+  override name = 'AlreadyStopped';
+  constructor(
+    readonly host: string,
+    readonly container: string,
+  ) {
+    super(`${container} on ${host} is already stopped`);
+  }
+}
+
+/** Rejects with a Timeout after `ms`; the work itself is left to finish or fail on its own. */
 export function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`${what} took longer than ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new Timeout(`${what} took longer than ${ms} ms`)), ms);
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

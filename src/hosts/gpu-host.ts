@@ -1,6 +1,6 @@
-import type Docker from 'dockerode';
 import type { HostConfig } from '../config/schema.js';
 import type { CommandOutput } from './nvidia-smi.js';
+import type { ContainerRuntime } from './runtime.js';
 
 export interface HostConnectionState {
   state: 'connecting' | 'up' | 'down' | 'closed';
@@ -11,7 +11,8 @@ export interface HostConnectionState {
 export interface GpuHost {
   readonly name: string;
   readonly config: HostConfig;
-  readonly docker: Docker;
+  /** Its containers: the only way the rest of gpubot reaches the host's container engine. */
+  readonly runtime: ContainerRuntime;
   connection(): HostConnectionState;
   /** Runs a fixed argv (never a shell string built from input); exit code returned, not thrown. */
   run(argv: string[], timeoutMs: number): Promise<CommandOutput>;

@@ -1,16 +1,14 @@
-import type Docker from 'dockerode';
 import type { GpuHolder, GpuProcess, GpuView, HostSnapshot } from '../core/cluster.js';
 import type { GpuHost } from './gpu-host.js';
 import { LABEL, parseGpuList } from './labels.js';
 import { GPU_AND_APPS_QUERY, containerIdFromCgroup, parseGpus, parseProcesses, splitCombined, type SmiProcess } from './nvidia-smi.js';
+import type { ContainerSummary } from './runtime.js';
 
 interface RunningContainer {
   id: string;
   name: string;
   labels: Record<string, string>;
 }
-
-const containerName = (c: Docker.ContainerInfo): string => (c.Names?.[0] ?? c.Id.slice(0, 12)).replace(/^\//, '');
 
 /** Host PID -> container id, read from /proc/<pid>/cgroup in one exec for all PIDs. */
 async function containersOfPids(host: GpuHost, pids: number[], timeoutMs: number): Promise<Map<number, string>> {
@@ -42,14 +40,14 @@ export async function probeHost(host: GpuHost, timeoutMs: number): Promise<HostS
   const [smiOut, containers] = await Promise.all([
     host.run(GPU_AND_APPS_QUERY, timeoutMs),
     // Docker being unreachable must not hide the GPUs: holders are then unknown, not absent.
-    (host.docker.listContainers({ all: false }) as Promise<Docker.ContainerInfo[]>).then(
+    host.runtime.listRunning().then(
       (list) => ({ list }),
-      (err: Error) => ({ list: [] as Docker.ContainerInfo[], error: `Docker is unreachable: ${err.message}` }),
+      (err: Error) => ({ list: [] as ContainerSummary[], error: `Docker is unreachable: ${err.message}` }),
     ),
   ]);
   const listed = containers.list;
   const [gpuOut, appsOut] = splitCombined(smiOut);
-  const running = new Map<string, RunningContainer>(listed.map((c) => [c.Id, { id: c.Id, name: containerName(c), labels: c.Labels ?? {} }]));
+  const running = new Map<string, RunningContainer>(listed.map((c) => [c.id, c]));
 
   const gpus = parseGpus(gpuOut);
   if (!gpus.ok) return { name: host.name, state: 'up', gpus: null, gpuError: gpus.error, tookMs: took() };

@@ -7,6 +7,7 @@ import type { GpuHost } from './gpu-host.js';
 import { probeHost } from './gpu-probe.js';
 import { LocalHost } from './local-host.js';
 import { RemoteHost } from './remote-host.js';
+import { runtimeTimeouts } from './runtime.js';
 
 /** Every configured host, connected once at start and kept open. */
 export class HostPool implements ClusterView {
@@ -18,8 +19,9 @@ export class HostPool implements ClusterView {
     private readonly timeoutMs = config.timeouts.hostMs,
     localEnv: NodeJS.ProcessEnv = process.env,
   ) {
+    const timeouts = runtimeTimeouts(config.timeouts.hostMs);
     for (const h of config.hosts) {
-      this.hosts.set(h.name, h.ssh ? new RemoteHost({ ...h, ssh: h.ssh }, log) : new LocalHost(h, localEnv));
+      this.hosts.set(h.name, h.ssh ? new RemoteHost({ ...h, ssh: h.ssh }, config, timeouts, log) : new LocalHost(h, config, timeouts, localEnv));
     }
   }
 

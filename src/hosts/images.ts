@@ -12,16 +12,6 @@ interface PullEvent {
   error?: string;
 }
 
-export async function hasImage(docker: Docker, image: string): Promise<boolean> {
-  try {
-    await docker.getImage(image).inspect();
-    return true;
-  } catch (err) {
-    if ((err as { statusCode?: number }).statusCode === 404) return false;
-    throw err;
-  }
-}
-
 /** Docker's error text without dockerode's "(HTTP code N) unexpected - " prefix. */
 const dockerReason = (err: unknown): string => errorMessage(err).replace(/^\(HTTP code \d+\)\s*[a-z ]*-\s*/i, '').trim();
 
@@ -35,7 +25,7 @@ export async function pullImage(docker: Docker, image: string, progress: Progres
   try {
     stream = await docker.pull(image);
   } catch (err) {
-    throw new Error(`pulling ${image} failed: ${dockerReason(err)}`);
+    throw new Error(`pulling ${image} failed: ${dockerReason(err)}`, { cause: err });
   }
   const layers = new Map<string, { current: number; total: number }>();
   let last = Date.now();
@@ -79,8 +69,8 @@ export async function allowedImagesOnHosts(hosts: GpuHost[], images: { default: 
   await Promise.all(
     hosts.map(async (h) => {
       if (h.connection().state !== 'up') return;
-      const list = await withTimeout(h.docker.listImages(), budgetMs, 'listing images').catch(() => []);
-      for (const image of list) for (const tag of image.RepoTags ?? []) if (imageAllowed(tag, images.allowed)) found.add(tag);
+      const list = await withTimeout(h.runtime.listImages(), budgetMs, 'listing images').catch(() => []);
+      for (const image of list) for (const tag of image.tags) if (imageAllowed(tag, images.allowed)) found.add(tag);
     }),
   );
   return [...found];

@@ -1,18 +1,24 @@
 import { execFile } from 'node:child_process';
 import Docker from 'dockerode';
-import type { HostConfig } from '../config/schema.js';
+import type { Config, HostConfig } from '../config/schema.js';
+import { DockerRuntime } from './docker-runtime.js';
 import type { GpuHost, HostConnectionState } from './gpu-host.js';
 import type { CommandOutput } from './nvidia-smi.js';
+import type { RuntimeTimeouts } from './runtime.js';
 
 /** This machine: its own Docker socket and its own nvidia-smi, behind the same interface. */
 export class LocalHost implements GpuHost {
   readonly docker: Docker;
+  readonly runtime: DockerRuntime;
 
   constructor(
     readonly config: HostConfig,
+    gpubotConfig: Config,
+    timeouts: RuntimeTimeouts,
     private readonly env: NodeJS.ProcessEnv = process.env,
   ) {
     this.docker = new Docker({ socketPath: config.dockerSocket });
+    this.runtime = new DockerRuntime(config.name, this.docker, gpubotConfig, timeouts);
   }
 
   get name(): string {

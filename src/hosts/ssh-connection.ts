@@ -2,7 +2,7 @@ import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
 import { NodeSSH } from 'node-ssh';
 import type { Logger } from '../log.js';
 import { quoteArgv } from './argv.js';
-import { HostDownError, TimeoutError } from './errors.js';
+import { HostUnavailable, Timeout } from './errors.js';
 import { fingerprint, hostKeyMatches } from './host-key.js';
 import type { CommandOutput } from './nvidia-smi.js';
 
@@ -55,9 +55,9 @@ export class SshConnection {
   /** The connected client; waits only while the first attempt (or a reconnect) is in flight. */
   async ready(timeoutMs: number): Promise<Client> {
     if (this.state === 'up' && this.client) return this.client;
-    if (this.state === 'closed') throw new HostDownError(this.name, 'connection closed');
+    if (this.state === 'closed') throw new HostUnavailable(this.name, 'connection closed');
     // A host already known to be failing is reported at once, even while a retry is in flight.
-    if (this.state === 'down' || this.lastError) throw new HostDownError(this.name, this.lastError ?? 'not connected');
+    if (this.state === 'down' || this.lastError) throw new HostUnavailable(this.name, this.lastError ?? 'not connected');
     return new Promise<Client>((resolve, reject) => {
       const waiter = {
         resolve: (c: Client) => {
@@ -71,7 +71,7 @@ export class SshConnection {
       };
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new HostDownError(this.name, `no SSH connection within ${timeoutMs} ms`));
+        reject(new HostUnavailable(this.name, `no SSH connection within ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiters.push(waiter);
     });
@@ -103,12 +103,12 @@ export class SshConnection {
       const timer = setTimeout(() => {
         timedOut = true;
         channel?.close();
-        reject(new TimeoutError(`${this.name}: "${argv[0]}" took longer than ${timeoutMs} ms`));
+        reject(new Timeout(`${this.name}: "${argv[0]}" took longer than ${timeoutMs} ms`));
       }, Math.max(1, deadline - Date.now()));
       client.exec(command, (err, stream) => {
         if (err) {
           clearTimeout(timer);
-          reject(new HostDownError(this.name, `cannot open an SSH session: ${err.message}`));
+          reject(new HostUnavailable(this.name, `cannot open an SSH session: ${err.message}`));
           return;
         }
         // A channel that opens after the deadline is closed at once, not leaked.
@@ -135,7 +135,7 @@ export class SshConnection {
   async openStreamLocal(socketPath: string, timeoutMs: number): Promise<ClientChannel> {
     const client = await this.ready(timeoutMs);
     return new Promise((resolve, reject) => {
-      client.openssh_forwardOutStreamLocal(socketPath, (err, stream) => (err ? reject(new HostDownError(this.name, `cannot reach ${socketPath}: ${err.message}`)) : resolve(stream)));
+      client.openssh_forwardOutStreamLocal(socketPath, (err, stream) => (err ? reject(new HostUnavailable(this.name, `cannot reach ${socketPath}: ${err.message}`)) : resolve(stream)));
     });
   }
 
@@ -151,7 +151,7 @@ export class SshConnection {
         (client) =>
           new Promise<SFTPWrapper>((resolve, reject) =>
             client.sftp((err, sftp) => {
-              if (err) return reject(new HostDownError(this.name, `cannot open SFTP: ${err.message}`));
+              if (err) return reject(new HostUnavailable(this.name, `cannot open SFTP: ${err.message}`));
               sftp.on('close', () => {
                 if (this.sftpChannel === opening) this.sftpChannel = null;
               });
@@ -177,7 +177,7 @@ export class SshConnection {
     clearTimeout(this.retryTimer);
     this.client?.end();
     this.client = null;
-    this.flushWaiters(new HostDownError(this.name, 'connection closed'));
+    this.flushWaiters(new HostUnavailable(this.name, 'connection closed'));
   }
 
   private async attempt(): Promise<void> {
@@ -235,7 +235,7 @@ export class SshConnection {
     if (message !== this.lastError || this.state !== 'down') this.log.warn({ host: this.name, err: message }, 'ssh connection failed');
     this.lastError = message;
     this.setState('down');
-    this.flushWaiters(new HostDownError(this.name, message));
+    this.flushWaiters(new HostUnavailable(this.name, message));
     const delay = this.backoffMs * (0.8 + Math.random() * 0.4);
     this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
     clearTimeout(this.retryTimer);

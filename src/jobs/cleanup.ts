@@ -1,11 +1,11 @@
-import type Docker from 'dockerode';
 import { duration, isoMinute } from '../core/format.js';
 import { reply } from '../core/reply.js';
 import { audit } from '../db/audit.js';
 import { markRemoved } from '../db/containers.js';
 import { sendOnce } from '../db/notices.js';
-import { withTimeout } from '../hosts/errors.js';
+import { ContainerNotFound } from '../hosts/errors.js';
 import { LABEL } from '../hosts/labels.js';
+import type { ContainerDetails } from '../hosts/runtime.js';
 import { errorMessage } from '../util/errors.js';
 import type { Job } from './job.js';
 
@@ -42,16 +42,16 @@ export const cleanupJob: Job = {
       }
       const host = deps.pool.get(c.hostName);
       if (!host || host.connection().state !== 'up') continue;
-      let info: Docker.ContainerInspectInfo | undefined;
+      let info: ContainerDetails | undefined;
       try {
-        info = await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).inspect(), deps.config.timeouts.hostMs, 'inspecting');
+        info = await host.runtime.inspect(c.dockerId ?? c.name);
       } catch (err) {
-        if ((err as { statusCode?: number }).statusCode !== 404) continue; // cannot tell: leave it
+        if (!(err instanceof ContainerNotFound)) continue; // cannot tell: leave it
       }
       // Only what the host itself shows as a stopped gpubot container.
-      if (info && (info.State.Running || info.Config.Labels?.[LABEL.managed] !== 'true')) continue;
+      if (info && (info.running || info.labels[LABEL.managed] !== 'true')) continue;
       try {
-        if (info) await withTimeout(host.docker.getContainer(info.Id).remove({ v: false }), 30_000, 'removing');
+        if (info) await host.runtime.remove(info.id, { force: false });
       } catch (err) {
         log.warn({ host: c.hostName, container: c.name, err: errorMessage(err) }, 'could not remove a stopped container');
         continue;
@@ -68,8 +68,7 @@ export const cleanupJob: Job = {
       for (const host of deps.pool.all()) {
         if (host.connection().state !== 'up') continue;
         try {
-          const r = await withTimeout(host.docker.pruneImages({ filters: { dangling: ['true'] } }), 60_000, 'pruning images');
-          pruned += r.ImagesDeleted?.filter((d) => d.Deleted).length ?? 0;
+          pruned += await host.runtime.pruneImages();
         } catch (err) {
           log.warn({ host: host.name, err: errorMessage(err) }, 'could not prune images');
         }

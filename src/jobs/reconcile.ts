@@ -1,10 +1,9 @@
-import type Docker from 'dockerode';
 import { reply } from '../core/reply.js';
 import { release } from '../db/allocations.js';
 import { audit } from '../db/audit.js';
 import { markRemoved, markStopped } from '../db/containers.js';
-import { withTimeout } from '../hosts/errors.js';
 import { LABEL } from '../hosts/labels.js';
+import { ensureStopped, type ContainerSummary } from '../hosts/runtime.js';
 import type { OpsDeps } from '../operations/deps.js';
 import { errorMessage } from '../util/errors.js';
 
@@ -46,17 +45,17 @@ export async function reconcile(deps: OpsDeps): Promise<ReconcileReport> {
 
   for (const host of deps.pool.all()) {
     const rows = await db.container.findMany({ where: { hostName: host.name, state: { not: 'removed' } } });
-    let listed: Docker.ContainerInfo[];
+    let listed: ContainerSummary[];
     try {
       if (host.connection().state !== 'up') throw new Error('down');
-      listed = (await withTimeout(host.docker.listContainers({ all: true, filters: { label: [`${LABEL.managed}=true`] } }), deps.config.timeouts.hostMs, 'listing')) as Docker.ContainerInfo[];
+      listed = await host.runtime.listManaged();
     } catch {
       report.skippedHosts.push(host.name);
       continue;
     }
     answered.add(host.name);
     const byName = new Map(rows.map((r) => [r.name, r]));
-    const onHost = new Map(listed.map((c) => [c.Labels[LABEL.name] ?? c.Names[0]!.slice(1), c]));
+    const onHost = new Map(listed.map((c) => [c.labels[LABEL.name] ?? c.name, c]));
 
     for (const [name, c] of onHost) {
       const row = byName.get(name);
@@ -64,7 +63,7 @@ export async function reconcile(deps: OpsDeps): Promise<ReconcileReport> {
       // Unknown to the database (a launch cut short before its row... or another database), or a
       // launch that never finished: the user was told it failed, so it goes.
       try {
-        await withTimeout(host.docker.getContainer(c.Id).remove({ force: true }), deps.config.timeouts.hostMs * 3, 'removing');
+        await host.runtime.remove(c.id, { force: true });
       } catch (err) {
         log.warn({ host: host.name, container: name, err: errorMessage(err) }, 'could not remove an orphan container; its GPUs stay held');
         continue;
@@ -72,7 +71,7 @@ export async function reconcile(deps: OpsDeps): Promise<ReconcileReport> {
       report.removedOrphans.push(`${host.name}/${name}`);
       if (row) await markRemoved(deps, row, 'launch did not finish', now, true);
       else {
-        const allocationId = Number(c.Labels[LABEL.allocation]);
+        const allocationId = Number(c.labels[LABEL.allocation]);
         if (Number.isInteger(allocationId) && allocationId > 0 && !deps.pendingAllocations.has(allocationId)) await release(deps.txDb, allocationId, 'launch did not finish', deps.now());
       }
     }
@@ -85,7 +84,7 @@ export async function reconcile(deps: OpsDeps): Promise<ReconcileReport> {
         if (await markRemoved(deps, row, row.state === 'creating' ? 'launch did not finish' : 'container gone', now, true)) {
           (row.state === 'creating' ? report.removedOrphans : report.goneContainers).push(`${host.name}/${row.name}`);
         }
-      } else if (row.state === 'running' && live.State !== 'running') {
+      } else if (row.state === 'running' && live.state !== 'running') {
         if (await markStopped(deps, row, 'container exited', now, true)) {
           report.exitedContainers.push(`${host.name}/${row.name}`);
           // Fire and forget: a chat outage must not hold up reconciliation.
@@ -99,10 +98,9 @@ export async function reconcile(deps: OpsDeps): Promise<ReconcileReport> {
             )
             .catch(() => {});
         }
-      } else if (row.state === 'stopped' && live.State === 'running') {
+      } else if (row.state === 'stopped' && live.state === 'running') {
         try {
-          await withTimeout(host.docker.getContainer(live.Id).stop({ t: 10 }), 30_000, 'stopping');
-          report.restopped.push(`${host.name}/${row.name}`);
+          if ((await ensureStopped(host.runtime, live.id)) === 'stopped') report.restopped.push(`${host.name}/${row.name}`);
         } catch (err) {
           log.warn({ host: host.name, container: row.name, err: errorMessage(err) }, 'could not stop a container that should be stopped');
         }

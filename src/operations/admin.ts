@@ -8,14 +8,14 @@ import type { OpsDeps } from './deps.js';
 import { setQuota } from './quota.js';
 
 export async function adminCommand(deps: OpsDeps, req: Extract<Request, { command: 'admin' }>, { actor }: CommandContext): Promise<Reply> {
-  if (!actor.isAdmin) return refuse('Only admins can do that', 'Ask one of the admins listed in the config.');
+  if (!actor.isAdmin) return refuse('not-admin', 'Only admins can do that', 'Ask one of the admins listed in the config.');
   if (req.action === 'quota') return setQuota(deps, req, actor.handle);
   if (req.action === 'audit') return auditLog(deps, req.count);
   if (req.action === 'hosts') return hostsView(deps);
   if (req.action === 'drain' || req.action === 'undrain') return drain(deps, req.host, req.action === 'drain', actor.handle);
-  if (req.action !== 'run-job') return refuse('Unknown admin action');
+  if (req.action !== 'run-job') return refuse('invalid', 'Unknown admin action');
   const job = jobNamed(req.job);
-  if (!job) return refuse(`There is no job "${req.job}"`, `Jobs: ${jobs.map((j) => j.name).join(', ')}`);
+  if (!job) return refuse('not-found', `There is no job "${req.job}"`, `Jobs: ${jobs.map((j) => j.name).join(', ')}`);
   const summary = await job.run(deps);
   await audit(deps.db, { actor: actor.handle, action: 'run-job', target: job.name, result: 'ok', detail: summary });
   return reply('success', `Ran ${job.name}`, [{ type: 'text', text: summary }]);
@@ -48,7 +48,7 @@ async function hostsView(deps: OpsDeps): Promise<Reply> {
 }
 
 async function drain(deps: OpsDeps, host: string, drained: boolean, by: string): Promise<Reply> {
-  if (!deps.pool.get(host)) return refuse(`There is no host "${host}"`, `Known hosts: ${deps.pool.hostNames().join(', ')}`);
+  if (!deps.pool.get(host)) return refuse('not-found', `There is no host "${host}"`, `Known hosts: ${deps.pool.hostNames().join(', ')}`);
   await deps.db.host.upsert({ where: { name: host }, create: { name: host, drained }, update: { drained } });
   await audit(deps.db, { actor: by, action: drained ? 'drain' : 'undrain', target: host, result: 'ok' });
   return reply('success', drained ? `${host} is drained: nothing new goes there; what runs keeps running` : `${host} takes work again`);

@@ -1,6 +1,6 @@
 import type { CommandContext } from '../core/engine.js';
 import { HOUR_MS, isoMinute } from '../core/format.js';
-import { checkRequest, defaultHours } from '../core/policy/quota.js';
+import { checkRequest, defaultHours, quotaCode } from '../core/policy/quota.js';
 import { effectiveLimits, usageOf } from '../db/usage.js';
 import { refuse, reply, type Reply } from '../core/reply.js';
 import type { Request } from '../core/requests.js';
@@ -8,44 +8,39 @@ import { allocate, gpuKey, leaseHolders, parseIndexes, release } from '../db/all
 import { markRemoved, markStopped } from '../db/containers.js';
 import { audit } from '../db/audit.js';
 import type { Container } from '../db/client.js';
-import { withTimeout } from '../hosts/errors.js';
+import { ContainerNotFound } from '../hosts/errors.js';
 import type { GpuHost } from '../hosts/gpu-host.js';
+import { ensureStopped } from '../hosts/runtime.js';
 import { errorMessage } from '../util/errors.js';
-import { DOCKER_TIMEOUT_MS, SNAPSHOT_MAX_AGE_MS, type OpsDeps } from './deps.js';
+import { SNAPSHOT_MAX_AGE_MS, type OpsDeps } from './deps.js';
 import { ownedContainer } from './ownership.js';
 
 type Named<C extends string> = Extract<Request, { command: C }>;
-const statusCode = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
 
 /** The host of a container, if it can be reached now; acting on a down host is refused, not guessed. */
 function reachable(deps: OpsDeps, c: Container): GpuHost | Reply {
   const host = deps.pool.get(c.hostName);
-  if (!host) return refuse(`${c.name} is on ${c.hostName}, which is no longer configured`);
+  if (!host) return refuse('host-unavailable', `${c.name} is on ${c.hostName}, which is no longer configured`);
   const state = host.connection().state;
-  if (state !== 'up') return refuse(`${c.hostName} is down`, `${c.name} cannot be reached right now (${host.connection().lastError ?? state}). Nothing was changed; try again when the host is back.`);
+  if (state !== 'up') return refuse('host-unavailable', `${c.hostName} is down`, `${c.name} cannot be reached right now (${host.connection().lastError ?? state}). Nothing was changed; try again when the host is back.`);
   return host;
 }
 
 /** A container still being launched is left to its launch. */
 function settled(c: Container): Reply | null {
-  return c.state === 'creating' ? refuse(`${c.name} is still starting`, 'Try again in a moment.') : null;
+  return c.state === 'creating' ? refuse('still-starting', `${c.name} is still starting`, 'Try again in a moment.') : null;
 }
 
 export async function stopContainer(deps: OpsDeps, req: Named<'stop'>, { actor }: CommandContext): Promise<Reply> {
   const c = await ownedContainer(deps.db, actor, req.name);
   const busy = settled(c);
   if (busy) return busy;
-  if (c.state === 'stopped') return refuse(`${c.name} is already stopped`, `Start it with "start ${c.name}" or remove it with "rm ${c.name}".`);
+  if (c.state === 'stopped') return refuse('conflict', `${c.name} is already stopped`, `Start it with "start ${c.name}" or remove it with "rm ${c.name}".`);
   const host = reachable(deps, c);
-  if (!('docker' in host)) return host;
-  try {
-    await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).stop({ t: 10 }), DOCKER_TIMEOUT_MS, 'stopping');
-  } catch (err) {
-    if (statusCode(err) === 404) {
-      await markRemoved(deps, c, 'container gone', deps.now());
-      return refuse(`${c.name} no longer exists on ${c.hostName}`, 'Its GPUs were released.');
-    }
-    if (statusCode(err) !== 304) throw err; // 304: already stopped
+  if (!('runtime' in host)) return host;
+  if ((await ensureStopped(host.runtime, c.dockerId ?? c.name)) === 'gone') {
+    await markRemoved(deps, c, 'container gone', deps.now());
+    return refuse('not-found', `${c.name} no longer exists on ${c.hostName}`, 'Its GPUs were released.');
   }
   await markStopped(deps, c, 'stopped', deps.now());
   await audit(deps.db, { actor: actor.handle, action: 'stop', target: c.name, result: 'ok' });
@@ -54,11 +49,11 @@ export async function stopContainer(deps: OpsDeps, req: Named<'stop'>, { actor }
 
 export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor }: CommandContext): Promise<Reply> {
   const c = await ownedContainer(deps.db, actor, req.name);
-  if (c.state !== 'stopped') return refuse(`${c.name} is ${c.state}, not stopped`);
+  if (c.state !== 'stopped') return refuse(c.state === 'creating' ? 'still-starting' : 'conflict', `${c.name} is ${c.state}, not stopped`);
   const drained = await deps.db.host.findUnique({ where: { name: c.hostName } });
-  if (drained?.drained) return refuse(`${c.name} cannot start: ${c.hostName} is drained by an admin`, `"rm ${c.name}" and "run" again to start on another host (your files stay).`);
+  if (drained?.drained) return refuse('host-unavailable', `${c.name} cannot start: ${c.hostName} is drained by an admin`, `"rm ${c.name}" and "run" again to start on another host (your files stay).`);
   const host = reachable(deps, c);
-  if (!('docker' in host)) return host;
+  if (!('runtime' in host)) return host;
   const indexes = parseIndexes(c.gpuIndexes);
   const usage = await usageOf(deps.db, deps.config, c.userId, c.user.handle, deps.now());
   const limits = usage.limits;
@@ -80,7 +75,7 @@ export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor
       },
     });
     if (!taken.ok) {
-      if (taken.reason !== 'taken') return refuse(`${c.name} cannot start`, taken.reason);
+      if (taken.limit) return refuse(quotaCode(taken.limit), `${c.name} cannot start`, taken.reason);
       const holders = await leaseHolders(deps.db);
       const who = indexes
         .map((i) => {
@@ -90,18 +85,16 @@ export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor
         })
         .filter(Boolean)
         .join('; ');
-      return refuse(`${c.name} cannot start: its GPUs are taken`, `${who} on ${c.hostName}. Ask them, wait, or "rm ${c.name}" and "run" again to get other GPUs (your files stay).`);
+      return refuse('no-gpus', `${c.name} cannot start: its GPUs are taken`, `${who} on ${c.hostName}. Ask them, wait, or "rm ${c.name}" and "run" again to get other GPUs (your files stay).`);
     }
     // Tied to the row at once, so reconciliation never sees it as an allocation without a container.
     await deps.db.container.update({ where: { id: c.id }, data: { allocationId: taken.allocation.id } });
     try {
-      await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).start(), DOCKER_TIMEOUT_MS, 'starting');
+      await host.runtime.start(c.dockerId ?? c.name);
     } catch (err) {
-      if (statusCode(err) !== 304) {
-        await deps.db.container.update({ where: { id: c.id }, data: { allocationId: null } });
-        await release(deps.txDb, taken.allocation.id, 'start failed', deps.now());
-        return refuse(`Could not start ${c.name}`, errorMessage(err));
-      }
+      await deps.db.container.update({ where: { id: c.id }, data: { allocationId: null } });
+      await release(deps.txDb, taken.allocation.id, 'start failed', deps.now());
+      return refuse('failed', `Could not start ${c.name}`, errorMessage(err));
     }
     await deps.db.container.update({ where: { id: c.id }, data: { state: 'running', endsAt, stoppedAt: null } });
   } finally {
@@ -116,27 +109,15 @@ export async function removeContainer(deps: OpsDeps, req: Named<'rm'>, { actor }
   const busy = settled(c);
   if (busy) return busy;
   const host = reachable(deps, c);
-  if (!('docker' in host)) return host;
+  if (!('runtime' in host)) return host;
   try {
-    await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).remove({ force: true }), DOCKER_TIMEOUT_MS, 'removing');
+    await host.runtime.remove(c.dockerId ?? c.name, { force: true });
   } catch (err) {
-    if (statusCode(err) !== 404) throw err;
+    if (!(err instanceof ContainerNotFound)) throw err;
   }
   await markRemoved(deps, c, 'removed', deps.now());
   await audit(deps.db, { actor: actor.handle, action: 'rm', target: c.name, result: 'ok' });
   return reply('success', `${c.name} is removed`, [{ type: 'text', text: `Files in ${deps.config.storage.mountPath} stay in your directory and show up in your next container.` }]);
-}
-
-/** Docker's log stream without a TTY is framed: 8-byte headers before each chunk. */
-function demux(buf: Buffer): string {
-  const parts: Buffer[] = [];
-  let i = 0;
-  while (i + 8 <= buf.length && (buf[i] === 1 || buf[i] === 2 || buf[i] === 0) && buf[i + 1] === 0) {
-    const size = buf.readUInt32BE(i + 4);
-    parts.push(buf.subarray(i + 8, i + 8 + size));
-    i += 8 + size;
-  }
-  return i === 0 ? buf.toString('utf8') : Buffer.concat(parts).toString('utf8');
 }
 
 const MAX_LOG_CHARS = 3500;
@@ -144,9 +125,8 @@ const MAX_LOG_CHARS = 3500;
 export async function containerLogs(deps: OpsDeps, req: Named<'logs'>, { actor }: CommandContext): Promise<Reply> {
   const c = await ownedContainer(deps.db, actor, req.name);
   const host = reachable(deps, c);
-  if (!('docker' in host)) return host;
-  const raw = (await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).logs({ stdout: true, stderr: true, tail: req.tail, follow: false }), DOCKER_TIMEOUT_MS, 'reading logs')) as unknown as Buffer;
-  let text = demux(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
+  if (!('runtime' in host)) return host;
+  let text = await host.runtime.logs(c.dockerId ?? c.name, req.tail);
   const cut = text.length > MAX_LOG_CHARS;
   if (cut) text = text.slice(-MAX_LOG_CHARS);
   return reply('info', `Last ${req.tail} lines of ${c.name}`, [{ type: 'code', text: text.trimEnd() || '(no output yet)' }, ...(cut ? [{ type: 'text' as const, text: `Showing the last ${MAX_LOG_CHARS} characters.` }] : [])]);
@@ -159,7 +139,7 @@ export async function extendContainer(deps: OpsDeps, req: Named<'extend'>, { act
   const endsAt = new Date(Math.max(now, c.endsAt?.getTime() ?? now) + req.hours * HOUR_MS);
   const fromNow = (endsAt.getTime() - now) / HOUR_MS;
   if (fromNow > limits.maxHours) {
-    return refuse(`${c.name} cannot run that long`, `quota maxHours: it would end ${fromNow.toFixed(1)} h from now; the limit is ${limits.maxHours} h.`);
+    return refuse('over-quota', `${c.name} cannot run that long`, `quota maxHours: it would end ${fromNow.toFixed(1)} h from now; the limit is ${limits.maxHours} h.`);
   }
   await deps.db.container.update({ where: { id: c.id }, data: { endsAt } });
   if (c.allocationId) await deps.db.allocation.update({ where: { id: c.allocationId }, data: { endsAt } });

@@ -30,8 +30,6 @@ export interface OpsDeps {
   gateway?: GatewayInfo;
 }
 
-export const DOCKER_TIMEOUT_MS = 30_000;
-
 /**
  * How old a host probe may be for an allocation decision. Only inventory and processes gpubot did
  * not start come from it; who holds what is read from the database in the allocating transaction.

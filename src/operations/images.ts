@@ -1,22 +1,20 @@
-import type Docker from 'dockerode';
 import { imageAllowed } from '../core/policy/images.js';
-import { reply, type Reply } from '../core/reply.js';
+import { refuse, reply, type Reply } from '../core/reply.js';
 import type { Request } from '../core/requests.js';
 import { errorMessage } from '../util/errors.js';
-import { withTimeout } from '../hosts/errors.js';
 import type { OpsDeps } from './deps.js';
 
 export async function listImages(deps: OpsDeps, req: Extract<Request, { command: 'images' }>): Promise<Reply> {
   const names = req.host ? [req.host] : deps.pool.hostNames();
-  if (req.host && !deps.pool.get(req.host)) return reply('error', `There is no host "${req.host}"`, [{ type: 'text', text: `Known hosts: ${deps.pool.hostNames().join(', ')}` }]);
+  if (req.host && !deps.pool.get(req.host)) return refuse('not-found', `There is no host "${req.host}"`, `Known hosts: ${deps.pool.hostNames().join(', ')}`);
   const allowed = deps.config.images.allowed;
   const sections = await Promise.all(
     names.map(async (name): Promise<Reply['blocks'][number]> => {
       const host = deps.pool.get(name)!;
       try {
-        const images = (await withTimeout(host.docker.listImages(), deps.config.timeouts.hostMs, 'listing images')) as Docker.ImageInfo[];
+        const images = await host.runtime.listImages();
         const rows = images
-          .flatMap((i) => (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>').map((tag) => [tag, `${(i.Size / 1024 ** 2).toFixed(0)} MiB`, imageAllowed(tag, allowed) ? 'yes' : 'no']))
+          .flatMap((i) => i.tags.map((tag) => [tag, `${(i.sizeBytes / 1024 ** 2).toFixed(0)} MiB`, imageAllowed(tag, allowed) ? 'yes' : 'no']))
           .sort((a, b) => a[0]!.localeCompare(b[0]!));
         return { type: 'section', heading: `${name}: ${rows.length} image(s)`, blocks: [{ type: 'table', columns: ['Image', 'Size', 'Allowed'], rows }] };
       } catch (err) {

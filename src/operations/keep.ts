@@ -12,7 +12,7 @@ import { ownedContainer } from './ownership.js';
  */
 export async function keepContainer(deps: OpsDeps, req: Extract<Request, { command: 'keep' }>, { actor }: CommandContext): Promise<Reply> {
   const c = await ownedContainer(deps.db, actor, req.name);
-  if (c.state !== 'stopped' && c.state !== 'running') return refuse(`${c.name} is ${c.state}`, 'Try again in a moment.');
+  if (c.state !== 'stopped' && c.state !== 'running') return refuse('still-starting', `${c.name} is ${c.state}`, 'Try again in a moment.');
   const now = deps.now().getTime();
   const forMs = c.state === 'stopped' ? deps.config.cleanup.keepFor : deps.config.idle.keepFor;
   const keepUntil = new Date(c.state === 'running' && c.endsAt ? Math.min(now + forMs, c.endsAt.getTime()) : now + forMs);

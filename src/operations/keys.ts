@@ -50,18 +50,18 @@ export async function keyCommand(deps: OpsDeps, req: Extract<Request, { command:
   const limiter = limiterFor(deps);
   if (!limiter.take(`key:${actor.userId}`)) {
     const minutes = Math.ceil(limiter.retryAfterMs(`key:${actor.userId}`) / 60_000);
-    return refuse('Too many key changes', `At most ${KEY_CHANGES.limit} key changes in ${KEY_CHANGES.windowMs / 60_000} minutes; try again in ${minutes} min.`);
+    return refuse('rate-limited', 'Too many key changes', `At most ${KEY_CHANGES.limit} key changes in ${KEY_CHANGES.windowMs / 60_000} minutes; try again in ${minutes} min.`);
   }
   if (req.action === 'add') {
     let key;
     try {
       key = parsePublicKeyLine(req.line);
     } catch (err) {
-      return refuse('That key was not added', capitalize((err as Error).message));
+      return refuse('invalid', 'That key was not added', capitalize((err as Error).message));
     }
     const added = await addKey(db, actor.userId, key);
-    if (added === 'full') return refuse('That key was not added', `You have ${MAX_KEYS_PER_USER} keys already; remove one with "key rm FINGERPRINT".`);
-    if (added === 'taken') return refuse('That key was not added', `${key.fingerprint} is registered already (by you or someone else); a key can belong to one user only.`);
+    if (added === 'full') return refuse('over-quota', 'That key was not added', `You have ${MAX_KEYS_PER_USER} keys already; remove one with "key rm FINGERPRINT".`);
+    if (added === 'taken') return refuse('conflict', 'That key was not added', `${key.fingerprint} is registered already (by you or someone else); a key can belong to one user only.`);
     await audit(db, { actor: actor.handle, action: 'key-add', target: key.fingerprint, result: 'ok', detail: `${key.type}${key.comment ? ` ${key.comment}` : ''}` });
     const addr = gatewayAddress(deps);
     return reply('success', `Key added: ${key.fingerprint}`, [
@@ -70,7 +70,7 @@ export async function keyCommand(deps: OpsDeps, req: Extract<Request, { command:
     ]);
   }
   const removed = await removeKeys(db, actor.userId, req.target);
-  if (!removed.length) return refuse(req.target === 'all' ? 'You have no SSH keys' : `You have no key ${req.target}`, 'See "key ls".');
+  if (!removed.length) return refuse('not-found', req.target === 'all' ? 'You have no SSH keys' : `You have no key ${req.target}`, 'See "key ls".');
   deps.gateway?.revokeKeys(removed.map((k) => k.fingerprint));
   for (const k of removed) await audit(db, { actor: actor.handle, action: 'key-rm', target: k.fingerprint, result: 'ok', detail: k.comment ?? undefined });
   return reply('success', removed.length === 1 ? `Key removed: ${removed[0]!.fingerprint}` : `${removed.length} keys removed`, [
@@ -80,7 +80,7 @@ export async function keyCommand(deps: OpsDeps, req: Extract<Request, { command:
 
 export async function sshConfig(deps: OpsDeps, _req: Extract<Request, { command: 'ssh-config' }>, { actor }: CommandContext): Promise<Reply> {
   const addr = gatewayAddress(deps);
-  if (!addr) return refuse('The SSH gateway is not enabled here', 'An admin can turn it on with "gateway:" in the config.');
+  if (!addr) return refuse('unavailable', 'The SSH gateway is not enabled here', 'An admin can turn it on with "gateway:" in the config.');
   const running = await deps.db.container.findMany({ where: { userId: actor.userId, state: 'running' }, orderBy: { name: 'asc' } });
   if (!running.length) return reply('info', 'You have no running containers', [{ type: 'text', text: 'Start one with "run"; then ask again.' }]);
   const block = running

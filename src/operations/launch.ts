@@ -1,13 +1,13 @@
 import type { ProgressSink } from '../core/reply.js';
 import type { Container } from '../db/client.js';
 import type { GpuHost } from '../hosts/gpu-host.js';
-import { containerSpec, userDir } from '../hosts/container-spec.js';
+import { userDir } from '../hosts/container-spec.js';
 import { LABEL } from '../hosts/labels.js';
 import { markStopped } from '../db/containers.js';
-import { hasImage, pullImage } from '../hosts/images.js';
-import { withTimeout } from '../hosts/errors.js';
+import { ContainerNotFound } from '../hosts/errors.js';
+import { ensureStopped } from '../hosts/runtime.js';
 import { errorMessage } from '../util/errors.js';
-import { DOCKER_TIMEOUT_MS, type OpsDeps } from './deps.js';
+import type { OpsDeps } from './deps.js';
 
 /** Kills the process at a named point when GPUBOT_FAILPOINT says so (crash-recovery tests). */
 export function failpoint(deps: Pick<OpsDeps, 'failpoint'>, name: string): void {
@@ -31,15 +31,15 @@ export async function ensureUserDir(deps: Pick<OpsDeps, 'config' | 'userDirs'>, 
 const missingBindSource = (err: unknown): boolean => /bind source path does not exist/i.test(errorMessage(err));
 
 export async function ensureImage(host: GpuHost, image: string, progress: ProgressSink): Promise<void> {
-  if (await withTimeout(hasImage(host.docker, image), DOCKER_TIMEOUT_MS, `looking for ${image}`)) return;
+  if (await host.runtime.hasImage(image)) return;
   await progress(`${image} is not on ${host.name} yet: pulling it`);
-  await pullImage(host.docker, image, progress);
+  await host.runtime.pull(image, progress);
   await progress(`pulled ${image} on ${host.name}`);
 }
 
 /** Creates and starts the container for a DB row in state "creating"; returns the Docker id. */
 export async function createAndStart(deps: OpsDeps, host: GpuHost, row: Container, owner: string, cmd: string[] | undefined): Promise<string> {
-  const spec = containerSpec(deps.config, {
+  const spec = {
     name: row.name,
     owner,
     image: row.image,
@@ -48,19 +48,19 @@ export async function createAndStart(deps: OpsDeps, host: GpuHost, row: Containe
     shmSize: row.shmSize ?? deps.config.storage.shmSize,
     cmd,
     host: host.config,
-  });
-  const create = () => withTimeout(host.docker.createContainer(spec), DOCKER_TIMEOUT_MS, 'creating the container');
-  const container = await create().catch(async (err: unknown) => {
+  };
+  const create = () => host.runtime.create(spec);
+  const id = await create().catch(async (err: unknown) => {
     if (!missingBindSource(err)) throw err;
     await ensureUserDir(deps, host, owner, true);
     return create();
   });
   failpoint(deps, 'after-container-create');
-  await withTimeout(container.start(), DOCKER_TIMEOUT_MS, 'starting the container').catch((err: unknown) => {
+  await host.runtime.start(id).catch((err: unknown) => {
     // The caller removes the container (by id) before it gives the GPUs back.
-    throw Object.assign(err instanceof Error ? err : new Error(String(err)), { containerId: container.id });
+    throw Object.assign(err instanceof Error ? err : new Error(String(err)), { containerId: id });
   });
-  return container.id;
+  return id;
 }
 
 /**
@@ -69,13 +69,12 @@ export async function createAndStart(deps: OpsDeps, host: GpuHost, row: Containe
  */
 export async function removeIfPresent(host: GpuHost, idOrName: string, allocationId: number): Promise<boolean> {
   try {
-    const c = host.docker.getContainer(idOrName);
-    const info = await withTimeout(c.inspect(), DOCKER_TIMEOUT_MS, 'inspecting');
-    if (info.Config.Labels?.[LABEL.allocation] !== String(allocationId)) return true;
-    await withTimeout(c.remove({ force: true }), DOCKER_TIMEOUT_MS, 'removing');
+    const info = await host.runtime.inspect(idOrName);
+    if (info.labels[LABEL.allocation] !== String(allocationId)) return true;
+    await host.runtime.remove(info.id, { force: true });
     return true;
   } catch (err) {
-    return (err as { statusCode?: number }).statusCode === 404;
+    return err instanceof ContainerNotFound;
   }
 }
 
@@ -87,13 +86,10 @@ export async function stopOnHost(deps: OpsDeps, c: Container, reason: string, no
   const host = deps.pool.get(c.hostName);
   if (!host || host.connection().state !== 'up') return false;
   try {
-    await withTimeout(host.docker.getContainer(c.dockerId ?? c.name).stop({ t: 10 }), DOCKER_TIMEOUT_MS, 'stopping');
+    await ensureStopped(host.runtime, c.dockerId ?? c.name);
   } catch (err) {
-    const code = (err as { statusCode?: number }).statusCode;
-    if (code !== 304 && code !== 404) {
-      deps.log.warn({ host: c.hostName, container: c.name, reason, err: errorMessage(err) }, 'could not stop a container');
-      return false;
-    }
+    deps.log.warn({ host: c.hostName, container: c.name, reason, err: errorMessage(err) }, 'could not stop a container');
+    return false;
   }
   return markStopped(deps, c, reason, now, true);
 }

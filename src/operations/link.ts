@@ -24,8 +24,8 @@ export async function link(deps: OpsDeps, req: Extract<Request, { command: 'link
     return reply('info', `Your link code: ${code}`, [{ type: 'text', text: `In your other chat, say "link ${code}" before ${isoMinute(expiresAt)}. Both then count as ${actor.handle}: one quota, one directory.` }]);
   }
   const found = await db.linkCode.findUnique({ where: { code: req.code } });
-  if (!found || found.expiresAt <= now) return refuse('That link code is not valid', 'It may have expired (they last 10 minutes); say "link" in the other chat for a new one.');
-  if (found.userId === actor.userId) return refuse('That code is your own', 'Say it in your other chat.');
+  if (!found || found.expiresAt <= now) return refuse('not-found', 'That link code is not valid', 'It may have expired (they last 10 minutes); say "link" in the other chat for a new one.');
+  if (found.userId === actor.userId) return refuse('invalid', 'That code is your own', 'Say it in your other chat.');
   const target = await db.user.findUniqueOrThrow({ where: { id: found.userId } });
   const from = actor.userId;
   await db.$transaction([

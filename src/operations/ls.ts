@@ -1,10 +1,8 @@
-import type Docker from 'dockerode';
 import type { CommandContext } from '../core/engine.js';
 import { isoMinute } from '../core/format.js';
 import { reply, type Reply } from '../core/reply.js';
 import type { Request } from '../core/requests.js';
 import type { ContainerState } from '../core/views.js';
-import { withTimeout } from '../hosts/errors.js';
 import { LABEL } from '../hosts/labels.js';
 import type { OpsDeps } from './deps.js';
 
@@ -16,8 +14,8 @@ async function liveStates(deps: OpsDeps, hosts: string[]): Promise<Map<string, M
       const host = deps.pool.get(name);
       if (!host || host.connection().state !== 'up') return void out.set(name, null);
       try {
-        const list = (await withTimeout(host.docker.listContainers({ all: true, filters: { label: [`${LABEL.managed}=true`] } }), deps.config.timeouts.hostMs, 'listing')) as Docker.ContainerInfo[];
-        out.set(name, new Map(list.map((c) => [c.Labels[LABEL.name] ?? c.Names[0]!.slice(1), c.State])));
+        const list = await host.runtime.listManaged();
+        out.set(name, new Map(list.map((c) => [c.labels[LABEL.name] ?? c.name, c.state])));
       } catch {
         out.set(name, null);
       }

@@ -1,6 +1,7 @@
 import type { CommandContext } from '../core/engine.js';
 import { reply, refuse, type Reply } from '../core/reply.js';
 import type { Request } from '../core/requests.js';
+import { commandText, runWords } from '../core/grammar.js';
 import type { QueuedRun } from '../db/client.js';
 import { audit } from '../db/audit.js';
 import { usageOf } from '../db/usage.js';
@@ -13,9 +14,21 @@ export const NO_GPUS = 'No GPUs for you right now';
  * its owner is at their weekly GPU-hours. Null for any other refusal.
  */
 export function queueableRefusal(refusal: Reply, atLimit: 'refuse' | 'queue'): 'no-gpus' | 'over-hours' | null {
-  if (refusal.title === NO_GPUS) return 'no-gpus';
-  const overHours = refusal.title === 'Over your quota' && refusal.blocks.some((b) => b.type === 'text' && b.text.startsWith('quota gpuHoursPerWeek'));
-  return overHours && atLimit === 'queue' ? 'over-hours' : null;
+  switch (refusal.code) {
+    case 'no-gpus':
+      return 'no-gpus';
+    case 'over-gpu-hours':
+      return atLimit === 'queue' ? 'over-hours' : null;
+    default:
+      return null;
+  }
+}
+
+/** A refusal that could wait in the queue, with a button that asks again with --queue. */
+export function withQueueButton(refusal: Reply, req: RunRequest): Reply {
+  const again = commandText(runWords({ ...req, queue: true }));
+  if (!again) return refusal; // a command no line of text reads back exactly: the text says "add --queue"
+  return { ...refusal, blocks: [...refusal.blocks, { type: 'actions', actions: [{ id: 'queue', label: 'Queue it', command: again, style: 'primary' }] }] };
 }
 type RunRequest = Extract<Request, { command: 'run' }>;
 
@@ -45,10 +58,10 @@ export async function enqueue(deps: OpsDeps, req: RunRequest, actor: { userId: n
 export async function queueCommand(deps: OpsDeps, req: Extract<Request, { command: 'queue' }>, { actor }: CommandContext): Promise<Reply> {
   if (req.cancel !== undefined) {
     const row = await deps.db.queuedRun.findUnique({ where: { id: req.cancel } });
-    if (!row || row.state !== 'waiting') return refuse(`Nothing waiting as #${req.cancel}`);
-    if (row.userId !== actor.userId && !actor.isAdmin) return refuse(`#${row.id} is not yours`, 'Only its owner or an admin can cancel it.');
+    if (!row || row.state !== 'waiting') return refuse('not-found', `Nothing waiting as #${req.cancel}`);
+    if (row.userId !== actor.userId && !actor.isAdmin) return refuse('not-owner', `#${row.id} is not yours`, 'Only its owner or an admin can cancel it.');
     const { count } = await deps.db.queuedRun.updateMany({ where: { id: row.id, state: 'waiting' }, data: { state: 'cancelled', doneAt: deps.now() } });
-    if (!count) return refuse(`#${row.id} is no longer waiting`);
+    if (!count) return refuse('conflict', `#${row.id} is no longer waiting`);
     await audit(deps.db, { actor: actor.handle, action: 'queue cancel', target: String(row.id), result: 'ok' });
     return reply('success', `Cancelled #${row.id}`);
   }

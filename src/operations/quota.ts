@@ -22,16 +22,16 @@ export function usageBlocks(u: Usage): Reply['blocks'] {
 
 export async function showQuota(deps: OpsDeps, req: Extract<Request, { command: 'quota' }>, { actor }: CommandContext): Promise<Reply> {
   const handle = req.user ?? actor.handle;
-  if (handle !== actor.handle && !actor.isAdmin) return refuse('Only admins can see someone else’s quota', 'Say "quota" for your own.');
+  if (handle !== actor.handle && !actor.isAdmin) return refuse('not-admin', 'Only admins can see someone else’s quota', 'Say "quota" for your own.');
   const user = await deps.db.user.findUnique({ where: { handle } });
-  if (!user) return refuse(`There is no user "${handle}"`);
+  if (!user) return refuse('not-found', `There is no user "${handle}"`);
   return reply('info', `Quota of ${handle}`, usageBlocks(await usageOf(deps.db, deps.config, user.id, handle, deps.now())));
 }
 
 /** admin quota USER ...: limits set in chat win over the config file, and are audited. */
 export async function setQuota(deps: OpsDeps, req: Extract<Request, { command: 'admin'; action: 'quota' }>, actorHandle: string): Promise<Reply> {
   const user = await deps.db.user.findUnique({ where: { handle: req.user } });
-  if (!user) return refuse(`There is no user "${req.user}"`);
+  if (!user) return refuse('not-found', `There is no user "${req.user}"`);
   const data = { maxGpus: req.maxGpus, gpuHoursPerWeek: req.gpuHoursPerWeek, maxHours: req.maxHours, updatedBy: actorHandle };
   await deps.db.quotaOverride.upsert({ where: { handle: req.user }, create: { handle: req.user, ...data }, update: data });
   const changed = [req.maxGpus !== undefined && `maxGpus ${req.maxGpus}`, req.gpuHoursPerWeek !== undefined && `gpuHoursPerWeek ${req.gpuHoursPerWeek}`, req.maxHours !== undefined && `maxHours ${req.maxHours}`].filter(Boolean).join(', ');

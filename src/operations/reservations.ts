@@ -30,9 +30,9 @@ export async function releaseReservation(deps: OpsDeps, req: Extract<Request, { 
     return reply(mine.length ? 'success' : 'info', mine.length ? `Released ${mine.length} reservation${mine.length === 1 ? '' : 's'}` : 'You have no reservations');
   }
   const a = await deps.db.allocation.findUnique({ where: { id: req.target }, include: { user: true } });
-  if (!a || a.kind !== 'reservation' || a.state !== 'active') return refuse(`There is no active reservation ${req.target}`, 'See "ls" for yours.');
+  if (!a || a.kind !== 'reservation' || a.state !== 'active') return refuse('not-found', `There is no active reservation ${req.target}`, 'See "ls" for yours.');
   if (a.userId !== actor.userId && !actor.isAdmin) {
-    return refuse(`Reservation ${a.id} belongs to ${a.user.handle}`, 'Only they or an admin can release it.');
+    return refuse('not-owner', `Reservation ${a.id} belongs to ${a.user.handle}`, 'Only they or an admin can release it.');
   }
   await release(deps.txDb, a.id, actor.userId === a.userId ? 'released' : `released by admin ${actor.handle}`, deps.now());
   await audit(deps.db, { actor: actor.handle, action: 'release', target: String(a.id), result: 'ok' });

@@ -11,7 +11,7 @@ import { userDir } from '../hosts/container-spec.js';
 import { errorMessage } from '../util/errors.js';
 import type { OpsDeps } from './deps.js';
 import { isReply, takeGpus } from './take-gpus.js';
-import { enqueue, queueableRefusal } from './queue.js';
+import { enqueue, queueableRefusal, withQueueButton } from './queue.js';
 import { createAndStart, ensureImage, ensureUserDir, removeIfPresent } from './launch.js';
 import { gatewayAddress, gatewayBlocks } from './keys.js';
 
@@ -21,7 +21,7 @@ type RunRequest = Extract<Request, { command: 'run' }>;
 export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, progress }: CommandContext): Promise<Reply> {
   const { config, db } = deps;
   const image = req.image ?? config.images.default;
-  if (!imageAllowed(image, config.images.allowed)) return refuse('That image is not allowed', `${image} is not on the allow-list: ${config.images.allowed.join(', ')}`);
+  if (!imageAllowed(image, config.images.allowed)) return refuse('not-allowed', 'That image is not allowed', `${image} is not on the allow-list: ${config.images.allowed.join(', ')}`);
   let jupyterToken: string | undefined;
   if (req.jupyter) {
     const refusal = jupyterRefusal(deps, req, image);
@@ -30,12 +30,13 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
     req = { ...req, cmd: jupyterCommand(jupyterToken, config.storage.mountPath) };
   }
   const name = req.name ?? `${actor.handle}-${randomBytes(2).toString('hex')}`;
-  if (await db.container.findUnique({ where: { name } })) return refuse(`The name "${name}" is taken`, 'Pick another --name, or remove the old container with "rm".');
+  if (await db.container.findUnique({ where: { name } })) return refuse('conflict', `The name "${name}" is taken`, 'Pick another --name, or remove the old container with "rm".');
 
   const taken = await takeGpus(deps, actor, 'container', req);
   if (isReply(taken)) {
     const why = queueableRefusal(taken, config.quotas.atLimit);
-    return req.queue && why ? enqueue(deps, req, actor, why === 'over-hours' ? 'You are at your weekly GPU-hours.' : 'No GPUs fit now.') : taken;
+    if (!why) return taken;
+    return req.queue ? enqueue(deps, req, actor, why === 'over-hours' ? 'You are at your weekly GPU-hours.' : 'No GPUs fit now.') : withQueueButton(taken, req);
   }
   const { endsAt } = taken;
 
@@ -50,7 +51,7 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
   } catch (err) {
     deps.launching.delete(name);
     await release(deps.txDb, taken.allocation.id, 'launch failed', deps.now());
-    if ((err as { code?: string }).code === 'P2002') return refuse(`The name "${name}" is taken`, 'Pick another --name.');
+    if ((err as { code?: string }).code === 'P2002') return refuse('conflict', `The name "${name}" is taken`, 'Pick another --name.');
     throw err;
   } finally {
     deps.pendingAllocations.delete(taken.allocation.id);
@@ -73,6 +74,7 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
     const gone = await removeIfPresent(host, dockerId ?? (err as { containerId?: string }).containerId ?? name, taken.allocation.id);
     if (gone) await markRemoved(deps, row, 'launch failed', deps.now());
     return refuse(
+      'failed',
       `Could not start ${name}`,
       gone ? `${message}. Nothing is held: the GPUs went back to the pool.` : `${message}. ${taken.host} did not confirm the container is gone, so its GPUs stay held until gpubot can check.`,
     );
@@ -113,11 +115,11 @@ export const jupyterCommand = (token: string, root: string): string[] => [
 
 function jupyterRefusal(deps: OpsDeps, req: RunRequest, image: string): Reply | undefined {
   const { jupyter } = deps.config.images;
-  if (!gatewayAddress(deps)) return refuse('run --jupyter needs the SSH gateway', 'JupyterLab is reached through an ssh -L forward; an admin can turn the gateway on with "gateway:" in the config.');
-  if (req.cmd) return refuse('run --jupyter takes no command', 'JupyterLab is the container\'s command; leave out "-- CMD".');
-  if (req.queue) return refuse('run --jupyter cannot wait in the queue', 'Its link is only given when it starts; run it when GPUs are free.');
+  if (!gatewayAddress(deps)) return refuse('unavailable', 'run --jupyter needs the SSH gateway', 'JupyterLab is reached through an ssh -L forward; an admin can turn the gateway on with "gateway:" in the config.');
+  if (req.cmd) return refuse('invalid', 'run --jupyter takes no command', 'JupyterLab is the container\'s command; leave out "-- CMD".');
+  if (req.queue) return refuse('invalid', 'run --jupyter cannot wait in the queue', 'Its link is only given when it starts; run it when GPUs are free.');
   if (!imageAllowed(image, jupyter)) {
-    return refuse(`${image} has no JupyterLab`, jupyter.length ? `run --jupyter needs an image listed under images.jupyter: ${jupyter.join(', ')} (give it with --image).` : 'No image is listed under images.jupyter in the config; ask an admin to add one that has JupyterLab.');
+    return refuse('not-allowed', `${image} has no JupyterLab`, jupyter.length ? `run --jupyter needs an image listed under images.jupyter: ${jupyter.join(', ')} (give it with --image).` : 'No image is listed under images.jupyter in the config; ask an admin to add one that has JupyterLab.');
   }
   return undefined;
 }

@@ -1,6 +1,6 @@
 import { HOUR_MS } from '../core/format.js';
 import { placeGpus } from '../core/policy/allocation.js';
-import { checkRequest, defaultHours, overQuota } from '../core/policy/quota.js';
+import { checkRequest, defaultHours, quotaCode } from '../core/policy/quota.js';
 import { usageOf } from '../db/usage.js';
 import { refuse, type Reply } from '../core/reply.js';
 import type { Actor } from '../core/requests.js';
@@ -21,7 +21,7 @@ export interface Taken {
 
 /** Quota, placement and the allocating transaction, shared by `run` and `reserve`. */
 export async function takeGpus(deps: OpsDeps, actor: Actor, kind: AllocationKind, req: { gpus: number; host?: string; hours?: number }): Promise<Taken | Reply> {
-  if (req.host && !deps.pool.get(req.host)) return refuse(`There is no host "${req.host}"`, `Known hosts: ${deps.pool.hostNames().join(', ')}`);
+  if (req.host && !deps.pool.get(req.host)) return refuse('not-found', `There is no host "${req.host}"`, `Known hosts: ${deps.pool.hostNames().join(', ')}`);
   const usage = await usageOf(deps.db, deps.config, actor.userId, actor.handle, deps.now());
   const limits = usage.limits;
   const hours = req.hours ?? defaultHours(limits);
@@ -36,8 +36,8 @@ export async function takeGpus(deps: OpsDeps, actor: Actor, kind: AllocationKind
     place: (leased) => placeGpus(candidates(snapshots, drained, leased), req.gpus, req.host),
   });
   if (!taken.ok) {
-    if (overQuota(taken.reason)) return refuse('Over your quota', `${taken.reason}.`);
-    return refuse(NO_GPUS, `${taken.reason}.${kind === 'container' ? ' Add --queue to wait for GPUs instead.' : ''}`);
+    if (taken.limit) return refuse(quotaCode(taken.limit), 'Over your quota', `${taken.reason}.`);
+    return refuse('no-gpus', NO_GPUS, `${taken.reason}.${kind === 'container' ? ' Add --queue to wait for GPUs instead.' : ''}`);
   }
   setLogHost(taken.host);
   return { allocation: taken.allocation, host: taken.host, indexes: taken.indexes, endsAt };

@@ -556,14 +556,14 @@ async function stopDockerd(dir: string, pid: number | null): Promise<void> {
 
 async function removeLeftoverCgroups(dir: string): Promise<void> {
   // Only needed when containers were SIGKILLed behind dockerd's back.
-  let ids: string[] = [];
+  let ids: string[];
   try {
     ids = await fs.readdir(path.join(dir, 'data', 'containers'));
   } catch {
     return;
   }
   if (ids.length === 0) return;
-  let controllers: string[] = [];
+  let controllers: string[];
   try {
     controllers = await fs.readdir('/sys/fs/cgroup');
   } catch {

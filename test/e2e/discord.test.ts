@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.js';
 import { gpuCommand } from '../../src/adapters/discord/command.js';
 import { DiscordAdapter } from '../../src/adapters/discord/discord-adapter.js';
+import { jobs } from '../../src/jobs/index.js';
 import { silentLogger } from '../../src/log.js';
 import { startBed, type Bed } from '../bed/testbed.js';
 import { appFor } from '../support/app.js';
@@ -39,7 +40,7 @@ describe('Discord adapter, real discord.js against a local Discord', () => {
   beforeAll(async () => {
     bed = await startBed({ hosts: 1 });
     discord = await startDiscordStandin({ users: { D1: { username: 'alice' }, D2: { username: 'bob' }, D3: { username: 'carol', global_name: 'Carol C' } } });
-    app = await appFor(bed, { images: { default: 'pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime', allowed: ['pytorch/pytorch:*', 'gpubot-test/*', '127.0.0.1:*'] } });
+    app = await appFor(bed, { admins: ['D1'], images: { default: 'pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime', allowed: ['pytorch/pytorch:*', 'gpubot-test/*', '127.0.0.1:*'] } });
     adapter = new DiscordAdapter({ token: discord.token, appId: discord.appId, guildId: discord.guildId, apiUrl: discord.apiUrl }, silentLogger());
     await adapter.start(app);
   });
@@ -52,8 +53,13 @@ describe('Discord adapter, real discord.js against a local Discord', () => {
 
   it('registers /gpu in the guild exactly as the builders say', async () => {
     const put = discord.requests.find((r) => r.method === 'PUT' && r.path.endsWith(`/applications/${discord.appId}/guilds/${discord.guildId}/commands`));
-    expect(put?.body).toEqual([JSON.parse(JSON.stringify(gpuCommand().toJSON()))]);
-    expect(put!.body[0].options.map((o: Json) => o.name)).toEqual(['status', 'run', 'queue', 'reserve', 'release', 'ls', 'stop', 'start', 'rm', 'keep', 'logs', 'extend', 'images', 'help', 'link', 'quota', 'admin']);
+    expect(put?.body).toEqual([JSON.parse(JSON.stringify(gpuCommand({ job: jobs.map((j) => j.name) }).toJSON()))]);
+    expect(put!.body[0].options.map((o: Json) => o.name)).toEqual(['help', 'status', 'run', 'reserve', 'release', 'ls', 'stop', 'start', 'rm', 'logs', 'extend', 'keep', 'images', 'quota', 'queue', 'link', 'admin']);
+    // Every admin action is a subcommand of the "admin" group; run-job offers the jobs.
+    const admin = put!.body[0].options.find((o: Json) => o.name === 'admin');
+    expect(admin.type).toBe(2);
+    expect(admin.options.map((o: Json) => o.name)).toEqual(['run-job', 'quota', 'audit', 'hosts', 'drain', 'undrain']);
+    expect(admin.options[0].options[0].choices.map((c: Json) => c.value)).toEqual(jobs.map((j) => j.name));
   });
 
   it('answers status publicly as an embed with a field per host', async () => {
@@ -150,6 +156,25 @@ describe('Discord adapter, real discord.js against a local Discord', () => {
     const bad = await gpu('D1', 'run', [{ name: 'name', type: STRING, value: '../etc' }]);
     expect(bad.message.embeds[0].title).toBe('That command was not understood');
     expect(bad.message.embeds[0].description).toContain('is not a valid name');
+  });
+
+  it('reaches every admin action as /gpu admin ACTION, with the same rules as typed text', async () => {
+    const admin = async (userId: string, action: string, options: { name: string; type: number; value: string | number | boolean }[] = []) => {
+      const sent = discord.dispatchInteraction(discord.slashCommand({ userId, subcommandGroup: 'admin', subcommand: action, options }));
+      expect((await sent.callback).type).toBe(5);
+      return (await discord.waitForOriginal(sent.token, (m) => (m.embeds?.length ?? 0) > 0, 20_000)).embeds[0];
+    };
+    expect((await admin('D2', 'hosts')).title).toBe('Only admins can do that');
+    expect((await admin('D1', 'hosts')).title).toBe('1 host(s)');
+    expect((await admin('D1', 'drain', [{ name: 'host', type: STRING, value: 'h1' }])).title).toBe('h1 is drained: nothing new goes there; what runs keeps running');
+    expect((await app.db.host.findUniqueOrThrow({ where: { name: 'h1' } })).drained).toBe(true);
+    expect((await admin('D1', 'undrain', [{ name: 'host', type: STRING, value: 'h1' }])).title).toBe('h1 takes work again');
+    expect((await admin('D1', 'quota', [{ name: 'user', type: STRING, value: 'bob' }, { name: 'gpu-hours', type: 10, value: 300 }])).title).toMatch(/bob/);
+    expect(await app.db.quotaOverride.findUnique({ where: { handle: 'bob' } })).toMatchObject({ gpuHoursPerWeek: 300 });
+    expect((await admin('D1', 'audit', [{ name: 'count', type: INTEGER, value: 3 }])).title).toBe('The last 3 audit event(s)');
+    expect((await admin('D1', 'run-job', [{ name: 'job', type: STRING, value: 'reconcile' }])).title).toBe('Ran reconcile');
+    // A value the typed grammar refuses is refused here too.
+    expect((await admin('D1', 'drain', [{ name: 'host', type: STRING, value: 'H1;rm' }])).title).toBe('That command was not understood');
   });
 
   it('sends a DM to the right person', async () => {

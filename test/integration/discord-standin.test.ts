@@ -21,6 +21,7 @@ import {
   TextInputBuilder,
   TextInputStyle,
   type Interaction,
+  type TextChannel,
 } from 'discord.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startDiscordStandin, type DiscordStandin } from '../support/discord-standin.js';
@@ -29,6 +30,9 @@ import { waitFor } from '../support/wait.js';
 const ALICE = '111111111111111111';
 const BOB = '222222222222222222';
 const CAROL = '333333333333333333';
+const GPU_ROLE = '444444444444444444';
+const OTHER_GUILD = '555555555555555555';
+const CHART = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'); // the start of a PNG
 
 function gpuCommand(): SlashCommandBuilder {
   const b = new SlashCommandBuilder().setName('gpu').setDescription('GPUs on the shared servers');
@@ -38,6 +42,8 @@ function gpuCommand(): SlashCommandBuilder {
   b.addSubcommand((s) => s.setName('twice').setDescription('Acknowledges twice'));
   b.addSubcommand((s) => s.setName('big').setDescription('Sends too much'));
   b.addSubcommand((s) => s.setName('followup').setDescription('Defers, then follows up'));
+  b.addSubcommand((s) => s.setName('whoami').setDescription('Where the interaction came from'));
+  b.addSubcommand((s) => s.setName('chart').setDescription('Defers, then edits in a file'));
   b.addSubcommand((s) =>
     s
       .setName('run')
@@ -102,6 +108,20 @@ describe('Discord stand-in with a real discord.js Client', () => {
           await i.followUp({ content: 'second follow-up', flags: MessageFlags.Ephemeral });
           return;
         }
+        case 'whoami': {
+          // In the stand-in's guild the member is cached (a GuildMember); elsewhere it is raw API data.
+          const roles = !i.member ? [] : Array.isArray(i.member.roles) ? i.member.roles : [...i.member.roles.cache.keys()].filter((id) => id !== i.guildId);
+          await i.reply({
+            content: `whoami ${i.guildId ?? 'dm'} ${i.inCachedGuild() ? 'cached' : 'not cached'} roles=${roles.join(',')} @everyone`,
+            allowedMentions: { parse: [] },
+            flags: MessageFlags.Ephemeral | MessageFlags.SuppressEmbeds,
+          });
+          return;
+        }
+        case 'chart':
+          await i.deferReply();
+          await i.editReply({ content: 'GPU hours this week', files: [{ attachment: CHART, name: 'chart.png', description: 'GPU hours by user' }], allowedMentions: { parse: [] } });
+          return;
         case 'run': {
           const who = i.options.getUser('for');
           const r = await i.reply({
@@ -142,7 +162,8 @@ describe('Discord stand-in with a real discord.js Client', () => {
 
   beforeAll(async () => {
     standin = await startDiscordStandin({
-      users: { [ALICE]: { username: 'alice', global_name: 'Alice A.' }, [BOB]: { username: 'bob' }, [CAROL]: { username: 'carol', dmsClosed: true } },
+      users: { [ALICE]: { username: 'alice', global_name: 'Alice A.' }, [BOB]: { username: 'bob', roles: [GPU_ROLE] }, [CAROL]: { username: 'carol', dmsClosed: true } },
+      roles: { [GPU_ROLE]: 'gpu-users' },
       heartbeatIntervalMs: 1000,
     });
     client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: standin.apiUrl, retries: 0, timeout: 5000 } });
@@ -359,6 +380,90 @@ describe('Discord stand-in with a real discord.js Client', () => {
     expect(post.body).toMatchObject({ content: 'logs attached', attachments: [{ id: '0' }] }); // discord.js names the file in the part only
     expect(post.files).toEqual([expect.objectContaining({ field: 'files[0]', name: 'logs.txt', size: 14 })]);
     expect(sent.attachments.first()?.name).toBe('logs.txt');
+  });
+
+  it('access: an interaction from another server, from a DM, and with given member roles', async () => {
+    const foreign = standin.slashCommand({ userId: ALICE, subcommand: 'whoami', guildId: OTHER_GUILD });
+    expect(foreign).toMatchObject({ guild_id: OTHER_GUILD, guild: { id: OTHER_GUILD }, channel: { guild_id: OTHER_GUILD }, member: { roles: [] }, authorizing_integration_owners: { '0': OTHER_GUILD } });
+    expect(foreign.channel_id).not.toBe(standin.channelId);
+    expect(foreign.data.guild_id).toBeUndefined(); // the /gpu registered in our guild is not that server's command
+    const fromElsewhere = standin.dispatchInteraction(foreign);
+    expect(await fromElsewhere.callback).toMatchObject({ type: 4, status: 204, data: { content: `whoami ${OTHER_GUILD} not cached roles= @everyone` } });
+    expect(standin.original(fromElsewhere.token)?.channel_id).toBe(foreign.channel_id);
+
+    const dm = standin.dispatchInteraction(standin.slashCommand({ userId: ALICE, subcommand: 'whoami', dm: true }));
+    expect(await dm.callback).toMatchObject({ data: { content: 'whoami dm not cached roles= @everyone' } });
+
+    // Roles: the user's configured ones by default, or exactly those given.
+    const bob = standin.dispatchInteraction(standin.slashCommand({ userId: BOB, subcommand: 'whoami' }));
+    expect(await bob.callback).toMatchObject({ data: { content: `whoami ${standin.guildId} cached roles=${GPU_ROLE} @everyone` } });
+    const alice = standin.dispatchInteraction(standin.slashCommand({ userId: ALICE, subcommand: 'whoami', roles: [GPU_ROLE] }));
+    expect(await alice.callback).toMatchObject({ data: { content: `whoami ${standin.guildId} cached roles=${GPU_ROLE} @everyone` } });
+    const bare = standin.dispatchInteraction(standin.slashCommand({ userId: BOB, subcommand: 'whoami', roles: [] }));
+    expect(await bare.callback).toMatchObject({ data: { content: `whoami ${standin.guildId} cached roles= @everyone` } });
+
+    // A button click from another server comes from that server's channel too.
+    const click = standin.button({ userId: BOB, customId: 'other', guildId: OTHER_GUILD });
+    expect(click).toMatchObject({ guild_id: OTHER_GUILD, channel_id: foreign.channel_id, message: { channel_id: foreign.channel_id }, member: { roles: [] } });
+    // …as does a click on a message there, unless the test says otherwise.
+    const again = standin.button({ userId: BOB, customId: 'other', messageId: click.message.id });
+    expect(again).toMatchObject({ guild_id: OTHER_GUILD, channel_id: foreign.channel_id });
+  });
+
+  it('records allowed_mentions and flags of every message the bot sends', async () => {
+    const h = standin.dispatchInteraction(standin.slashCommand({ userId: ALICE, subcommand: 'whoami' }));
+    await h.callback;
+    const reply = await standin.waitForSent((s) => s.interactionId === h.id);
+    expect(reply).toMatchObject({ kind: 'reply', status: 204, messageId: standin.original(h.token).id, channelId: standin.channelId, flags: MessageFlags.Ephemeral | MessageFlags.SuppressEmbeds, allowedMentions: { parse: [] } });
+    expect(reply.content).toContain('@everyone');
+
+    // Deferred, then follow-ups: each body is recorded with its own flags; none set allowed_mentions.
+    const f = standin.dispatchInteraction(standin.slashCommand({ userId: BOB, subcommand: 'followup' }));
+    await standin.waitForSent((s) => s.interactionId === f.id && s.kind === 'follow-up' && s.content === 'second follow-up');
+    expect(standin.sent.filter((s) => s.interactionId === f.id).map((s) => [s.kind, s.flags, s.allowedMentions])).toEqual([
+      ['defer', 0, undefined],
+      ['follow-up', MessageFlags.Ephemeral, undefined],
+      ['follow-up', MessageFlags.Ephemeral, undefined],
+    ]);
+
+    // Channel (DM) messages and their edits.
+    const msg = await client.users.send(ALICE, { content: 'ping @here', allowedMentions: { parse: ['users'] }, flags: MessageFlags.SuppressNotifications });
+    await msg.edit({ content: 'ping edited', allowedMentions: { parse: [] } });
+    expect(standin.sent.slice(-2)).toMatchObject([
+      { kind: 'message', status: 200, channelId: standin.dmChannelId(ALICE), messageId: msg.id, flags: MessageFlags.SuppressNotifications, allowedMentions: { parse: ['users'] } },
+      { kind: 'message-edit', status: 200, messageId: msg.id, content: 'ping edited', allowedMentions: { parse: [] } },
+    ]);
+  });
+
+  it('mentions: who a stored message pings follows allowed_mentions; a contradictory allowed_mentions is refused', async () => {
+    const h = standin.dispatchInteraction(standin.slashCommand({ userId: ALICE, subcommand: 'whoami' }));
+    await h.callback;
+    expect(standin.original(h.token)).toMatchObject({ mention_everyone: false, mentions: [], mention_roles: [] }); // "@everyone" with parse: []
+
+    const channel = client.channels.cache.get(standin.channelId) as TextChannel;
+    const loud = await channel.send(`@everyone <@${ALICE}> <@&${GPU_ROLE}>`);
+    expect(standin.messages.get(loud.id)).toMatchObject({ mention_everyone: true, mentions: [{ id: ALICE }], mention_roles: [GPU_ROLE] });
+    const quiet = await channel.send({ content: `@here <@${ALICE}> <@${BOB}>`, allowedMentions: { users: [BOB] } });
+    expect(standin.messages.get(quiet.id)).toMatchObject({ mention_everyone: false, mentions: [{ id: BOB }], mention_roles: [] });
+    await loud.edit({ content: `@everyone <@${ALICE}>`, allowedMentions: { parse: [] } });
+    expect(standin.messages.get(loud.id)).toMatchObject({ mention_everyone: false, mentions: [] });
+
+    await expect(channel.send({ content: 'x', allowedMentions: { parse: ['users'], users: [ALICE] } })).rejects.toMatchObject({ code: 50035, status: 400 });
+    expect(standin.violations.splice(0)).toEqual([expect.stringContaining('allowed_mentions.users: parse:["users"] and users: [ids...] are mutually exclusive.')]);
+  });
+
+  it('attachments: files of an editReply are stored with their bytes and served at their URL', async () => {
+    const h = standin.dispatchInteraction(standin.slashCommand({ userId: ALICE, subcommand: 'chart' }));
+    const original = await standin.waitForOriginal(h.token, (m) => m.attachments.length > 0);
+    const stored = standin.attachments.find((a) => a.messageId === original.id)!;
+    expect(stored).toMatchObject({ field: 'files[0]', filename: 'chart.png', description: 'GPU hours by user', channelId: standin.channelId, contentType: 'image/png', size: CHART.length });
+    expect(stored.data).toEqual(CHART);
+    expect(original.attachments[0]).toMatchObject({ id: stored.id, filename: 'chart.png', url: stored.url, description: 'GPU hours by user' });
+    const edit = standin.sent.find((s) => s.interactionId === h.id && s.kind === 'edit')!;
+    expect(edit).toMatchObject({ status: 200, messageId: original.id, files: [{ field: 'files[0]', name: 'chart.png' }], allowedMentions: { parse: [] } });
+    const served = await fetch(stored.url);
+    expect(served.status).toBe(200);
+    expect(Buffer.from(await served.arrayBuffer())).toEqual(stored.data);
   });
 
   it('rate limits: a 429 makes discord.js wait and retry', async () => {

@@ -32,6 +32,7 @@ describe('/metrics and /healthz on the side port', () => {
   it('shows the test hosts’ GPUs with the right values, holders, allocations and commands', async () => {
     expect((await chat(app, 'alice', 'reserve 1 --host h2')).reply.tone).toBe('success');
     await chat(app, 'alice', 'status');
+    expect((await chat(app, 'alice', 'stop nothing-here')).reply.code).toBe('not-found');
     const text = await (await fetch(`${base}/metrics`)).text();
     expect(text).toContain('gpubot_host_up{host="h1"} 1');
     expect(text).toContain('gpubot_gpu_utilization_percent{host="h1",gpu="1",model="NVIDIA A100-SXM4-80GB"} 73');
@@ -41,6 +42,9 @@ describe('/metrics and /healthz on the side port', () => {
     expect(text).toContain('gpubot_allocations_active 1');
     expect(text).toContain('gpubot_queue_length 0');
     expect(text).toContain('gpubot_commands_total{command="reserve",ok="true"} 1');
+    // Refusals by their code, not their words.
+    expect(text).toContain('gpubot_commands_total{command="stop",ok="false"} 1');
+    expect(text).toContain('gpubot_command_refusals_total{command="stop",code="not-found"} 1');
     expect(text).toMatch(/gpubot_command_seconds_count\{command="status"\} 1/);
 
     // The sample Grafana dashboard asks only for series this endpoint serves.

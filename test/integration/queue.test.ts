@@ -31,13 +31,22 @@ describe('queue: waiting runs launch in the promised order as GPUs free up', () 
   it('queues only on request, shows positions, and a cancelled one never launches', async () => {
     expect((await chat(app, 'alice', `run --name a1 ${IDLE}`)).reply.tone).toBe('success');
     expect((await chat(app, 'alice', `run --name a2 ${IDLE}`)).reply.tone).toBe('success');
-    const plain = await chat(app, 'bob', 'run --name b1');
+    const plain = await chat(app, 'bob', `run --name b1 ${IDLE}`);
     expect(plain.reply.title).toBe('No GPUs for you right now');
+    expect(plain.reply.code).toBe('no-gpus');
     expect(plain.text).toContain('Add --queue to wait for GPUs instead.');
     expect(await app.db.queuedRun.count()).toBe(0);
+    // The refusal offers to queue the very same run.
+    const queueIt = plain.reply.blocks.flatMap((b) => (b.type === 'actions' ? b.actions : [])).find((a) => a.label === 'Queue it')!;
+    expect(queueIt.command).toBe(`run --gpus 1 --name b1 --queue -- sh -c "trap 'exit 0' TERM; sleep 9999 & wait"`);
+    expect(plain.text).toContain(`Next: "${queueIt.command}"`);
+    // Another refusal (the name is taken) offers nothing to queue.
+    const taken = await chat(app, 'bob', 'run --name a1');
+    expect(taken.reply.code).toBe('conflict');
+    expect(taken.reply.blocks.some((b) => b.type === 'actions')).toBe(false);
 
-    const queued = [];
-    for (const [user, name] of [['bob', 'b1'], ['carol', 'c1'], ['dave', 'd1'], ['erin', 'e1']] as const) {
+    const queued = [(await chat(app, 'bob', queueIt.command)).reply.title];
+    for (const [user, name] of [['carol', 'c1'], ['dave', 'd1'], ['erin', 'e1']] as const) {
       queued.push((await chat(app, user, `run --queue --name ${name} ${IDLE}`)).reply.title);
     }
     expect(queued).toEqual(['Queued as #1, position 1', 'Queued as #2, position 2', 'Queued as #3, position 3', 'Queued as #4, position 4']);

@@ -95,8 +95,13 @@ describe('quotas.atLimit: queue', () => {
   it('queues a run --queue over the GPU-hours and launches it once the limit allows', async () => {
     expect((await chat(app, 'zed', 'reserve 2')).reply.tone).toBe('success');
     clock += 1 * HOUR; // 2 of 2 GPU-hours
-    expect((await chat(app, 'zed', 'run --name late')).reply.title).toBe('Over your quota');
-    const q = await chat(app, 'zed', 'run --queue --name late');
+    const over = await chat(app, 'zed', 'run --name late');
+    expect(over.reply.title).toBe('Over your quota');
+    expect(over.reply.code).toBe('over-gpu-hours');
+    // Over the GPU-hours with atLimit: queue, the refusal offers to queue the same run.
+    const queueIt = over.reply.blocks.flatMap((b) => (b.type === 'actions' ? b.actions : [])).find((a) => a.label === 'Queue it')!;
+    expect(queueIt.command).toBe('run --gpus 1 --name late --queue');
+    const q = await chat(app, 'zed', queueIt.command);
     expect(q.reply.title).toBe('Queued as #1, position 1');
     expect(q.text).toContain('You are at your weekly GPU-hours.');
     expect((await chat(app, 'boss', 'admin run-job queue')).reply.blocks[0]).toEqual({ type: 'text', text: '0 queued run(s) launched, 0 failed' });

@@ -101,17 +101,7 @@ describe('run, and what a container gets', () => {
 
   it('keeps user data across rm: the next container sees it', async () => {
     const host = app.pool.get('h1')!;
-    const exec = async (name: string, cmd: string[]) => {
-      const c = host.docker.getContainer(name);
-      const e = await c.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-      const stream = await e.start({});
-      const chunks: Buffer[] = [];
-      await new Promise<void>((resolve) => {
-        stream.on('data', (d: Buffer) => chunks.push(d));
-        stream.on('end', resolve);
-      });
-      return Buffer.concat(chunks).toString('utf8');
-    };
+    const exec = async (name: string, cmd: string[]) => (await host.runtime.exec(name, cmd)).stdout;
     await exec('exp1', ['sh', '-c', 'echo checkpoint-42 > /workspace/model.txt']);
     expect((await chat(app, 'alice', 'rm exp1')).reply.title).toBe('exp1 is removed');
     expect((await bed.dockerCli('h1', ['ps', '-a', '--format', '{{.Names}}'])).stdout).not.toContain('exp1');

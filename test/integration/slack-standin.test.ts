@@ -10,6 +10,10 @@ import { startSlackStandin, type SlackStandin } from '../support/slack-standin.j
 
 const ALICE = 'U0ALICE';
 const BOB = 'U0BOB';
+const GUEST = 'U0GUEST';
+const SINGLE = 'U0SINGLE';
+const VISITOR = 'U0VISITOR';
+const OTHER_TEAM = 'T0OTHER';
 
 describe('Slack stand-in with a real Bolt App in Socket Mode', () => {
   let standin: SlackStandin;
@@ -18,7 +22,14 @@ describe('Slack stand-in with a real Bolt App in Socket Mode', () => {
 
   beforeAll(async () => {
     // The stand-in must be up before `new App`: the constructor calls auth.test right away.
-    standin = await startSlackStandin({ users: { [ALICE]: { name: 'alice', display_name: 'Alice A.' } } });
+    standin = await startSlackStandin({
+      users: {
+        [ALICE]: { name: 'alice', display_name: 'Alice A.' },
+        [GUEST]: { name: 'gus', is_restricted: true },
+        [SINGLE]: { name: 'sally', is_ultra_restricted: true },
+        [VISITOR]: { name: 'vic', team_id: OTHER_TEAM },
+      },
+    });
     app = new App({
       token: standin.botToken,
       appToken: standin.appToken,
@@ -29,6 +40,14 @@ describe('Slack stand-in with a real Bolt App in Socket Mode', () => {
     app.command('/gpu', async ({ ack, respond, command }) => {
       await ack();
       await respond({ response_type: 'ephemeral', text: `got ${command.text}` });
+    });
+    app.command('/whoami', async ({ ack, respond, command }) => {
+      await ack();
+      await respond({ text: `team ${command.team_id} user ${command.user_id}` });
+    });
+    app.action<BlockAction<ButtonAction>>('who', async ({ ack, respond, body }) => {
+      await ack();
+      await respond({ text: `team ${body.team?.id} user ${body.user.team_id}` });
     });
     app.command('/slow', async ({ ack }) => {
       await new Promise((r) => setTimeout(r, 3300));
@@ -159,6 +178,57 @@ describe('Slack stand-in with a real Bolt App in Socket Mode', () => {
     standin.failNext('users.info', 'ratelimited');
     await expect(client.users.info({ user: ALICE })).rejects.toMatchObject({ data: { error: 'ratelimited' } });
     await expect(client.users.info({ user: ALICE })).resolves.toMatchObject({ ok: true });
+  });
+
+  it('access: a slash command, a click, a submission and an event from another workspace carry its team_id', async () => {
+    const slash = async (userId: string, teamId?: string): Promise<unknown> => {
+      const { payload, responseId } = standin.slashCommand({ userId, text: '', command: '/whoami', ...(teamId ? { teamId } : {}) });
+      await standin.sendEnvelope('slash_commands', payload);
+      return (await standin.waitForResponse(responseId)).text;
+    };
+    expect(await slash(ALICE)).toBe(`team ${standin.teamId} user ${ALICE}`);
+    expect(await slash(ALICE, OTHER_TEAM)).toBe(`team ${OTHER_TEAM} user ${ALICE}`);
+    expect(await slash(VISITOR)).toBe(`team ${OTHER_TEAM} user ${VISITOR}`); // a user of another workspace sends from it
+    expect(standin.slashCommand({ userId: ALICE, text: '', teamId: OTHER_TEAM }).payload).toMatchObject({ team_id: OTHER_TEAM, team_domain: 't0other' });
+
+    const click = standin.blockAction({ userId: ALICE, actionId: 'who', value: 'x', teamId: OTHER_TEAM });
+    await standin.sendEnvelope('interactive', click.payload);
+    expect(await standin.waitForResponse(click.responseId)).toMatchObject({ text: `team ${OTHER_TEAM} user ${OTHER_TEAM}` });
+
+    expect(standin.viewSubmission({ userId: ALICE, callbackId: 'none', values: {}, teamId: OTHER_TEAM }).payload).toMatchObject({ team: { id: OTHER_TEAM }, user: { team_id: OTHER_TEAM } });
+    expect(standin.eventCallback({ type: 'app_mention', user: ALICE, text: 'hi' }, { teamId: OTHER_TEAM }).payload).toMatchObject({ team_id: OTHER_TEAM, authorizations: [{ team_id: OTHER_TEAM }] });
+  });
+
+  it('access: users.info reports guests and foreign users; every call is recorded', async () => {
+    const client = app!.client;
+    expect((await client.users.info({ user: GUEST })).user).toMatchObject({ name: 'gus', is_restricted: true, is_ultra_restricted: false });
+    expect((await client.users.info({ user: SINGLE })).user).toMatchObject({ name: 'sally', is_restricted: true, is_ultra_restricted: true });
+    expect((await client.users.info({ user: ALICE })).user).toMatchObject({ team_id: standin.teamId, is_restricted: false, is_ultra_restricted: false });
+    expect((await client.users.info({ user: VISITOR })).user).toMatchObject({ team_id: OTHER_TEAM, profile: { team: OTHER_TEAM } });
+    expect(standin.callsTo('users.info').slice(-4).map((a) => a.user)).toEqual([GUEST, SINGLE, ALICE, VISITOR]);
+  });
+
+  it('files upload v2: upload URL, the bytes, completion into a channel; breaches are flagged', async () => {
+    const client = app!.client;
+    const chart = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'); // the start of a PNG
+    const result = await client.filesUploadV2({ channel_id: 'C0GPU', file: chart, filename: 'chart.png', title: 'GPU hours', initial_comment: 'This week', alt_text: 'bars per user' });
+    expect(result.ok).toBe(true);
+    const upload = await standin.waitForUpload((u) => u.filename === 'chart.png');
+    expect(upload).toMatchObject({ length: chart.length, completed: true, title: 'GPU hours', channelId: 'C0GPU', initialComment: 'This week', altText: 'bars per user' });
+    expect(upload.data).toEqual(chart);
+    expect(standin.callsTo('files.getUploadURLExternal').at(-1)).toMatchObject({ filename: 'chart.png', length: String(chart.length) });
+    expect(standin.callsTo('files.completeUploadExternal').at(-1)).toMatchObject({ files: [{ id: upload.fileId, title: 'GPU hours' }], channel_id: 'C0GPU', initial_comment: 'This week' });
+    expect(standin.messages.find((m) => m.ts === upload.messageTs)).toMatchObject({ channel: 'C0GPU', text: 'This week', fromBot: true, files: [{ id: upload.fileId, name: 'chart.png', title: 'GPU hours' }] });
+
+    // More bytes than declared, and completing a file whose bytes never came.
+    const short = await client.files.getUploadURLExternal({ filename: 'x.txt', length: 3 });
+    expect((await fetch(short.upload_url!, { method: 'POST', body: 'four' })).status).toBe(200);
+    expect(standin.violations.splice(0)).toEqual([expect.stringContaining('sent 4 bytes; files.getUploadURLExternal declared 3')]);
+    const never = await client.files.getUploadURLExternal({ filename: 'y.txt', length: 1 });
+    await expect(client.files.completeUploadExternal({ files: [{ id: never.file_id! }] })).rejects.toMatchObject({ data: { error: 'file_not_found' } });
+    expect(standin.violations.splice(0)).toEqual([expect.stringContaining('never uploaded')]);
+    expect((await fetch(`${standin.baseUrl}/upload/v1/F0NOPE`, { method: 'POST', body: 'x' })).status).toBe(404);
+    expect(standin.violations.splice(0)).toEqual([expect.stringContaining('unknown upload URL')]);
   });
 
   it('flags an ack later than 3 s', async () => {

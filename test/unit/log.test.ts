@@ -22,4 +22,23 @@ describe('logs', () => {
     expect(lines[0]).toMatchObject({ user: 'alice', command: 'run', host: 'gpu1', token: '[redacted]' });
     for (const secret of Object.values(secrets)) expect(out).not.toContain(secret);
   });
+
+  it('are human-readable lines at a terminal, with the same redaction', async () => {
+    let out = '';
+    const sink = new Writable({
+      write(chunk, _e, cb) {
+        out += String(chunk);
+        cb();
+      },
+    });
+    const log = createLogger('info', sink, { pretty: true });
+    log.debug('not shown at info');
+    log.warn({ host: 'gpu1', token: 'xoxb-1234-secret' }, 'ssh connection failed');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(out).toMatch(/WARN.*ssh connection failed/);
+    expect(out).toContain('host: "gpu1"');
+    expect(out).not.toContain('xoxb-1234-secret');
+    expect(out).not.toContain('not shown');
+    expect(() => JSON.parse(out.split('\n')[0]!)).toThrow();
+  });
 });

@@ -45,8 +45,8 @@ describe('quota', () => {
   });
 
   it('names the limit and the current numbers', () => {
-    expect(checkRequest(defaults, 3, 2, 8)).toEqual({ ok: false, reason: 'quota maxGpus: you hold 3 GPUs and asked for 2 more; your limit is 4 at a time' });
-    expect(checkRequest(defaults, 0, 1, 100)).toEqual({ ok: false, reason: 'quota maxHours: you asked for 100 h; your limit is 72 h' });
+    expect(checkRequest(defaults, 3, 2, 8)).toEqual({ ok: false, limit: 'maxGpus', reason: 'quota maxGpus: you hold 3 GPUs and asked for 2 more; your limit is 4 at a time' });
+    expect(checkRequest(defaults, 0, 1, 100)).toEqual({ ok: false, limit: 'maxHours', reason: 'quota maxHours: you asked for 100 h; your limit is 72 h' });
     expect(checkRequest(defaults, 2, 2, 72)).toEqual({ ok: true });
   });
 

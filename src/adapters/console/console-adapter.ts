@@ -1,8 +1,7 @@
 import { createInterface, type Interface } from 'node:readline';
-import type { App } from '../../app.js';
-import { isFailure, refuse, type Reply } from '../../core/reply.js';
+import type { ChatIdentity, ChatPort } from '../../core/port.js';
+import { isFailure, type Reply } from '../../core/reply.js';
 import type { ChatAdapter } from '../adapter.js';
-import { userMessage } from '../../util/errors.js';
 import { renderText } from './render.js';
 
 export interface ConsoleIO {
@@ -10,17 +9,14 @@ export interface ConsoleIO {
   output: NodeJS.WritableStream;
 }
 
+/** A console user is who the terminal says they are (`--user NAME`). */
+const consoleUser = (handle: string): ChatIdentity => ({ platform: 'console', id: handle, name: handle });
+
 /** Runs one command as `handle` and prints the reply; progress lines as the work goes on. */
-export async function runOnce(app: App, handle: string, message: string | string[], output: NodeJS.WritableStream): Promise<Reply> {
-  let reply: Reply;
-  try {
-    const actor = await app.actor(handle);
-    reply = await app.engine.handleText(actor, message, (line) => {
-      output.write(`… ${line}\n`);
-    });
-  } catch (err) {
-    reply = refuse('Something went wrong', userMessage(err));
-  }
+export async function runOnce(port: ChatPort, handle: string, message: string | string[], output: NodeJS.WritableStream): Promise<Reply> {
+  const reply = await port.handle(consoleUser(handle), message, (line) => {
+    output.write(`… ${line}\n`);
+  });
   output.write(`${renderText(reply)}\n`);
   return reply;
 }
@@ -37,12 +33,12 @@ export class ConsoleAdapter implements ChatAdapter {
     private readonly io: ConsoleIO = { input: process.stdin, output: process.stdout },
   ) {}
 
-  async start(app: App): Promise<void> {
+  async start(port: ChatPort): Promise<void> {
     const { input, output } = this.io;
     const interactive = (input as NodeJS.ReadStream).isTTY === true;
     this.rl = createInterface({ input, output, prompt: `${this.handle}> `, terminal: interactive });
     // Notices for a person (their container ended, ...) are printed where the console runs.
-    app.registerNotifier('console', async (user, message) => {
+    port.registerNotifier('console', async (user, message) => {
       output.write(`\n[for ${user}] ${renderText(message)}\n`);
     });
     output.write(`gpubot console: you are "${this.handle}". Type "help", or "quit" to leave.\n`);
@@ -55,12 +51,12 @@ export class ConsoleAdapter implements ChatAdapter {
           const text = line.trim();
           if (text === 'quit' || text === 'exit') return void this.rl?.close();
           if (text) {
-            const reply = await runOnce(app, this.handle, text, output);
+            const reply = await runOnce(port, this.handle, text, output);
             if (isFailure(reply) && !interactive) process.exitCode = 1;
           }
         })
-        .catch((err: unknown) => {
-          output.write(`✘ Something went wrong: ${userMessage(err)}\n`);
+        // The port answers every command, failures included; only printing can fail here.
+        .catch(() => {
           if (!interactive) process.exitCode = 1;
         })
         .finally(() => this.rl?.prompt());

@@ -1,116 +1,139 @@
-import { SlashCommandBuilder, type ChatInputCommandInteraction, type SlashCommandSubcommandBuilder } from 'discord.js';
-import { commandSpec, tokenize } from '../../core/grammar.js';
-import { jobs } from '../../jobs/index.js';
+import {
+  SlashCommandBuilder,
+  type SlashCommandBooleanOption,
+  type SlashCommandIntegerOption,
+  type SlashCommandNumberOption,
+  type SlashCommandStringOption,
+  type SlashCommandSubcommandBuilder,
+} from 'discord.js';
+import { catalogue, tokenize, type ArgSpec, type CatalogueEntry, type OptionSpec, type ValueInfo } from '../../core/grammar.js';
+import type { ChoiceSource } from '../../core/port.js';
+import { InputError, printable } from '../../core/validate.js';
 
-const describe = (name: string): string => (commandSpec(name)?.summary ?? name).slice(0, 100);
-const sub = (b: SlashCommandBuilder, name: string, build: (s: SlashCommandSubcommandBuilder) => SlashCommandSubcommandBuilder = (s) => s) =>
-  b.addSubcommand((s) => build(s.setName(name).setDescription(describe(name))));
+/** Values known when /gpu is registered (e.g. the job names): offered as fixed choices, not autocomplete. */
+export type FixedChoices = Partial<Record<ChoiceSource, string[]>>;
 
-const nameOption = (s: SlashCommandSubcommandBuilder) => s.addStringOption((o) => o.setName('name').setDescription('Container name').setRequired(true).setAutocomplete(true).setMaxLength(63));
-const hostOption = (s: SlashCommandSubcommandBuilder, what = 'Host (default: the best fit)') => s.addStringOption((o) => o.setName('host').setDescription(what).setAutocomplete(true).setMaxLength(63));
+/** One Discord option of a subcommand, as the catalogue describes it. */
+interface SlashValue extends ValueInfo {
+  name: string;
+  boolean?: boolean;
+}
 
-/** `/gpu` with native subcommands and typed options: the same commands as the text grammar. */
-export function gpuCommand(jobNames: string[] = jobs.map((j) => j.name)): SlashCommandBuilder {
+const clip = (s: string, n = 100): string => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+/** Free text standing in for positionals a spec has not named (so a new command works at once). */
+const FREE_ARGS = 'args';
+/** The text after "--" for commands that run one. */
+const COMMAND = 'command';
+
+/** The positionals of an entry as named values; a spec without names gets one free-text value. */
+function argsOf(entry: CatalogueEntry): ArgSpec[] {
+  if (entry.args) return entry.args;
+  const [min, max] = entry.command.positionals;
+  const taken = entry.words.length - 1; // an action's name is the first positional
+  if (max <= taken) return [];
+  return [{ name: FREE_ARGS, required: min > taken, maxLength: 1000, description: `Arguments, as typed after "${entry.words.join(' ')}"` }];
+}
+
+/** Every Discord option of one subcommand: required ones first, as Discord demands. */
+export function slashValues(entry: CatalogueEntry): SlashValue[] {
+  const values: SlashValue[] = [
+    ...argsOf(entry),
+    ...Object.entries(entry.options).map(([name, o]: [string, OptionSpec]) => ({ ...o, name, boolean: o.type === 'boolean', description: o.description ?? `--${name}` })),
+  ];
+  if (entry.command.takesCommand && !values.some((v) => v.name === COMMAND)) values.push({ name: COMMAND, maxLength: 4000, description: 'Command to run (empty: the container idles)' });
+  return [...values.filter((v) => v.required), ...values.filter((v) => !v.required)].slice(0, 25);
+}
+
+function addValue(s: SlashCommandSubcommandBuilder, v: SlashValue, fixed: FixedChoices): SlashCommandSubcommandBuilder {
+  const common = <O extends SlashCommandStringOption | SlashCommandIntegerOption | SlashCommandNumberOption | SlashCommandBooleanOption>(o: O): O =>
+    o.setName(v.name).setDescription(clip(v.description ?? v.name)).setRequired(v.required === true) as O;
+  if (v.boolean) return s.addBooleanOption((o) => common(o));
+  const list = v.complete ? fixed[v.complete] : undefined;
+  const numeric = <O extends SlashCommandIntegerOption | SlashCommandNumberOption>(o: O): O => {
+    if (v.min !== undefined) o.setMinValue(v.min);
+    if (v.max !== undefined) o.setMaxValue(v.max);
+    return o;
+  };
+  if (v.kind === 'integer') return s.addIntegerOption((o) => numeric(common(o)));
+  if (v.kind === 'number') return s.addNumberOption((o) => numeric(common(o)));
+  return s.addStringOption((o) => {
+    common(o);
+    if (v.maxLength !== undefined) o.setMaxLength(v.maxLength);
+    if (list) o.addChoices(...list.slice(0, 25).map((value) => ({ name: clip(value), value })));
+    else if (v.complete) o.setAutocomplete(true);
+    return o;
+  });
+}
+
+const subcommand = (s: SlashCommandSubcommandBuilder, name: string, entry: CatalogueEntry, fixed: FixedChoices) =>
+  slashValues(entry).reduce((b, v) => addValue(b, v, fixed), s.setName(name).setDescription(clip(entry.summary)));
+
+/**
+ * `/gpu` generated from the command catalogue: a subcommand per command, a subcommand group per
+ * command with actions (`/gpu admin drain`), typed options from the specs.
+ */
+export function gpuCommand(fixed: FixedChoices = {}): SlashCommandBuilder {
   const b = new SlashCommandBuilder().setName('gpu').setDescription('GPUs on the shared servers').setDMPermission(false);
-  sub(b, 'status', (s) => hostOption(s, 'Only this host'));
-  sub(b, 'run', (s) =>
-    hostOption(
-      s
-        .addIntegerOption((o) => o.setName('gpus').setDescription('How many GPUs (default 1)').setMinValue(1).setMaxValue(64))
-        .addStringOption((o) => o.setName('image').setDescription('Image (default from the config)').setAutocomplete(true).setMaxLength(255)),
-    )
-      .addNumberOption((o) => o.setName('hours').setDescription('How long (default 24, at most your maxHours)').setMinValue(0.01).setMaxValue(8760))
-      .addStringOption((o) => o.setName('name').setDescription('Container name').setMaxLength(63))
-      .addStringOption((o) => o.setName('shm').setDescription('Shared memory, e.g. 16g').setMaxLength(8))
-      .addStringOption((o) => o.setName('command').setDescription('Command to run (empty: the container idles)').setMaxLength(4000))
-      .addBooleanOption((o) => o.setName('queue').setDescription('Wait in the queue if no GPUs are free')),
-  );
-  sub(b, 'queue', (s) => s.addIntegerOption((o) => o.setName('cancel').setDescription('Cancel this queued run (its id)').setMinValue(1)));
-  sub(b, 'reserve', (s) =>
-    hostOption(s.addIntegerOption((o) => o.setName('gpus').setDescription('How many GPUs').setRequired(true).setMinValue(1).setMaxValue(64))).addNumberOption((o) =>
-      o.setName('hours').setDescription('How long').setMinValue(0.01).setMaxValue(8760),
-    ),
-  );
-  sub(b, 'release', (s) => s.addStringOption((o) => o.setName('id').setDescription('Reservation id, or "all"').setRequired(true).setMaxLength(12)));
-  sub(b, 'ls', (s) => s.addBooleanOption((o) => o.setName('all').setDescription('Everyone’s (names and GPUs only)')));
-  for (const n of ['stop', 'start', 'rm', 'keep']) sub(b, n, nameOption);
-  sub(b, 'logs', (s) => nameOption(s).addIntegerOption((o) => o.setName('tail').setDescription('Lines (default 50)').setMinValue(1).setMaxValue(5000)));
-  sub(b, 'extend', (s) => nameOption(s).addNumberOption((o) => o.setName('hours').setDescription('Hours to add').setRequired(true).setMinValue(0.01).setMaxValue(8760)));
-  sub(b, 'images', (s) => hostOption(s, 'Only this host'));
-  sub(b, 'help', (s) => s.addStringOption((o) => o.setName('command').setDescription('A command to explain').setMaxLength(20)));
-  sub(b, 'link', (s) => s.addStringOption((o) => o.setName('code').setDescription('The code from "link" in your other chat').setMaxLength(6)));
-  sub(b, 'quota', (s) => s.addStringOption((o) => o.setName('user').setDescription('Someone else’s (admins)').setMaxLength(36)));
-  sub(b, 'admin', (s) =>
-    s.addStringOption((o) =>
-      o
-        .setName('run-job')
-        .setDescription('Run this scheduled job now')
-        .setRequired(true)
-        .addChoices(...jobNames.map((name) => ({ name, value: name }))),
-    ),
-  );
+  const entries = catalogue();
+  for (const entry of entries) {
+    const [name, action] = entry.words as [string, string | undefined];
+    if (action === undefined) {
+      b.addSubcommand((s) => subcommand(s, name, entry, fixed));
+    } else if (entry === entries.find((e) => e.words[0] === name)) {
+      b.addSubcommandGroup((g) => {
+        g.setName(name).setDescription(clip(entry.command.summary));
+        for (const e of entries.filter((x) => x.words[0] === name)) g.addSubcommand((s) => subcommand(s, e.words[1]!, e, fixed));
+        return g;
+      });
+    }
+  }
   return b;
 }
 
+/** What commandWords reads of an interaction (discord.js's option resolver has it). */
+export interface SlashOptions {
+  getSubcommandGroup(required: false): string | null;
+  getSubcommand(): string;
+  get(name: string): { value?: string | number | boolean | null } | null;
+}
+
+/** The catalogue entry a `/gpu` interaction names. */
+export function slashEntry(o: SlashOptions): CatalogueEntry | undefined {
+  const group = o.getSubcommandGroup(false);
+  const words = group ? [group, o.getSubcommand()] : [o.getSubcommand()];
+  return catalogue().find((e) => e.words.length === words.length && e.words.every((w, i) => w === words[i]));
+}
+
 /** The options of a `/gpu` interaction as grammar words, so one parser and one set of rules apply. */
-export function commandWords(i: Pick<ChatInputCommandInteraction, 'options'>): string[] {
-  const o = i.options;
-  const subcommand = o.getSubcommand();
-  const words = [subcommand];
-  const flag = (name: string, value: string | number | null | undefined) => {
-    if (value !== null && value !== undefined) words.push(`--${name}`, String(value));
+export function commandWords(o: SlashOptions): string[] {
+  const entry = slashEntry(o);
+  if (!entry) throw new InputError(`unknown command "${printable(o.getSubcommand())}"; try "help"`);
+  const words = [...entry.words];
+  const value = (name: string) => {
+    const v = o.get(name)?.value;
+    return v === null || v === undefined || v === '' ? undefined : v;
   };
-  switch (subcommand) {
-    case 'status':
-    case 'images':
-      if (o.getString('host')) words.push(o.getString('host')!);
-      break;
-    case 'help':
-      if (o.getString('command')) words.push(o.getString('command')!);
-      break;
-    case 'run':
-      flag('gpus', o.getInteger('gpus'));
-      flag('image', o.getString('image'));
-      flag('host', o.getString('host'));
-      flag('hours', o.getNumber('hours'));
-      flag('name', o.getString('name'));
-      flag('shm', o.getString('shm'));
-      if (o.getBoolean('queue')) words.push('--queue');
-      if (o.getString('command')) words.push('--', ...tokenize(o.getString('command')!));
-      break;
-    case 'reserve':
-      words.push(String(o.getInteger('gpus', true)));
-      flag('host', o.getString('host'));
-      flag('hours', o.getNumber('hours'));
-      break;
-    case 'release':
-      words.push(o.getString('id', true));
-      break;
-    case 'ls':
-      if (o.getBoolean('all')) words.push('--all');
-      break;
-    case 'logs':
-      words.push(o.getString('name', true));
-      flag('tail', o.getInteger('tail'));
-      break;
-    case 'extend':
-      words.push(o.getString('name', true));
-      flag('hours', o.getNumber('hours', true));
-      break;
-    case 'queue':
-      if (o.getInteger('cancel') !== null) words.push('cancel', String(o.getInteger('cancel')));
-      break;
-    case 'link':
-      if (o.getString('code')) words.push(o.getString('code')!);
-      break;
-    case 'quota':
-      if (o.getString('user')) words.push(o.getString('user')!);
-      break;
-    case 'admin':
-      words.push('run-job', o.getString('run-job', true));
-      break;
-    default:
-      words.push(o.getString('name', true));
+  for (const arg of argsOf(entry)) {
+    const v = value(arg.name);
+    if (v === undefined) continue;
+    if (arg.name === FREE_ARGS && !entry.args) words.push(...tokenize(String(v)));
+    else words.push(...(arg.prefix ?? []), String(v));
   }
+  for (const [name, option] of Object.entries(entry.options)) {
+    const v = value(name);
+    if (v === undefined) continue;
+    // "--name=value": a value that starts with "-" stays a value, and meets the same validation.
+    if (option.type === 'boolean') {
+      if (v === true) words.push(`--${name}`);
+    } else words.push(`--${name}=${String(v)}`);
+  }
+  const cmd = entry.command.takesCommand ? value(COMMAND) : undefined;
+  if (typeof cmd === 'string' && cmd.trim()) words.push('--', ...tokenize(cmd));
   return words;
+}
+
+/** Where the focused option's suggestions come from, per the catalogue. */
+export function completionSource(o: SlashOptions, focused: string): ChoiceSource | undefined {
+  const entry = slashEntry(o);
+  return entry ? slashValues(entry).find((v) => v.name === focused)?.complete : undefined;
 }

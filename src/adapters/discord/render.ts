@@ -68,7 +68,9 @@ export function toDiscordMessage(reply: Reply): DiscordMessage {
   const embed = new EmbedBuilder().setColor(colour[reply.tone]).setTitle(clip(reply.title, 256));
   if (description.length) embed.setDescription(clip(description.join('\n'), 4000));
   if (fields.length) embed.addFields(fields.slice(0, 25));
-  const buttons = actions.slice(0, 25).map(actionButton);
+  // A custom id holds at most 100 characters: a longer command is left out, never cut short
+  // (a cut command would run something else). The reply's text says what to type instead.
+  const buttons = actions.filter((a) => `${a.confirm ? CONFIRM_PREFIX : BUTTON_PREFIX}${a.command}`.length <= 100).slice(0, 25).map(actionButton);
   const components = Array.from({ length: Math.ceil(buttons.length / 5) }, (_, i) => new ActionRowBuilder<ButtonBuilder>().addComponents(buttons.slice(i * 5, i * 5 + 5)));
   return { embeds: [embed], components };
 }

@@ -1,25 +1,38 @@
-import type { App } from '../../app.js';
-import { allowedImagesOnHosts } from '../../hosts/images.js';
-import { defaultHours } from '../../core/policy/quota.js';
-import { isFree } from '../../core/commands/status.js';
+import { commandSpec, type OptionSpec } from '../../core/grammar.js';
+import type { ChatIdentity, ChatPort, Choice } from '../../core/port.js';
 import type { SlackBlock } from './blocks.js';
-import { withTimeout } from '../../hosts/errors.js';
 
 export const RUN_MODAL_ID = 'gpubot_run';
+/** The `run` options the form asks for, in its order; the command after "--" comes last. */
+const FORM_OPTIONS = ['image', 'gpus', 'host', 'hours', 'name'] as const;
+const ANY_HOST = 'any';
 
 const option = (text: string, value: string) => ({ text: { type: 'plain_text', text: text.slice(0, 75) }, value });
-const input = (blockId: string, label: string, element: SlackBlock, optional = false): SlackBlock => ({ type: 'input', block_id: blockId, label: { type: 'plain_text', text: label }, element: { action_id: 'value', ...element }, optional });
+const input = (blockId: string, label: string, element: SlackBlock, optional = false): SlackBlock => ({ type: 'input', block_id: blockId, label: { type: 'plain_text', text: label.slice(0, 2000) }, element: { action_id: 'value', ...element }, optional });
+const runOption = (name: string): OptionSpec => commandSpec('run')!.options[name]!;
+/** A form label from the catalogue's description: "How many GPUs (default 1)" -> "How many GPUs". */
+const label = (name: string): string => (runOption(name).description ?? name).replace(/\s*\(.*\)$/, '');
 
 /**
- * The launch form: the same fields as `run`, filled with what the cluster offers now. Built within
+ * The launch form: the same fields as `run`, described by its spec in the catalogue, with the
+ * choices the catalogue names (allowed images, hosts with free GPUs) as they are now. Built within
  * `budgetMs` (Slack's trigger id lives 3 s): a host that has not answered by then is left out.
  */
-export async function runModal(app: App, budgetMs = 1500): Promise<SlackBlock> {
-  const { config } = app.options;
-  const within = <T>(work: Promise<T>, fallback: T) => withTimeout(work, budgetMs, 'the form').catch(() => fallback);
-  const [snapshots, images] = await Promise.all([within(app.pool.recentSnapshot(5000), []), allowedImagesOnHosts(app.pool.all(), config.images, budgetMs)]);
-  const hosts = snapshots.filter((s) => s.state === 'up' && s.gpus).map((s) => ({ name: s.name, free: s.gpus!.filter(isFree).length }));
-  const maxGpus = Math.max(1, ...hosts.map((h) => h.free));
+export async function runModal(port: ChatPort, who: ChatIdentity, budgetMs = 1500): Promise<SlackBlock> {
+  const defaults = port.launchDefaults();
+  const sources = FORM_OPTIONS.map((name) => runOption(name).complete);
+  const lists = await Promise.all(sources.map((s) => (s ? port.choices(s, who, budgetMs) : Promise.resolve<Choice[]>([]))));
+  const choicesOf = (name: (typeof FORM_OPTIONS)[number]) => lists[FORM_OPTIONS.indexOf(name)]!;
+  const hosts = choicesOf('host');
+  const gpus = runOption('gpus');
+  const maxGpus = Math.min(Math.max(1, ...hosts.map((h) => h.free ?? 0)), gpus.max ?? 16, 16);
+  const fields: Record<(typeof FORM_OPTIONS)[number], SlackBlock> = {
+    image: input('image', label('image'), { type: 'static_select', options: choicesOf('image').slice(0, 100).map((c) => option(c.label, c.value)), initial_option: option(defaults.image, defaults.image) }),
+    gpus: input('gpus', label('gpus'), { type: 'static_select', options: Array.from({ length: maxGpus }, (_, i) => option(String(i + 1), String(i + 1))), initial_option: option('1', '1') }),
+    host: input('host', label('host'), { type: 'static_select', options: [option('any host', ANY_HOST), ...hosts.slice(0, 99).map((h) => option(h.label, h.value))], initial_option: option('any host', ANY_HOST) }),
+    hours: input('hours', label('hours'), { type: 'plain_text_input', initial_value: String(defaults.hours) }),
+    name: input('name', label('name'), { type: 'plain_text_input', placeholder: { type: 'plain_text', text: 'exp1' } }, true),
+  };
   return {
     type: 'modal',
     callback_id: RUN_MODAL_ID,
@@ -27,11 +40,7 @@ export async function runModal(app: App, budgetMs = 1500): Promise<SlackBlock> {
     submit: { type: 'plain_text', text: 'Run' },
     close: { type: 'plain_text', text: 'Cancel' },
     blocks: [
-      input('image', 'Image', { type: 'static_select', options: images.slice(0, 100).map((i) => option(i, i)), initial_option: option(config.images.default, config.images.default) }),
-      input('gpus', 'GPUs', { type: 'static_select', options: Array.from({ length: Math.min(maxGpus, 16) }, (_, i) => option(String(i + 1), String(i + 1))), initial_option: option('1', '1') }),
-      input('host', 'Host', { type: 'static_select', options: [option('any host', 'any'), ...hosts.filter((h) => h.free > 0).map((h) => option(`${h.name} (${h.free} free)`, h.name))], initial_option: option('any host', 'any') }),
-      input('hours', 'Hours', { type: 'plain_text_input', initial_value: String(defaultHours(config.quotas.default)) }),
-      input('name', 'Name', { type: 'plain_text_input', placeholder: { type: 'plain_text', text: 'exp1' } }, true),
+      ...FORM_OPTIONS.map((name) => fields[name]),
       input('command', 'Command', { type: 'plain_text_input', placeholder: { type: 'plain_text', text: 'python train.py --lr 3e-4 (empty: the container idles)' } }, true),
     ],
   };
@@ -45,10 +54,13 @@ export function runWords(values: Values, tokenize: (text: string) => string[]): 
     const v = values[block]?.value;
     return (v?.selected_option?.value ?? v?.value ?? '').trim();
   };
-  const words = ['run', '--gpus', get('gpus') || '1', '--image', get('image')];
-  if (get('host') && get('host') !== 'any') words.push('--host', get('host'));
-  if (get('hours')) words.push('--hours', get('hours'));
-  if (get('name')) words.push('--name', get('name'));
+  const words = ['run'];
+  for (const name of FORM_OPTIONS) {
+    const value = name === 'gpus' ? get(name) || '1' : get(name);
+    if (name === 'host' && value === ANY_HOST) continue;
+    // An image is always sent, even empty, so an emptied select is refused rather than defaulted.
+    if (value || name === 'image') words.push(`--${name}`, value);
+  }
   if (get('command')) words.push('--', ...tokenize(get('command')));
   return words;
 }

@@ -1,12 +1,12 @@
 import { App as BoltApp, type RespondFn } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
-import type { App } from '../../app.js';
 import { tokenize } from '../../core/grammar.js';
-import { refuse, type Reply } from '../../core/reply.js';
+import type { ChatIdentity, ChatPort } from '../../core/port.js';
+import type { Reply } from '../../core/reply.js';
 import { InputError } from '../../core/validate.js';
 import type { Logger } from '../../log.js';
 import { boltLogger } from './bolt-logger.js';
-import { errorMessage, userMessage } from '../../util/errors.js';
+import { errorMessage } from '../../util/errors.js';
 import type { ChatAdapter } from '../adapter.js';
 import { toSlackMessage } from './blocks.js';
 import { RUN_MODAL_ID, runModal, runWords } from './run-modal.js';
@@ -22,7 +22,7 @@ export class SlackAdapter implements ChatAdapter {
     private readonly log: Logger,
   ) {}
 
-  async start(app: App): Promise<void> {
+  async start(port: ChatPort): Promise<void> {
     const s = this.settings;
     const clientOptions = { slackApiUrl: s.apiUrl, ...(s.retries !== undefined ? { retryConfig: { retries: s.retries } } : {}) };
     const bolt = s.appToken
@@ -35,18 +35,18 @@ export class SlackAdapter implements ChatAdapter {
       if (/^run$/i.test(text)) {
         // The form needs the trigger id within 3 s: open it before anything slow.
         await ack();
-        await client.views.open({ trigger_id: command.trigger_id, view: (await runModal(app)) as never });
+        await client.views.open({ trigger_id: command.trigger_id, view: (await runModal(port, this.identity(client, command.user_id))) as never });
         return;
       }
       await ack();
-      await this.answer(app, client, command.user_id, text, respond);
+      await this.answer(port, client, command.user_id, text, respond);
     });
 
     // Buttons carry the command they run; the clicker's own rights apply (owner or admin).
     bolt.action(/^gpubot_/, async ({ ack, body, action, respond, client }) => {
       await ack();
       const command = (action as { value?: string }).value ?? '';
-      await this.answer(app, client, body.user.id, command, respond);
+      await this.answer(port, client, body.user.id, command, respond);
     });
 
     bolt.view(RUN_MODAL_ID, async ({ ack, body, view, client }) => {
@@ -59,10 +59,9 @@ export class SlackAdapter implements ChatAdapter {
         return;
       }
       await ack();
-      const actor = await this.actorFor(app, client, body.user.id);
       let progressTs: string | undefined;
       const channel = await this.dmChannel(client, body.user.id);
-      const reply = await app.engine.handleText(actor, words, async (line) => {
+      const reply = await port.handle(this.identity(client, body.user.id), words, async (line) => {
         if (progressTs) await client.chat.update({ channel, ts: progressTs, text: line });
         else progressTs = (await client.chat.postMessage({ channel, text: line })).ts;
       });
@@ -75,7 +74,7 @@ export class SlackAdapter implements ChatAdapter {
       this.log.error({ err: errorMessage(err) }, 'slack handler failed');
     });
 
-    app.registerNotifier('slack', async (userId, reply) => {
+    port.registerNotifier('slack', async (userId, reply) => {
       const channel = await this.dmChannel(bolt.client, userId);
       await bolt.client.chat.postMessage({ channel, ...toSlackMessage(reply) });
     });
@@ -86,32 +85,30 @@ export class SlackAdapter implements ChatAdapter {
   }
 
   /** Runs a command for a Slack user; progress replaces itself, the answer replaces the progress. */
-  private async answer(app: App, client: WebClient, userId: string, text: string, respond: RespondFn): Promise<void> {
-    let reply: Reply;
+  private async answer(port: ChatPort, client: WebClient, userId: string, text: string, respond: RespondFn): Promise<void> {
     let progressShown = false;
     // A response_url takes 5 messages: at most 3 progress updates, then the answer.
     let progressLeft = 3;
-    try {
-      const actor = await this.actorFor(app, client, userId);
-      reply = await app.engine.handleText(actor, text, async (line) => {
-        if (progressLeft-- <= 0) return;
-        await respond({ response_type: 'ephemeral', replace_original: progressShown, text: `:hourglass_flowing_sand: ${line}` });
-        progressShown = true;
-      });
-    } catch (err) {
-      this.log.error({ user: userId, err: errorMessage(err) }, 'command failed');
-      reply = refuse('Something went wrong', userMessage(err));
-    }
+    const reply: Reply = await port.handle(this.identity(client, userId), text, async (line) => {
+      if (progressLeft-- <= 0) return;
+      await respond({ response_type: 'ephemeral', replace_original: progressShown, text: `:hourglass_flowing_sand: ${line}` });
+      progressShown = true;
+    });
     const inChannel = reply.visibility === 'channel';
     await respond({ ...toSlackMessage(reply), response_type: inChannel ? 'in_channel' : 'ephemeral', replace_original: progressShown && !inChannel });
   }
 
-  private actorFor(app: App, client: WebClient, userId: string) {
-    return app.actor(userId, 'slack', async () => {
-      const info = await client.users.info({ user: userId });
-      const u = info.user;
-      return u?.profile?.display_name || u?.real_name || u?.name || userId;
-    });
+  /** A Slack user; their display name is looked up only the first time gpubot meets them. */
+  private identity(client: WebClient, userId: string): ChatIdentity {
+    return {
+      platform: 'slack',
+      id: userId,
+      name: async () => {
+        const info = await client.users.info({ user: userId });
+        const u = info.user;
+        return u?.profile?.display_name || u?.real_name || u?.name || userId;
+      },
+    };
   }
 
   private async dmChannel(client: WebClient, userId: string): Promise<string> {

@@ -1,0 +1,222 @@
+import type Docker from 'dockerode';
+import type { Config } from '../config/schema.js';
+import type { ProgressSink } from '../core/reply.js';
+import { containerSpec, type LaunchSpec } from './container-spec.js';
+import { AlreadyStopped, ContainerNotFound, HostUnavailable, Timeout, withTimeout } from './errors.js';
+import { pullImage } from './images.js';
+import { LABEL } from './labels.js';
+import type { CommandOutput } from './nvidia-smi.js';
+import { STOP_GRACE_SECONDS, type ContainerRuntime, type ContainerSummary, type ContainerDetails, type ImageSummary, type RuntimeEvent, type RuntimeTimeouts } from './runtime.js';
+
+const statusCode = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
+
+/** Socket-level failures: the engine is not there, as opposed to refusing a request. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ETIMEDOUT']);
+
+const MANAGED_FILTER = { label: [`${LABEL.managed}=true`] };
+
+const summary = (c: Docker.ContainerInfo): ContainerSummary => ({
+  id: c.Id,
+  name: (c.Names?.[0] ?? c.Id.slice(0, 12)).replace(/^\//, ''),
+  state: c.State,
+  labels: c.Labels ?? {},
+});
+
+/**
+ * Docker's multiplexed stream (no TTY): 8-byte headers (stream type, size) before each chunk.
+ * Returns [stdout, stderr, both interleaved]; a buffer that is not framed is all stdout.
+ */
+export function demux(buf: Buffer): [string, string, string] {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const both: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length && (buf[i] === 1 || buf[i] === 2 || buf[i] === 0) && buf[i + 1] === 0) {
+    const size = buf.readUInt32BE(i + 4);
+    const chunk = buf.subarray(i + 8, i + 8 + size);
+    (buf[i] === 2 ? err : out).push(chunk);
+    both.push(chunk);
+    i += 8 + size;
+  }
+  if (i === 0) return [buf.toString('utf8'), '', buf.toString('utf8')];
+  return [Buffer.concat(out).toString('utf8'), Buffer.concat(err).toString('utf8'), Buffer.concat(both).toString('utf8')];
+}
+
+interface DockerEvent {
+  Action?: string;
+  status?: string;
+  id?: string;
+  time?: number;
+  timeNano?: number;
+  Actor?: { ID?: string; Attributes?: Record<string, string> };
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+  return Buffer.concat(chunks);
+}
+
+/** The container runtime of a host whose Docker daemon dockerode reaches (its own socket, or over SSH). */
+export class DockerRuntime implements ContainerRuntime {
+  constructor(
+    private readonly host: string,
+    readonly docker: Docker,
+    private readonly config: Config,
+    private readonly timeouts: RuntimeTimeouts,
+  ) {}
+
+  /** Runs one engine call under the timeout policy and turns its failures into the typed ones. */
+  private async call<T>(what: string, ms: number, work: () => Promise<T>, container?: string): Promise<T> {
+    try {
+      return await withTimeout(work(), ms, what);
+    } catch (err) {
+      throw this.typed(err, container);
+    }
+  }
+
+  private typed(err: unknown, container?: string): unknown {
+    if (err instanceof HostUnavailable || err instanceof Timeout) return err;
+    if (container !== undefined && statusCode(err) === 404) return new ContainerNotFound(this.host, container);
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && UNREACHABLE.has(code)) {
+      // The socket's own words (they name the socket) stay the message.
+      return new HostUnavailable(this.host, (err as Error).message, (err as Error).message);
+    }
+    return err;
+  }
+
+  async create(spec: LaunchSpec): Promise<string> {
+    const created = await this.call('creating the container', this.timeouts.actionMs, () => this.docker.createContainer(containerSpec(this.config, spec)));
+    return created.id;
+  }
+
+  async start(idOrName: string): Promise<void> {
+    try {
+      await this.call('starting', this.timeouts.actionMs, () => this.docker.getContainer(idOrName).start(), idOrName);
+    } catch (err) {
+      if (statusCode(err) !== 304) throw err; // 304: already running
+    }
+  }
+
+  async stop(idOrName: string): Promise<void> {
+    try {
+      await this.call('stopping', this.timeouts.actionMs, () => this.docker.getContainer(idOrName).stop({ t: STOP_GRACE_SECONDS }), idOrName);
+    } catch (err) {
+      throw statusCode(err) === 304 ? new AlreadyStopped(this.host, idOrName) : err;
+    }
+  }
+
+  async remove(idOrName: string, { force }: { force: boolean }): Promise<void> {
+    await this.call('removing', this.timeouts.actionMs, () => this.docker.getContainer(idOrName).remove({ force, v: false }), idOrName);
+  }
+
+  async inspect(idOrName: string): Promise<ContainerDetails> {
+    const info = await this.call('inspecting', this.timeouts.actionMs, () => this.docker.getContainer(idOrName).inspect(), idOrName);
+    return { id: info.Id, name: info.Name.replace(/^\//, ''), state: info.State.Status, running: info.State.Running, labels: info.Config.Labels ?? {} };
+  }
+
+  async listManaged(): Promise<ContainerSummary[]> {
+    const list = await this.call('listing', this.timeouts.listMs, () => this.docker.listContainers({ all: true, filters: MANAGED_FILTER }));
+    return list.map(summary);
+  }
+
+  async listRunning(): Promise<ContainerSummary[]> {
+    const list = await this.call('listing', this.timeouts.listMs, () => this.docker.listContainers({ all: false }));
+    return list.map(summary);
+  }
+
+  async logs(idOrName: string, tail: number): Promise<string> {
+    const raw = (await this.call(
+      'reading logs',
+      this.timeouts.actionMs,
+      () => this.docker.getContainer(idOrName).logs({ stdout: true, stderr: true, tail, follow: false }),
+      idOrName,
+    )) as unknown;
+    return demux(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)))[2];
+  }
+
+  async exec(idOrName: string, argv: string[]): Promise<CommandOutput> {
+    if (argv.length === 0) throw new Error('empty argv');
+    return this.call(
+      `running ${argv[0]} in ${idOrName}`,
+      this.timeouts.actionMs,
+      async () => {
+        const exec = await this.docker.getContainer(idOrName).exec({ Cmd: argv, AttachStdout: true, AttachStderr: true });
+        const [stdout, stderr] = demux(await readAll(await exec.start({})));
+        const { ExitCode } = await exec.inspect();
+        return { code: ExitCode, stdout, stderr };
+      },
+      idOrName,
+    );
+  }
+
+  async events(listener: (event: RuntimeEvent) => void, ended?: (err?: Error) => void): Promise<() => void> {
+    const stream = (await this.call('subscribing to events', this.timeouts.actionMs, () =>
+      this.docker.getEvents({ filters: { type: ['container'], ...MANAGED_FILTER } }),
+    )) as NodeJS.ReadableStream & { destroy(): void };
+    let pending = '';
+    stream.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('utf8');
+      const lines = pending.split('\n');
+      pending = lines.pop()!;
+      for (const line of lines) {
+        if (!line.trim()) continue;
+        let e: DockerEvent;
+        try {
+          e = JSON.parse(line) as DockerEvent;
+        } catch {
+          continue;
+        }
+        const attributes = e.Actor?.Attributes ?? {};
+        listener({
+          action: e.Action ?? e.status ?? '',
+          containerId: e.Actor?.ID ?? e.id ?? '',
+          name: attributes.name ?? '',
+          attributes,
+          at: new Date(e.timeNano ? e.timeNano / 1e6 : (e.time ?? 0) * 1000),
+        });
+      }
+    });
+    let stopped = false;
+    let done = false;
+    const end = (err?: Error) => {
+      if (done || stopped) return;
+      done = true;
+      ended?.(err);
+    };
+    stream.on('error', (err: Error) => end(this.typed(err) as Error));
+    stream.on('end', () => end());
+    stream.on('close', () => end());
+    return () => {
+      stopped = true;
+      stream.destroy();
+    };
+  }
+
+  async hasImage(image: string): Promise<boolean> {
+    try {
+      await this.call(`looking for ${image}`, this.timeouts.actionMs, () => this.docker.getImage(image).inspect());
+      return true;
+    } catch (err) {
+      if (statusCode(err) === 404) return false;
+      throw err;
+    }
+  }
+
+  pull(image: string, progress: ProgressSink): Promise<void> {
+    return pullImage(this.docker, image, progress, { stallMs: this.timeouts.pullStallMs }).catch((err: unknown) => {
+      throw this.typed(err);
+    });
+  }
+
+  async listImages(): Promise<ImageSummary[]> {
+    const images = await this.call('listing images', this.timeouts.listMs, () => this.docker.listImages());
+    return images.map((i) => ({ tags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'), sizeBytes: i.Size }));
+  }
+
+  async pruneImages(): Promise<number> {
+    const r = await this.call('pruning images', this.timeouts.pruneMs, () => this.docker.pruneImages({ filters: { dangling: ['true'] } }));
+    return r.ImagesDeleted?.filter((d) => d.Deleted).length ?? 0;
+  }
+}
