@@ -80,7 +80,7 @@ describe('migrate (SQLite)', () => {
         .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
         .all()
         .map((r) => r['name']);
-      expect(tables).toEqual(['Allocation', 'AuditEvent', 'ChatIdentity', 'Container', 'Gpu', 'GpuLease', 'Host', 'LinkCode', 'Notice', 'QueuedRun', 'QuotaOverride', 'User', '_prisma_migrations']);
+      expect(tables).toEqual(['Allocation', 'AuditEvent', 'ChatIdentity', 'Container', 'Gpu', 'GpuLease', 'Host', 'LinkCode', 'Notice', 'QueuedRun', 'QuotaOverride', 'SshKey', 'User', '_prisma_migrations']);
       expect(db.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
     });
 
@@ -131,9 +131,9 @@ describe('migrate (SQLite)', () => {
     const migrations = path.join(dir, 'migrations');
     cpSync(migrationsDir, migrations, { recursive: true });
     // A second, slow-ish migration, so the two processes overlap inside the work.
-    mkdirSync(path.join(migrations, '20261124000000_more'));
+    mkdirSync(path.join(migrations, '20991231000000_more'));
     writeFileSync(
-      path.join(migrations, '20261124000000_more', 'migration.sql'),
+      path.join(migrations, '20991231000000_more', 'migration.sql'),
       `CREATE TABLE "Filler" ("id" INTEGER NOT NULL PRIMARY KEY, "v" TEXT NOT NULL);\n` +
         `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 50000)\n` +
         `INSERT INTO "Filler" ("id", "v") SELECT x, hex(randomblob(32)) FROM c;\n`,
@@ -177,8 +177,8 @@ describe('migrate (SQLite)', () => {
     writeFileSync(go, '');
     const [ra, rb] = await Promise.all([a.done, b.done]);
 
-    expect([...ra.applied, ...rb.applied].sort()).toEqual([...ALL, '20261124000000_more']);
-    expect(rows(file).map((r) => r['migration_name'])).toEqual([...ALL, '20261124000000_more']);
+    expect([...ra.applied, ...rb.applied].sort()).toEqual([...ALL, '20991231000000_more']);
+    expect(rows(file).map((r) => r['migration_name'])).toEqual([...ALL, '20991231000000_more']);
     withDb(file, (db) => expect(db.prepare('SELECT count(*) AS c FROM "Filler"').get()).toEqual({ c: 50000 }));
   }, 60_000);
 
@@ -186,17 +186,17 @@ describe('migrate (SQLite)', () => {
     const dir = path.join(tmpRoot, `fail${++n}`);
     const migrations = path.join(dir, 'migrations');
     cpSync(migrationsDir, migrations, { recursive: true });
-    const bad = path.join(migrations, '20261124000000_bad', 'migration.sql');
+    const bad = path.join(migrations, '20991231000000_bad', 'migration.sql');
     mkdirSync(path.dirname(bad));
     writeFileSync(bad, `CREATE TABLE "Half" ("id" INTEGER PRIMARY KEY);\nINSERT INTO "Nope" VALUES (1);\n`);
     const file = path.join(dir, 'gpubot.db');
 
-    await expect(migrate(`file:${file}`, { migrationsDir: migrations, log: quiet })).rejects.toThrow(/20261124000000_bad.*no such table: Nope/);
+    await expect(migrate(`file:${file}`, { migrationsDir: migrations, log: quiet })).rejects.toThrow(/20991231000000_bad.*no such table: Nope/);
     expect(rows(file).map((r) => r['migration_name'])).toEqual(ALL);
     withDb(file, (db) => expect(db.prepare(`SELECT name FROM sqlite_master WHERE name = 'Half'`).get()).toBeUndefined());
 
     writeFileSync(bad, `CREATE TABLE "Half" ("id" INTEGER PRIMARY KEY);\n`);
-    expect(await migrate(`file:${file}`, { migrationsDir: migrations, log: quiet })).toEqual({ applied: ['20261124000000_bad'] });
+    expect(await migrate(`file:${file}`, { migrationsDir: migrations, log: quiet })).toEqual({ applied: ['20991231000000_bad'] });
   });
 
   it('warns, without failing, when an applied migration.sql was modified', async () => {
