@@ -26,6 +26,7 @@ import type { OpsDeps } from './operations/deps.js';
 import { createHandlers } from './operations/handlers.js';
 import { exitWatcher } from './operations/exits.js';
 import { recordMinutes } from './db/telemetry.js';
+import { GatewayService } from './gateway/service.js';
 
 export interface AppOptions {
   config: Config;
@@ -178,6 +179,19 @@ export class App implements ChatPort {
     this.scheduler ??= startScheduler(this.ops, this.lease, (run) => this.track(run, 'job'));
   }
 
+  private gatewayService: GatewayService | undefined;
+
+  /** The SSH gateway (config `gateway`), listening until close; undefined when not configured. */
+  async startGateway(): Promise<GatewayService | undefined> {
+    const settings = this.options.config.gateway;
+    if (!settings || this.gatewayService) return this.gatewayService;
+    const gateway = new GatewayService(this.ops, settings);
+    await gateway.start();
+    this.gatewayService = gateway;
+    this.ops.gateway = gateway;
+    return gateway;
+  }
+
   private track<T>(work: Promise<T>, kind: 'command' | 'job' = 'command'): Promise<T> {
     this.inFlight.set(work, kind);
     const done = () => this.inFlight.delete(work);
@@ -285,6 +299,7 @@ export class App implements ChatPort {
   async close(): Promise<void> {
     this.scheduler?.stop();
     this.exits?.close();
+    await this.gatewayService?.stop();
     await this.reconciling;
     await this.lease.release().catch(() => {});
     this.pool.close();

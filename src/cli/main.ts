@@ -110,6 +110,7 @@ async function main(argv: string[]): Promise<number> {
     }
     for (const a of adapters) await a.start(app);
     app.startJobs();
+    await app.startGateway();
     const ops = config.http ? await startOpsServer(app, config.http.port, config.http.host) : undefined;
     if (config.http) log.info({ port: config.http.port }, 'health and metrics at /healthz and /metrics');
     log.info({ adapters: adapters.map((a) => a.name), hosts: app.pool.hostNames() }, 'gpubot started');

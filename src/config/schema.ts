@@ -110,6 +110,8 @@ export const configSchema = z
             keep: z.number().int().min(1).max(1000).default(3),
           })
           .prefault({}),
+        /** Images (globs) that have JupyterLab: the only ones "run --jupyter" accepts. */
+        jupyter: z.array(z.string().min(1)).default([]),
       })
       .prefault({}),
     quotas: z
@@ -166,6 +168,8 @@ export const configSchema = z
         stopAfter: durationSchema.prefault('3h'),
         /** How long "keep NAME" (the Keep button) protects a running container. */
         keepFor: durationSchema.prefault('4h'),
+        /** An open gateway session (ssh, sftp, a forward) counts as activity: the container is not idle. */
+        countSessions: z.boolean().default(true),
       })
       .prefault({}),
     /** The side port for /healthz and /metrics; off when absent. */
@@ -214,6 +218,17 @@ export const configSchema = z
         queuedRuns: z.number().int().min(0).max(1000).default(5),
       })
       .prefault({}),
+    /** The SSH gateway into containers; off when absent. */
+    gateway: z
+      .strictObject({
+        port: z.number().int().min(0).max(65535).default(2222),
+        listen: z.string().min(1).default('0.0.0.0'),
+        /** Generated at first start (ed25519) and kept. */
+        hostKeyPath: z.string().min(1).default('./data/gateway_host_ed25519'),
+        /** The name users type (shown in replies); default: this machine's hostname. */
+        publicHost: z.string().regex(/^[A-Za-z0-9.:-]+$/, 'must be a host name or address').optional(),
+      })
+      .optional(),
     timeouts: z
       .strictObject({
         /** How long a command waits for a host's connection; a connection failing this long is "down". */

@@ -53,6 +53,8 @@ export interface CommandSpec {
   options: Options;
   /** Accepts `-- CMD ARGS...` after the options. */
   takesCommand?: boolean;
+  /** Takes its words as they are, no options (a pasted key line may hold anything, even "-----BEGIN"). */
+  rawWords?: boolean;
   positionals: [min: number, max: number];
   /** The positionals by name, in order. Without it, chats ask for them as one free-text "args". */
   args?: ArgSpec[];
@@ -92,7 +94,7 @@ export const commands: CommandSpec[] = [
   },
   {
     name: 'run',
-    usage: 'run [--gpus N] [--image IMAGE] [--host HOST] [--name NAME] [--hours H] [--shm SIZE] [--queue] [-- CMD ARGS...]',
+    usage: 'run [--gpus N] [--image IMAGE] [--host HOST] [--name NAME] [--hours H] [--shm SIZE] [--queue] [--jupyter] [-- CMD ARGS...]',
     summary: 'Allocate GPUs and start a container with them; without CMD it stays up for `docker exec`.',
     examples: ['run --gpus 2', 'run --gpus 1 --image pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime --hours 8 --name exp1 -- python train.py --lr 3e-4'],
     options: {
@@ -103,6 +105,7 @@ export const commands: CommandSpec[] = [
       hours: hoursOption,
       shm: { type: 'string', maxLength: 8, description: 'Shared memory, e.g. 16g' },
       queue: { type: 'boolean', description: 'Wait in the queue if no GPUs are free' },
+      jupyter: { type: 'boolean', description: 'Start JupyterLab (an image under images.jupyter)' },
     },
     takesCommand: true,
     positionals: [0, 0],
@@ -116,6 +119,7 @@ export const commands: CommandSpec[] = [
       shm: values.shm === undefined ? undefined : v.shmSize(str(values, 'shm')!),
       cmd: cmd === undefined ? undefined : v.containerCommand(cmd),
       ...(values.queue ? { queue: true } : {}),
+      ...(values.jupyter ? { jupyter: true } : {}),
     }),
   },
   {
@@ -323,6 +327,46 @@ export const commands: CommandSpec[] = [
     }),
   },
   {
+    name: 'key',
+    rawWords: true,
+    usage: 'key add PUBLIC-KEY | key ls | key rm FINGERPRINT|all',
+    summary: 'Your SSH public keys for the gateway (ssh into your containers): add one (ed25519, ecdsa, rsa ≥ 3072), list them, remove one or all.',
+    examples: ['key add ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI... me@laptop', 'key ls', 'key rm SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8', 'key rm all'],
+    options: {},
+    positionals: [1, 40],
+    actions: [
+      { name: 'add', usage: 'key add PUBLIC-KEY', summary: 'Add an SSH public key (the line from ~/.ssh/id_ed25519.pub).', args: [{ name: 'key', required: true, maxLength: 4000, description: 'The public key line: ssh-ed25519 AAAA... you@laptop' }] },
+      { name: 'ls', usage: 'key ls', summary: 'Your SSH keys: fingerprints and comments.' },
+      { name: 'rm', usage: 'key rm FINGERPRINT|all', summary: 'Remove a key (its open sessions end), or all of them.', args: [{ name: 'fingerprint', required: true, maxLength: 60, description: 'SHA256:... from "key ls", or all' }] },
+    ],
+    build: (_v, [action, ...rest]) => {
+      if (action === 'ls') {
+        if (rest.length) throw new InputError('key ls takes no argument');
+        return { command: 'key', action: 'ls' };
+      }
+      if (action === 'add') {
+        if (rest.length < 2) throw new InputError('key add needs a public key line, like "key add ssh-ed25519 AAAA... me@laptop" (the contents of ~/.ssh/id_ed25519.pub)');
+        return { command: 'key', action: 'add', line: rest.join(' ') };
+      }
+      if (action === 'rm') {
+        if (rest.length !== 1) throw new InputError('usage: key rm FINGERPRINT|all (see "key ls")');
+        const [target] = rest as [string];
+        if (target !== 'all' && !/^SHA256:[A-Za-z0-9+/]{43}$/.test(target)) throw new InputError(`"${printable(target)}" is not a key fingerprint like SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8 (see "key ls")`);
+        return { command: 'key', action: 'rm', target };
+      }
+      throw new InputError(`unknown key action "${printable(action!)}"; use key add, key ls or key rm`);
+    },
+  },
+  {
+    name: 'ssh-config',
+    usage: 'ssh-config',
+    summary: 'A ready ~/.ssh/config block with a "Host gpubot-NAME" per running container of yours (for ssh, scp and VS Code Remote-SSH).',
+    examples: ['ssh-config'],
+    options: {},
+    positionals: [0, 0],
+    build: () => ({ command: 'ssh-config' }),
+  },
+  {
     name: 'admin',
     usage: 'admin run-job JOB | admin quota USER [--max-gpus N] [--gpu-hours H] [--max-hours H] | admin audit [N] | admin hosts | admin drain HOST | admin undrain HOST | admin forget HOST',
     summary: 'Admins only: run a job now, change limits, read the audit log, see the hosts, drain a host, forget a host that left the config.',
@@ -480,6 +524,11 @@ export function parseWords(words: string[]): Request {
   const spec = commandSpec(name);
   if (!spec) throw new InputError(`unknown command "${printable(name)}"; try "help"`);
 
+  if (spec.rawWords) {
+    const [min, max] = spec.positionals;
+    if (rest.length < min || rest.length > max) throw new InputError(`${spec.name} needs ${min}-${max} words. Usage: ${spec.usage}`);
+    return spec.build({}, rest, undefined);
+  }
   let args = rest;
   let cmd: string[] | undefined;
   const dashdash = rest.indexOf('--');

@@ -2,7 +2,7 @@
 export type Request =
   | { command: 'help'; topic?: string }
   | { command: 'status'; host?: string }
-  | { command: 'run'; gpus: number; image?: string; host?: string; name?: string; hours?: number; shm?: string; cmd?: string[]; queue?: boolean }
+  | { command: 'run'; gpus: number; image?: string; host?: string; name?: string; hours?: number; shm?: string; cmd?: string[]; queue?: boolean; jupyter?: boolean }
   | { command: 'queue'; cancel?: number }
   | { command: 'reserve'; gpus: number; host?: string; hours?: number }
   | { command: 'release'; target: number | 'all' }
@@ -21,6 +21,10 @@ export type Request =
   | { command: 'image'; action: 'ls' }
   | { command: 'image'; action: 'rm'; name: string; version?: number }
   | { command: 'usage'; user?: string; days: number }
+  | { command: 'key'; action: 'add'; line: string }
+  | { command: 'key'; action: 'ls' }
+  | { command: 'key'; action: 'rm'; target: string }
+  | { command: 'ssh-config' }
   | { command: 'admin'; action: 'run-job'; job: string }
   | { command: 'admin'; action: 'quota'; user: string; maxGpus?: number; gpuHoursPerWeek?: number; maxHours?: number }
   | { command: 'admin'; action: 'audit'; count: number }

@@ -18,7 +18,7 @@ export type { PrismaClient } from './generated/client.js';
 // The Prisma namespace (Prisma.PrismaClientKnownRequestError, input types, ...) and the
 // model types, so callers need not reach into ./generated.
 export { Prisma } from './generated/client.js';
-export type { Allocation, AuditEvent, ChatIdentity, Container, Gpu, GpuLease, Host, QueuedRun, User } from './generated/client.js';
+export type { Allocation, AuditEvent, ChatIdentity, Container, Gpu, GpuLease, Host, QueuedRun, SshKey, User } from './generated/client.js';
 export type { UserImage } from './generated/client.js';
 
 export const DEFAULT_DATABASE_URL = 'file:./data/gpubot.db';

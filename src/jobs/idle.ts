@@ -56,6 +56,8 @@ export const idleJob: Job = {
     let asked = 0;
     let stopped = 0;
     const running = await db.container.findMany({ where: { state: 'running' } });
+    // Someone typing in a container through the gateway is using it, whatever its GPUs show.
+    const inSession = deps.config.idle.countSessions ? (deps.gateway?.activeContainers() ?? new Set<string>()) : new Set<string>();
     for (const c of running) {
       const indexes = parseIndexes(c.gpuIndexes);
       let runStart: number | null = indexes.length ? horizon : null;
@@ -63,7 +65,7 @@ export const idleJob: Job = {
         const start = idleRunStart(await pointsOf(deps, c.hostName, i, horizon), { threshold, now: now.getTime(), maxGapMs, memoryToleranceMiB: MEMORY_TOLERANCE_MIB });
         runStart = start === null || runStart === null ? null : Math.max(runStart, start);
       }
-      if (runStart === null) {
+      if (runStart === null || inSession.has(c.name)) {
         if (c.idleSince) await db.container.update({ where: { id: c.id }, data: { idleSince: null } });
         continue;
       }

@@ -63,6 +63,9 @@ async function hostsView(deps: OpsDeps): Promise<Reply> {
     },
     ...(stranded.size ? [{ type: 'text' as const, text: `"admin forget HOST" releases what a host that left the config still holds.` }] : []),
     ...(runAsRoot ? [{ type: 'text' as const, text: 'storage.runAs: root: containers run as root, so files in users\' directories are root\'s and other users\' containers could read them. Set storage.runAs: user.' }] : []),
+    ...(deps.gateway
+      ? [{ type: 'text' as const, text: `SSH gateway: ${deps.gateway.publicHost} port ${deps.gateway.port}, host key ${deps.gateway.hostKeyFingerprint}, ${deps.gateway.activeContainers().size} container(s) with open sessions` }]
+      : []),
   ]);
 }
 

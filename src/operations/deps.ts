@@ -4,6 +4,7 @@ import type { HostPool } from '../hosts/host-pool.js';
 import type { Logger } from '../log.js';
 import type { Reply } from '../core/reply.js';
 import type { RateLimiter } from '../core/policy/rate-limit.js';
+import type { GatewayInfo } from '../gateway/service.js';
 
 /** What the command handlers work with. */
 export interface OpsDeps {
@@ -30,6 +31,8 @@ export interface OpsDeps {
   limiters: { linkCodes: RateLimiter; keyAdditions: RateLimiter };
   /** Test-only fault injection (GPUBOT_FAILPOINT): kill the process at a named point. */
   failpoint?: string;
+  /** The SSH gateway, when it runs in this process. */
+  gateway?: GatewayInfo;
 }
 
 /**

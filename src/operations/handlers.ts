@@ -12,6 +12,7 @@ import { releaseReservation, reserveGpus } from './reservations.js';
 import { runContainer } from './run.js';
 import { imageCommand } from './user-images.js';
 import { showUsage } from './usage.js';
+import { keyCommand, sshConfig } from './keys.js';
 
 /** The commands that read or change allocations and containers. */
 export function createHandlers(deps: OpsDeps): Handlers {
@@ -33,5 +34,7 @@ export function createHandlers(deps: OpsDeps): Handlers {
     usage: (r, ctx) => showUsage(deps, r, ctx),
     admin: (r, ctx) => adminCommand(deps, r, ctx),
     image: (r, ctx) => imageCommand(deps, r, ctx),
+    key: (r, ctx) => keyCommand(deps, r, ctx),
+    'ssh-config': (r, ctx) => sshConfig(deps, r, ctx),
   };
 }

@@ -15,6 +15,7 @@ import { enqueue, queueableRefusal, withQueueButton } from './queue.js';
 import { createAndStart, ensureImage, ensureNetwork, ensureUserDir, removeIfPresent } from './launch.js';
 import { userUid } from '../db/users.js';
 import { ensureUserImageOn, resolveUserImage } from './user-images.js';
+import { gatewayAddress, gatewayBlocks } from './keys.js';
 
 type RunRequest = Extract<Request, { command: 'run' }>;
 
@@ -26,6 +27,13 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
   if (own && 'tone' in own) return own;
   const image = own ? own.tag : (req.image ?? config.images.default);
   if (!own && !imageAllowed(image, config.images.allowed)) return refuse('not-allowed', 'That image is not allowed', `${image} is not on the allow-list: ${config.images.allowed.join(', ')}`);
+  let jupyterToken: string | undefined;
+  if (req.jupyter) {
+    const refusal = jupyterRefusal(deps, req, image);
+    if (refusal) return refusal;
+    jupyterToken = randomBytes(24).toString('hex');
+    req = { ...req, cmd: jupyterCommand(jupyterToken, config.storage.mountPath) };
+  }
   const name = req.name ?? `${actor.handle}-${randomBytes(2).toString('hex')}`;
   if (await db.container.findUnique({ where: { name } })) return refuse('conflict', `The name "${name}" is taken`, 'Pick another --name, or remove the old container with "rm".');
 
@@ -84,10 +92,40 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
   deps.log.info({ container: name, gpus: taken.indexes.join(','), image }, 'container started');
   const mounts = [`${userDir(config, actor.handle)} -> ${config.storage.mountPath}`, ...config.storage.shared.map((s) => `${s.hostPath} -> ${s.containerPath}${s.readOnly ? ' (read-only)' : ''}`)];
   const view = { name, owner: actor.handle, host: taken.host, gpus: taken.indexes, image, state: 'running' as const, endsAt, mounts };
+  const addr = gatewayAddress(deps);
   return reply('success', `${name} is running on ${taken.host} with GPU${taken.indexes.length === 1 ? '' : 's'} ${taken.indexes.join(',')}`, [
     ...containerBlocks(view),
-    { type: 'text', text: 'Get a shell in it:' },
-    { type: 'code', text: `ssh ${taken.host} docker exec -it ${name} bash` },
+    ...(addr
+      ? gatewayBlocks(deps, name)
+      : [
+          { type: 'text' as const, text: 'Get a shell in it:' },
+          { type: 'code' as const, text: `ssh ${taken.host} docker exec -it ${name} bash` },
+        ]),
+    ...(jupyterToken && addr
+      ? [
+          { type: 'text' as const, text: 'JupyterLab: forward its port, then open the link:' },
+          { type: 'code' as const, text: `ssh -N -L ${JUPYTER_PORT}:localhost:${JUPYTER_PORT} -p ${addr.port} ${name}@${addr.host}` },
+          { type: 'code' as const, text: `http://localhost:${JUPYTER_PORT}/lab?token=${jupyterToken}` },
+        ]
+      : []),
     { type: 'actions', actions: containerActions(view) },
   ]);
+}
+
+export const JUPYTER_PORT = 8888;
+
+/** JupyterLab on the container's loopback only: it is reached through the gateway's forward. */
+export const jupyterCommand = (token: string, root: string): string[] => [
+  'jupyter', 'lab', '--ip=127.0.0.1', `--port=${JUPYTER_PORT}`, '--no-browser', '--allow-root', `--ServerApp.token=${token}`, `--ServerApp.root_dir=${root}`,
+];
+
+function jupyterRefusal(deps: OpsDeps, req: RunRequest, image: string): Reply | undefined {
+  const { jupyter } = deps.config.images;
+  if (!gatewayAddress(deps)) return refuse('unavailable', 'run --jupyter needs the SSH gateway', 'JupyterLab is reached through an ssh -L forward; an admin can turn the gateway on with "gateway:" in the config.');
+  if (req.cmd) return refuse('invalid', 'run --jupyter takes no command', 'JupyterLab is the container\'s command; leave out "-- CMD".');
+  if (req.queue) return refuse('invalid', 'run --jupyter cannot wait in the queue', 'Its link is only given when it starts; run it when GPUs are free.');
+  if (!imageAllowed(image, jupyter)) {
+    return refuse('not-allowed', `${image} has no JupyterLab`, jupyter.length ? `run --jupyter needs an image listed under images.jupyter: ${jupyter.join(', ')} (give it with --image).` : 'No image is listed under images.jupyter in the config; ask an admin to add one that has JupyterLab.');
+  }
+  return undefined;
 }

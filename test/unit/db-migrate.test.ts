@@ -80,7 +80,7 @@ describe('migrate (SQLite)', () => {
         .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
         .all()
         .map((r) => r['name']);
-      expect(tables).toEqual(['Allocation', 'AuditEvent', 'ChatIdentity', 'Container', 'Gpu', 'GpuLease', 'GpuSample', 'Host', 'ImageBuildLock', 'Installation', 'LinkCode', 'LinkLock', 'Notice', 'QueuedRun', 'QuotaOverride', 'RetiredHandle', 'SchedulerLease', 'User', 'UserImage', '_prisma_migrations']);
+      expect(tables).toEqual(['Allocation', 'AuditEvent', 'ChatIdentity', 'Container', 'Gpu', 'GpuLease', 'GpuSample', 'Host', 'ImageBuildLock', 'Installation', 'LinkCode', 'LinkLock', 'Notice', 'QueuedRun', 'QuotaOverride', 'RetiredHandle', 'SchedulerLease', 'SshKey', 'User', 'UserImage', '_prisma_migrations']);
       expect(db.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
     });
 

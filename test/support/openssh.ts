@@ -1,0 +1,54 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a real OpenSSH tool (ssh, scp, sftp, ssh-keygen) and collects its output. */
+export function runTool(tool: string, args: string[], input?: string, timeoutMs = 60_000): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn(tool, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += String(d)));
+    child.stderr.on('data', (d) => (stderr += String(d)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(input ?? '');
+  });
+}
+
+/** A fresh key pair; returns the private key path and the public key line. */
+export async function makeKey(dir: string, name: string, type = 'ed25519', bits?: number): Promise<{ path: string; publicLine: string }> {
+  const path = join(dir, name);
+  const r = await runTool('ssh-keygen', ['-q', '-t', type, ...(bits ? ['-b', String(bits)] : []), '-N', '', '-C', `${name}@laptop`, '-f', path]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return { path, publicLine: (await readFile(`${path}.pub`, 'utf8')).trim() };
+}
+
+/** Options every client call uses: no known_hosts, no prompts, only the given key. */
+export const clientOptions = (key: string, port: number): string[] => [
+  '-o', 'StrictHostKeyChecking=no',
+  '-o', 'UserKnownHostsFile=/dev/null',
+  '-o', 'BatchMode=yes',
+  '-o', 'IdentitiesOnly=yes',
+  '-o', 'LogLevel=ERROR',
+  '-o', 'ConnectTimeout=20',
+  '-i', key,
+  ...(port ? ['-o', `Port=${port}`] : []),
+];
+
+export function spawnTool(tool: string, args: string[]): ChildProcess & { output: () => string } {
+  const child = spawn(tool, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += String(d)));
+  child.stderr!.on('data', (d) => (out += String(d)));
+  return Object.assign(child, { output: () => out });
+}
