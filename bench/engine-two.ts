@@ -47,7 +47,18 @@ async function benchRun(report: (line: string) => void): Promise<Record<string, 
     };
     const bare = (docker: Docker) => async () => {
       const name = `b${n++}`;
-      const spec = containerSpec(config, { name, owner: 'bench', image: config.images.default, gpus: [0], allocationId: 0, shmSize: '8g', host: config.hosts[0]!, instanceId: app.instanceId, endsAt: new Date(), network: 'bridge' });
+      const spec = containerSpec(config, {
+        name,
+        owner: 'bench',
+        image: config.images.default,
+        gpus: [0],
+        allocationId: 0,
+        shmSize: '8g',
+        host: config.hosts[0]!,
+        instanceId: app.instanceId,
+        endsAt: new Date(),
+        network: 'bridge',
+      });
       const c = await docker.createContainer(spec);
       await c.start();
       return name;

@@ -14,7 +14,11 @@ export async function benchLive(report: (line: string) => void): Promise<void> {
   const HOSTS = 16;
   const INTERVAL = 2000;
   const bed = await startBed({ hosts: HOSTS, docker: false });
-  const app = await App.create({ config: parseConfig(bed.config({ telemetry: { intervalMs: INTERVAL } })), log: silentLogger(), databaseUrl: await testDatabaseUrl(bed.baseDir, 'bench-live') });
+  const app = await App.create({
+    config: parseConfig(bed.config({ telemetry: { intervalMs: INTERVAL } })),
+    log: silentLogger(),
+    databaseUrl: await testDatabaseUrl(bed.baseDir, 'bench-live'),
+  });
   try {
     await waitFor(() => app.pool.hostNames().every((n) => app.pool.monitor(n)!.sampleAge() !== undefined), { timeoutMs: 60_000, what: 'first samples' });
     const actor = await app.actor('bench');
@@ -31,7 +35,9 @@ export async function benchLive(report: (line: string) => void): Promise<void> {
           }),
         );
       }
-      report(`| ${n} concurrent status over ${HOSTS} hosts (5 rounds) | median ${median(times).toFixed(1)} ms, p99 ${percentile(times, 99).toFixed(1)} ms, ${wrong} wrong | p99 ≤ 100 ms, 0 wrong |`);
+      report(
+        `| ${n} concurrent status over ${HOSTS} hosts (5 rounds) | median ${median(times).toFixed(1)} ms, p99 ${percentile(times, 99).toFixed(1)} ms, ${wrong} wrong | p99 ≤ 100 ms, 0 wrong |`,
+      );
     }
     // Freshness and CPU over 30 s of an idle bot.
     const ages: number[] = [];
@@ -43,7 +49,9 @@ export async function benchLive(report: (line: string) => void): Promise<void> {
     }
     const cpu = process.cpuUsage(cpu0);
     const cpuPct = ((cpu.user + cpu.system) / 1000 / (performance.now() - t0)) * 100;
-    report(`| sample age, polled every 0.5 s over 30 s, interval ${INTERVAL} ms | median ${median(ages).toFixed(0)} ms, p99 ${percentile(ages, 99).toFixed(0)} ms | ≤ 2 intervals (${2 * INTERVAL} ms) |`);
+    report(
+      `| sample age, polled every 0.5 s over 30 s, interval ${INTERVAL} ms | median ${median(ages).toFixed(0)} ms, p99 ${percentile(ages, 99).toFixed(0)} ms | ≤ 2 intervals (${2 * INTERVAL} ms) |`,
+    );
     report(`| bot CPU while idle with ${HOSTS} monitors | ${cpuPct.toFixed(2)} % of one core (${(cpuPct / HOSTS).toFixed(3)} % per host) | |`);
     report(`| bot RSS (this process: bench harness, no chat adapter) | ${Math.round(process.memoryUsage().rss / 1048576)} MB | |`);
   } finally {

@@ -31,7 +31,9 @@ export async function benchSlack(report: (line: string) => void): Promise<Record
       // Let the answers finish before the next burst.
       await Promise.all(sent.map((r) => slack.waitForResponse(r.responseId, undefined, 30_000)));
     }
-    report(`Slack Socket Mode: 200 slash commands in bursts of 20: ack ${ms(median(acks))} median, ${ms(percentile(acks, 99))} p99, ${ms(Math.max(...acks))} max (target p99 < 200 ms); late acks (> 3 s): ${slack.lateAcks()}`);
+    report(
+      `Slack Socket Mode: 200 slash commands in bursts of 20: ack ${ms(median(acks))} median, ${ms(percentile(acks, 99))} p99, ${ms(Math.max(...acks))} max (target p99 < 200 ms); late acks (> 3 s): ${slack.lateAcks()}`,
+    );
     return { slackAckP50: median(acks), slackAckP99: percentile(acks, 99) };
   } finally {
     await adapter.stop();

@@ -125,7 +125,9 @@ export class App implements ChatPort {
           const { title, detail } = slowDown(allowed.retryInMs);
           log.info({ user: actor.handle, command: request.command }, 'rate limited');
           this.metrics.record(request.command, 'rate-limited', 0);
-          audit(db, { actor: actor.handle, action: request.command, result: 'refused', detail: `${title}: rate limit rateLimits.commands` }).catch((err) => log.warn({ err: errorMessage(err) }, 'could not write an audit event'));
+          audit(db, { actor: actor.handle, action: request.command, result: 'refused', detail: `${title}: rate limit rateLimits.commands` }).catch((err) =>
+            log.warn({ err: errorMessage(err) }, 'could not write an audit event'),
+          );
           return Promise.resolve(refuse('rate-limited', title, detail));
         }
         const host = 'host' in request && typeof request.host === 'string' ? request.host : undefined;
@@ -140,12 +142,24 @@ export class App implements ChatPort {
       onUnexpected: (err, who) => log.error({ platform: who.platform, user: who.id, err: errorMessage(err) }, 'command failed'),
       onCommand: (e) => {
         // The reply says it in a user's words; the log keeps the error as it was.
-        log.info({ user: e.actor.handle, command: e.command, ok: e.code === undefined, code: e.code, ms: Math.round(e.ms), err: e.code === undefined ? undefined : e.error !== undefined ? errorMessage(e.error) : e.reply.title }, 'command');
+        log.info(
+          {
+            user: e.actor.handle,
+            command: e.command,
+            ok: e.code === undefined,
+            code: e.code,
+            ms: Math.round(e.ms),
+            err: e.code === undefined ? undefined : e.error !== undefined ? errorMessage(e.error) : e.reply.title,
+          },
+          'command',
+        );
         this.metrics.record(e.command, e.code, e.ms);
         // Every refusal is audited here, whichever layer refused; state changes are audited where they happen.
         if (e.code !== undefined) {
           const detail = [`[${e.code}] ${e.reply.title}`, ...e.reply.blocks.flatMap((b) => (b.type === 'text' ? [b.text] : []))].join(': ');
-          audit(db, { actor: e.actor.handle, action: e.command, target: e.target, result: isError(e.code) ? 'error' : 'refused', detail }).catch((err) => log.warn({ err: errorMessage(err) }, 'could not write an audit event'));
+          audit(db, { actor: e.actor.handle, action: e.command, target: e.target, result: isError(e.code) ? 'error' : 'refused', detail }).catch((err) =>
+            log.warn({ err: errorMessage(err) }, 'could not write an audit event'),
+          );
         }
       },
     });
@@ -158,7 +172,10 @@ export class App implements ChatPort {
     if (applied.length) log.info({ applied }, 'database migrated');
     const db = await openDatabase(databaseUrl);
     const txDb = await openDatabase(databaseUrl);
-    await syncHosts(db, config.hosts.map((h) => h.name));
+    await syncHosts(
+      db,
+      config.hosts.map((h) => h.name),
+    );
     const instanceId = await installationId(db);
     const pool = new HostPool(config, log, config.timeouts.hostMs, options.localEnv);
     const app = new App(options, db, txDb, pool, instanceId);
@@ -252,7 +269,9 @@ export class App implements ChatPort {
   refusedAtTheDoor(who: ChatIdentity, reason: string): void {
     const actor = `${who.platform}:${who.id}`;
     this.options.log.info({ actor, reason }, 'refused at the door');
-    audit(this.db, { actor, action: 'access', result: 'refused', detail: reason.slice(0, 500) }).catch((err) => this.options.log.warn({ err: errorMessage(err) }, 'could not write an audit event'));
+    audit(this.db, { actor, action: 'access', result: 'refused', detail: reason.slice(0, 500) }).catch((err) =>
+      this.options.log.warn({ err: errorMessage(err) }, 'could not write an audit event'),
+    );
   }
 
   /** ChatPort: a chat user's input, answered; never throws. */

@@ -17,7 +17,12 @@ export function parseConfig(raw: unknown, source = 'config'): Config {
   const result = configSchema.safeParse(raw ?? {});
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
-    const where = issue.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(top level)';
+    const where = issue.path.length
+      ? issue.path
+          .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+          .join('')
+          .replace(/^\./, '')
+      : '(top level)';
     return `  ${where}: ${issue.message}`;
   });
   throw new ConfigError(`${source} is not valid:\n${lines.join('\n')}`);

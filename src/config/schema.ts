@@ -34,7 +34,11 @@ const sharedMountSchema = z.strictObject({
 const quotaSchema = z.strictObject({
   maxGpus: z.number().int().min(0).max(1024).optional(),
   gpuHoursPerWeek: z.number().min(0).optional(),
-  maxHours: z.number().positive().max(24 * 365).optional(),
+  maxHours: z
+    .number()
+    .positive()
+    .max(24 * 365)
+    .optional(),
 });
 
 const bucketSchema = z.strictObject({
@@ -60,17 +64,28 @@ const cronSchema = z.string().refine((expr) => {
 
 export const configSchema = z
   .strictObject({
-    hosts: z.array(hostSchema).min(1, 'at least one host is needed').default([{ name: 'local', dockerSocket: '/var/run/docker.sock', gpuMode: 'device-requests' }]),
+    hosts: z
+      .array(hostSchema)
+      .min(1, 'at least one host is needed')
+      .default([{ name: 'local', dockerSocket: '/var/run/docker.sock', gpuMode: 'device-requests' }]),
     storage: z
       .strictObject({
         userRoot: z.string().startsWith('/', 'must be an absolute path').default('/srv/gpubot/users'),
         mountPath: z.string().startsWith('/', 'must be an absolute path').default('/workspace'),
         shared: z.array(sharedMountSchema).default([]),
-        shmSize: z.string().regex(/^\d{1,6}[kmg]$/i, 'must look like 8g or 512m').default('8g'),
+        shmSize: z
+          .string()
+          .regex(/^\d{1,6}[kmg]$/i, 'must look like 8g or 512m')
+          .default('8g'),
         /** user: containers run as the user's own uid (files in their dir are theirs, 0700); root: as root (flagged in "admin hosts"). */
         runAs: z.enum(['user', 'root']).default('user'),
         /** First uid/gid of the range gpubot users get (uidBase + user id), the same on every host. */
-        uidBase: z.number().int().min(1000).max(2 ** 31 - 2 ** 24).default(20000),
+        uidBase: z
+          .number()
+          .int()
+          .min(1000)
+          .max(2 ** 31 - 2 ** 24)
+          .default(20000),
       })
       .prefault({}),
     /** Limits on every container gpubot starts. */
@@ -79,7 +94,10 @@ export const configSchema = z
         /** Most processes/threads in one container (fork bombs). */
         pids: z.number().int().min(64).max(4_194_304).default(4096),
         /** Memory per GPU the container gets (e.g. 64g); off when absent. */
-        memoryPerGpu: z.string().regex(/^\d{1,6}[kmg]$/i, 'must look like 64g or 512m').optional(),
+        memoryPerGpu: z
+          .string()
+          .regex(/^\d{1,6}[kmg]$/i, 'must look like 64g or 512m')
+          .optional(),
         /** CPUs per GPU the container gets (e.g. 8); off when absent. */
         cpusPerGpu: z.number().positive().max(1024).optional(),
         /** The memlock ulimit in bytes (-1: unlimited, what NCCL and pinned memory want). Lower only where dockerd cannot raise its own limit. */
@@ -93,9 +111,17 @@ export const configSchema = z
         /** "image build": users' own images, built from a Dockerfile in their workspace. */
         build: z
           .strictObject({
-            timeoutMinutes: z.number().int().min(1).max(24 * 60).default(60),
+            timeoutMinutes: z
+              .number()
+              .int()
+              .min(1)
+              .max(24 * 60)
+              .default(60),
             /** Memory of each build step's container (Docker's build "memory"), like 8g. */
-            memory: z.string().regex(/^\d{1,6}[kmg]$/i, 'must look like 8g or 512m').default('8g'),
+            memory: z
+              .string()
+              .regex(/^\d{1,6}[kmg]$/i, 'must look like 8g or 512m')
+              .default('8g'),
             /** CPUs each build step may use (Docker's build "cpuquota" over a 100 ms period). */
             cpus: z.number().positive().max(1024).default(4),
           })
@@ -123,7 +149,11 @@ export const configSchema = z
         /** At 100 % of gpuHoursPerWeek: refuse new requests, or queue "run --queue" ones (they launch last, once under quota). */
         atLimit: z.enum(['refuse', 'queue']).default('refuse'),
         /** No container lives longer than this from its start, whatever extends and keeps. */
-        maxLifetimeHours: z.number().positive().max(24 * 365).default(168),
+        maxLifetimeHours: z
+          .number()
+          .positive()
+          .max(24 * 365)
+          .default(168),
       })
       .prefault({}),
     admins: z.array(z.string().min(1)).default([]),
@@ -226,7 +256,10 @@ export const configSchema = z
         /** Generated at first start (ed25519) and kept. */
         hostKeyPath: z.string().min(1).default('./data/gateway_host_ed25519'),
         /** The name users type (shown in replies); default: this machine's hostname. */
-        publicHost: z.string().regex(/^[A-Za-z0-9.:-]+$/, 'must be a host name or address').optional(),
+        publicHost: z
+          .string()
+          .regex(/^[A-Za-z0-9.:-]+$/, 'must be a host name or address')
+          .optional(),
       })
       .optional(),
     timeouts: z

@@ -156,22 +156,20 @@ export const commands: CommandSpec[] = [
     positionals: [0, 0],
     build: (values) => ({ command: 'ls', all: values.all === true }),
   },
-  ...(['stop', 'start', 'rm'] as const).map(
-    (name): CommandSpec => ({
-      name,
-      usage: `${name} NAME`,
-      summary: {
-        stop: 'Stop a container and free its GPUs (its files stay).',
-        start: 'Start a stopped container again on the same GPUs, if they are free.',
-        rm: 'Remove a container. Your files in the workspace stay.',
-      }[name],
-      examples: [`${name} exp1`],
-      options: {},
-      positionals: [1, 1],
-      args: [containerArg],
-      build: (_v, [n]) => ({ command: name, name: v.containerName(n!) }),
-    }),
-  ),
+  ...(['stop', 'start', 'rm'] as const).map((name): CommandSpec => ({
+    name,
+    usage: `${name} NAME`,
+    summary: {
+      stop: 'Stop a container and free its GPUs (its files stay).',
+      start: 'Start a stopped container again on the same GPUs, if they are free.',
+      rm: 'Remove a container. Your files in the workspace stay.',
+    }[name],
+    examples: [`${name} exp1`],
+    options: {},
+    positionals: [1, 1],
+    args: [containerArg],
+    build: (_v, [n]) => ({ command: name, name: v.containerName(n!) }),
+  })),
   {
     name: 'logs',
     usage: 'logs NAME [--tail N]',
@@ -260,7 +258,8 @@ export const commands: CommandSpec[] = [
   {
     name: 'image',
     usage: 'image build NAME [--file PATH] [--host HOST] [--build-arg KEY=VALUE]... | image logs NAME | image ls | image rm NAME[:n]',
-    summary: 'Your own images: build one from a Dockerfile in your workspace (tagged gpubot/<you>/NAME:n), read its build log, list or remove them; run one with "run --image mine/NAME[:n]".',
+    summary:
+      'Your own images: build one from a Dockerfile in your workspace (tagged gpubot/<you>/NAME:n), read its build log, list or remove them; run one with "run --image mine/NAME[:n]".',
     examples: ['image build trainer', 'image build trainer --file docker/Dockerfile --host gpu2', 'image logs trainer', 'image ls', 'image rm trainer:2'],
     options: {
       file: { type: 'string', maxLength: 255, description: 'The Dockerfile, a path inside your workspace (default Dockerfile)' },
@@ -276,9 +275,19 @@ export const commands: CommandSpec[] = [
         args: [{ name: 'name', required: true, maxLength: 64, description: 'Image name (lowercase)' }],
         options: ['file', 'host', 'build-arg'],
       },
-      { name: 'logs', usage: 'image logs NAME', summary: 'The build log of your newest build of NAME.', args: [{ name: 'name', required: true, maxLength: 64, description: 'Image name' }] },
+      {
+        name: 'logs',
+        usage: 'image logs NAME',
+        summary: 'The build log of your newest build of NAME.',
+        args: [{ name: 'name', required: true, maxLength: 64, description: 'Image name' }],
+      },
       { name: 'ls', usage: 'image ls', summary: 'Your images: tag, size, created, hosts, containers using them.' },
-      { name: 'rm', usage: 'image rm NAME[:n]', summary: 'Remove a version (or all) of your image; never one in use.', args: [{ name: 'name', required: true, maxLength: 72, description: 'NAME or NAME:n' }] },
+      {
+        name: 'rm',
+        usage: 'image rm NAME[:n]',
+        summary: 'Remove a version (or all) of your image; never one in use.',
+        args: [{ name: 'name', required: true, maxLength: 72, description: 'NAME or NAME:n' }],
+      },
     ],
     build: (values, [action, arg]) => {
       const only = (allowed: string[]) => {
@@ -335,9 +344,19 @@ export const commands: CommandSpec[] = [
     options: {},
     positionals: [1, 40],
     actions: [
-      { name: 'add', usage: 'key add PUBLIC-KEY', summary: 'Add an SSH public key (the line from ~/.ssh/id_ed25519.pub).', args: [{ name: 'key', required: true, maxLength: 4000, description: 'The public key line: ssh-ed25519 AAAA... you@laptop' }] },
+      {
+        name: 'add',
+        usage: 'key add PUBLIC-KEY',
+        summary: 'Add an SSH public key (the line from ~/.ssh/id_ed25519.pub).',
+        args: [{ name: 'key', required: true, maxLength: 4000, description: 'The public key line: ssh-ed25519 AAAA... you@laptop' }],
+      },
       { name: 'ls', usage: 'key ls', summary: 'Your SSH keys: fingerprints and comments.' },
-      { name: 'rm', usage: 'key rm FINGERPRINT|all', summary: 'Remove a key (its open sessions end), or all of them.', args: [{ name: 'fingerprint', required: true, maxLength: 60, description: 'SHA256:... from "key ls", or all' }] },
+      {
+        name: 'rm',
+        usage: 'key rm FINGERPRINT|all',
+        summary: 'Remove a key (its open sessions end), or all of them.',
+        args: [{ name: 'fingerprint', required: true, maxLength: 60, description: 'SHA256:... from "key ls", or all' }],
+      },
     ],
     build: (_v, [action, ...rest]) => {
       if (action === 'ls') {
@@ -351,7 +370,8 @@ export const commands: CommandSpec[] = [
       if (action === 'rm') {
         if (rest.length !== 1) throw new InputError('usage: key rm FINGERPRINT|all (see "key ls")');
         const [target] = rest as [string];
-        if (target !== 'all' && !/^SHA256:[A-Za-z0-9+/]{43}$/.test(target)) throw new InputError(`"${printable(target)}" is not a key fingerprint like SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8 (see "key ls")`);
+        if (target !== 'all' && !/^SHA256:[A-Za-z0-9+/]{43}$/.test(target))
+          throw new InputError(`"${printable(target)}" is not a key fingerprint like SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8 (see "key ls")`);
         return { command: 'key', action: 'rm', target };
       }
       throw new InputError(`unknown key action "${printable(action!)}"; use key add, key ls or key rm`);
@@ -368,9 +388,18 @@ export const commands: CommandSpec[] = [
   },
   {
     name: 'admin',
-    usage: 'admin run-job JOB | admin quota USER [--max-gpus N] [--gpu-hours H] [--max-hours H] | admin audit [N] | admin hosts | admin drain HOST | admin undrain HOST | admin forget HOST',
+    usage:
+      'admin run-job JOB | admin quota USER [--max-gpus N] [--gpu-hours H] [--max-hours H] | admin audit [N] | admin hosts | admin drain HOST | admin undrain HOST | admin forget HOST',
     summary: 'Admins only: run a job now, change limits, read the audit log, see the hosts, drain a host, forget a host that left the config.',
-    examples: ['admin run-job expiry', 'admin quota alice --gpu-hours 300 --max-gpus 8', 'admin audit 20', 'admin hosts', 'admin drain gpu2', 'admin undrain gpu2', 'admin forget gpu9'],
+    examples: [
+      'admin run-job expiry',
+      'admin quota alice --gpu-hours 300 --max-gpus 8',
+      'admin audit 20',
+      'admin hosts',
+      'admin drain gpu2',
+      'admin undrain gpu2',
+      'admin forget gpu9',
+    ],
     options: {
       'max-gpus': { type: 'string', kind: 'integer', min: 0, max: 1024, description: 'GPUs at a time' },
       'gpu-hours': { type: 'string', kind: 'number', min: 0, max: 100_000, description: 'GPU-hours per week' },
@@ -378,7 +407,12 @@ export const commands: CommandSpec[] = [
     },
     positionals: [1, 2],
     actions: [
-      { name: 'run-job', usage: 'admin run-job JOB', summary: 'Admins: run a scheduled job now.', args: [{ name: 'job', required: true, complete: 'job', description: 'The job to run' }] },
+      {
+        name: 'run-job',
+        usage: 'admin run-job JOB',
+        summary: 'Admins: run a scheduled job now.',
+        args: [{ name: 'job', required: true, complete: 'job', description: 'The job to run' }],
+      },
       {
         name: 'quota',
         usage: 'admin quota USER [--max-gpus N] [--gpu-hours H] [--max-hours H]',
@@ -386,11 +420,31 @@ export const commands: CommandSpec[] = [
         args: [{ name: 'user', required: true, maxLength: 36, description: 'The user' }],
         options: ['max-gpus', 'gpu-hours', 'max-hours'],
       },
-      { name: 'audit', usage: 'admin audit [N]', summary: 'Admins: the last N (20) audit events.', args: [{ name: 'count', kind: 'integer', min: 1, max: 200, description: 'How many events (default 20)' }] },
+      {
+        name: 'audit',
+        usage: 'admin audit [N]',
+        summary: 'Admins: the last N (20) audit events.',
+        args: [{ name: 'count', kind: 'integer', min: 1, max: 200, description: 'How many events (default 20)' }],
+      },
       { name: 'hosts', usage: 'admin hosts', summary: 'Admins: each host’s connection, last error, GPU count, drained or not.' },
-      { name: 'drain', usage: 'admin drain HOST', summary: 'Admins: place no new work on a host (what runs keeps running).', args: [{ name: 'host', required: true, complete: 'host', maxLength: 63, description: 'The host' }] },
-      { name: 'undrain', usage: 'admin undrain HOST', summary: 'Admins: let a drained host take work again.', args: [{ name: 'host', required: true, complete: 'host', maxLength: 63, description: 'The host' }] },
-      { name: 'forget', usage: 'admin forget HOST', summary: 'Admins: a host no longer in the config: record its containers gone, release its GPUs (audited).', args: [{ name: 'host', required: true, maxLength: 63, description: 'The host that left the config' }] },
+      {
+        name: 'drain',
+        usage: 'admin drain HOST',
+        summary: 'Admins: place no new work on a host (what runs keeps running).',
+        args: [{ name: 'host', required: true, complete: 'host', maxLength: 63, description: 'The host' }],
+      },
+      {
+        name: 'undrain',
+        usage: 'admin undrain HOST',
+        summary: 'Admins: let a drained host take work again.',
+        args: [{ name: 'host', required: true, complete: 'host', maxLength: 63, description: 'The host' }],
+      },
+      {
+        name: 'forget',
+        usage: 'admin forget HOST',
+        summary: 'Admins: a host no longer in the config: record its containers gone, release its GPUs (audited).',
+        args: [{ name: 'host', required: true, maxLength: 63, description: 'The host that left the config' }],
+      },
     ],
     build: (values, [action, arg]) => {
       const noOptions = () => {

@@ -19,7 +19,8 @@ export const gpuList = (gpus: number[]): string => (gpus.length ? gpus.join(',')
 /** The buttons a container offers; they run ordinary commands as whoever clicks. */
 export function containerActions(c: ContainerView): Action[] {
   const actions: Action[] = [];
-  if (c.state === 'running') actions.push({ id: 'stop', label: 'Stop', command: `stop ${c.name}`, style: 'danger', confirm: `Stop ${c.name}? Its GPUs go back to the pool; files in the workspace stay.` });
+  if (c.state === 'running')
+    actions.push({ id: 'stop', label: 'Stop', command: `stop ${c.name}`, style: 'danger', confirm: `Stop ${c.name}? Its GPUs go back to the pool; files in the workspace stay.` });
   if (c.state === 'stopped') actions.push({ id: 'start', label: 'Start', command: `start ${c.name}`, style: 'primary' });
   actions.push({ id: 'logs', label: 'Logs', command: `logs ${c.name}` });
   if (c.state === 'running') actions.push({ id: 'extend', label: 'Extend 4h', command: `extend ${c.name} --hours 4` });

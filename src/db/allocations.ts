@@ -45,7 +45,12 @@ const isConflict = (err: unknown): boolean => {
   // A conflict PostgreSQL finds at COMMIT reaches us as the adapter's own error (no P2034).
   // SQLite's busy timeout running out under load reaches us as "Operation has timed out": another writer held on.
   const atCommit = e.cause?.kind === 'TransactionWriteConflict' || e.cause?.originalCode === '40001' || e.cause?.originalCode === '40P01';
-  return e.code === 'P2002' || e.code === 'P2034' || atCommit || /SQLITE_BUSY|database is locked|Operation has timed out|could not serialize|deadlock|TransactionWriteConflict/i.test(e.message ?? '');
+  return (
+    e.code === 'P2002' ||
+    e.code === 'P2034' ||
+    atCommit ||
+    /SQLITE_BUSY|database is locked|Operation has timed out|could not serialize|deadlock|TransactionWriteConflict/i.test(e.message ?? '')
+  );
 };
 
 /** Runs a transaction again when SQLite or a unique key says another writer got there first. */
@@ -72,30 +77,30 @@ async function retrying<T>(work: () => Promise<T>): Promise<T> {
  */
 export async function allocate(db: PrismaClient, req: AllocateRequest): Promise<AllocateResult> {
   return retrying(() =>
-      db.$transaction(
-        async (tx): Promise<AllocateResult> => {
-          const held = await tx.gpuLease.count({ where: { allocation: { userId: req.userId } } });
-          const quota = req.quota(held);
-          if (!quota.ok) return quota;
-          const leased = new Set((await tx.gpuLease.findMany({ select: { hostName: true, gpuIndex: true } })).map((l) => gpuKey(l.hostName, l.gpuIndex)));
-          const placement = req.place(leased);
-          if (!placement.ok) return placement;
-          const allocation = await tx.allocation.create({
-            data: {
-              userId: req.userId,
-              kind: req.kind,
-              hostName: placement.host,
-              gpuIndexes: formatIndexes(placement.indexes),
-              state: 'active',
-              createdAt: req.now,
-              endsAt: req.endsAt,
-              leases: { create: placement.indexes.map((gpuIndex) => ({ hostName: placement.host, gpuIndex })) },
-            },
-          });
-          return { ok: true, allocation, host: placement.host, indexes: placement.indexes };
-        },
-        { maxWait: 20_000, timeout: 20_000, ...(isPostgres(db) ? { isolationLevel: 'Serializable' as const } : {}) },
-      ),
+    db.$transaction(
+      async (tx): Promise<AllocateResult> => {
+        const held = await tx.gpuLease.count({ where: { allocation: { userId: req.userId } } });
+        const quota = req.quota(held);
+        if (!quota.ok) return quota;
+        const leased = new Set((await tx.gpuLease.findMany({ select: { hostName: true, gpuIndex: true } })).map((l) => gpuKey(l.hostName, l.gpuIndex)));
+        const placement = req.place(leased);
+        if (!placement.ok) return placement;
+        const allocation = await tx.allocation.create({
+          data: {
+            userId: req.userId,
+            kind: req.kind,
+            hostName: placement.host,
+            gpuIndexes: formatIndexes(placement.indexes),
+            state: 'active',
+            createdAt: req.now,
+            endsAt: req.endsAt,
+            leases: { create: placement.indexes.map((gpuIndex) => ({ hostName: placement.host, gpuIndex })) },
+          },
+        });
+        return { ok: true, allocation, host: placement.host, indexes: placement.indexes };
+      },
+      { maxWait: 20_000, timeout: 20_000, ...(isPostgres(db) ? { isolationLevel: 'Serializable' as const } : {}) },
+    ),
   );
 }
 

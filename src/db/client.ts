@@ -65,7 +65,11 @@ export async function openDatabase(url: string = databaseUrl()): Promise<PrismaC
   }
   if (isPostgresUrl(url)) {
     // Loaded only for a PostgreSQL URL: the SQLite bot never holds pg, its adapter or the second client.
-    const [{ PrismaClient: PostgresClient }, { PrismaPg }, { postgresSchema }] = await Promise.all([import('./generated-postgres/client.js'), import('@prisma/adapter-pg'), import('./migrate-postgres.js')]);
+    const [{ PrismaClient: PostgresClient }, { PrismaPg }, { postgresSchema }] = await Promise.all([
+      import('./generated-postgres/client.js'),
+      import('@prisma/adapter-pg'),
+      import('./migrate-postgres.js'),
+    ]);
     // Prisma qualifies every table with the schema (`?schema=`, default public), as the migrator creates them.
     const adapter = new PrismaPg({ connectionString: url, connectionTimeoutMillis: 10_000 }, { schema: postgresSchema(url) });
     const client = new PostgresClient({ adapter });

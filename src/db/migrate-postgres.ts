@@ -48,7 +48,7 @@ export async function migratePostgres(url: string, migrations: MigrationFile[], 
 
 async function takeLock(client: pg.Client, log: (msg: string) => void): Promise<void> {
   const deadline = Date.now() + LOCK_WAIT_MS;
-  for (let said = false; ; ) {
+  for (let said = false; ;) {
     const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [PRISMA_ADVISORY_LOCK]);
     if (rows[0]?.ok) return;
     if (Date.now() > deadline) throw new Error(`migrate: another process has held the migration lock for ${LOCK_WAIT_MS / 1000} s; is a migration stuck?`);
@@ -66,11 +66,7 @@ async function applyPending(client: pg.Client, migrations: MigrationFile[], log:
   const applied: string[] = [];
   let warnedChecksums = false;
   for (;;) {
-    const rows = (
-      await client.query<MigrationRow>(
-        'SELECT id, checksum, finished_at, migration_name, rolled_back_at FROM _prisma_migrations ORDER BY started_at ASC',
-      )
-    ).rows;
+    const rows = (await client.query<MigrationRow>('SELECT id, checksum, finished_at, migration_name, rolled_back_at FROM _prisma_migrations ORDER BY started_at ASC')).rows;
     if (!warnedChecksums) {
       warnModified(rows, migrations, log);
       warnedChecksums = true;
@@ -93,10 +89,7 @@ async function applyPending(client: pg.Client, migrations: MigrationFile[], log:
       } catch (error) {
         throw new Error(`migrate: migration \`${next.name}\` failed: ${(error as Error).message}`, { cause: error });
       }
-      await client.query(
-        'UPDATE _prisma_migrations SET applied_steps_count = applied_steps_count + 1, finished_at = clock_timestamp() WHERE id = $1',
-        [id],
-      );
+      await client.query('UPDATE _prisma_migrations SET applied_steps_count = applied_steps_count + 1, finished_at = clock_timestamp() WHERE id = $1', [id]);
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});

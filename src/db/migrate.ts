@@ -14,7 +14,6 @@ import { defaultMigrationsDir, nextPending, PRISMA_MIGRATIONS_DDL, readMigration
 
 export { checksumOf, defaultMigrationsDir, PRISMA_MIGRATIONS_DDL } from './migration-files.js';
 
-
 export interface MigrateOptions {
   /** Folder holding `<name>/migration.sql` folders; default: the provider's (defaultMigrationsDir). */
   migrationsDir?: string;
@@ -88,10 +87,7 @@ function migrateSqlite(db: SqliteDatabase, migrations: MigrationFile[], log: (ms
       }
       const violations = db.prepare('PRAGMA foreign_key_check').all();
       if (violations.length > 0) {
-        throw new Error(
-          `migrate: migration \`${next.name}\` leaves ${violations.length} foreign key violation(s): ` +
-            JSON.stringify(violations.slice(0, 5)),
-        );
+        throw new Error(`migrate: migration \`${next.name}\` leaves ${violations.length} foreign key violation(s): ` + JSON.stringify(violations.slice(0, 5)));
       }
       // Row as Prisma writes it: started_at/finished_at as Unix epoch milliseconds
       // (its quaint/rusqlite SQLite driver stores chrono DateTimes that way), logs and
@@ -138,7 +134,6 @@ export function isSqliteUrl(url: string): boolean {
 export function isPostgresUrl(url: string): boolean {
   return /^postgres(ql)?:\/\//.test(url);
 }
-
 
 /**
  * The file path of a `file:` URL, the way Prisma reads it: `file:./data/x.db` is

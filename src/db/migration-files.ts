@@ -91,11 +91,7 @@ export function checksumOf(script: string | Buffer): string {
  * CRLF (git may have rewritten them), matches the stored checksum.
  */
 function scriptMatchesChecksum(script: string, checksum: string): boolean {
-  return (
-    checksumOf(script) === checksum ||
-    checksumOf(script.replaceAll('\r\n', '\n')) === checksum ||
-    checksumOf(script.replaceAll('\n', '\r\n')) === checksum
-  );
+  return checksumOf(script) === checksum || checksumOf(script.replaceAll('\r\n', '\n')) === checksum || checksumOf(script.replaceAll('\n', '\r\n')) === checksum;
 }
 
 export function readMigrations(dir: string): MigrationFile[] {

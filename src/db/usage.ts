@@ -20,7 +20,11 @@ export async function effectiveLimits(db: PrismaClient, config: Config, handle: 
   const keys = [...identities.flatMap((i) => chatIdKeys(i.platform, i.externalId).reverse()), handle];
   const base = keys.reduce((limits, key) => limitsFor(key, limits, config.quotas.users), config.quotas.default);
   const o = await db.quotaOverride.findUnique({ where: { handle } });
-  return { maxGpus: o?.maxGpus ?? base.maxGpus, gpuHoursPerWeek: o?.gpuHoursPerWeek ?? base.gpuHoursPerWeek, maxHours: Math.min(o?.maxHours ?? base.maxHours, config.quotas.maxLifetimeHours) };
+  return {
+    maxGpus: o?.maxGpus ?? base.maxGpus,
+    gpuHoursPerWeek: o?.gpuHoursPerWeek ?? base.gpuHoursPerWeek,
+    maxHours: Math.min(o?.maxHours ?? base.maxHours, config.quotas.maxLifetimeHours),
+  };
 }
 
 /** GPU-hours a user held in the current window (containers and reservations alike). */

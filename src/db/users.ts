@@ -42,7 +42,13 @@ export function slugify(name: string): string {
 }
 
 /** The user behind a chat identity, created on first use with a unique handle. */
-export async function ensureUser(db: PrismaClient, platform: Platform, externalId: string, name: string | (() => Promise<string>), reserved: ReadonlySet<string> = new Set()): Promise<User> {
+export async function ensureUser(
+  db: PrismaClient,
+  platform: Platform,
+  externalId: string,
+  name: string | (() => Promise<string>),
+  reserved: ReadonlySet<string> = new Set(),
+): Promise<User> {
   const known = await db.chatIdentity.findUnique({ where: { platform_externalId: { platform, externalId } }, include: { user: true } });
   if (known) return known.user;
   // Looked up only for someone new (a chat API call).

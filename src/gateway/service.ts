@@ -149,7 +149,13 @@ export class GatewayService implements GatewayInfo {
     this.open.set(conn.id, conn);
     const who = conn.principal!;
     this.deps.log.info({ user: who.handle, container: conn.username, remote: conn.remote, key: who.fingerprint }, 'gateway session opened');
-    void audit(this.deps.db, { actor: who.handle, action: 'ssh-session', target: printableName(conn.username), result: 'ok', detail: `opened from ${conn.remote} with key ${who.fingerprint}` }).catch(() => {});
+    void audit(this.deps.db, {
+      actor: who.handle,
+      action: 'ssh-session',
+      target: printableName(conn.username),
+      result: 'ok',
+      detail: `opened from ${conn.remote} with key ${who.fingerprint}`,
+    }).catch(() => {});
   }
 
   private closed(conn: GatewayConnection): void {
@@ -157,7 +163,10 @@ export class GatewayService implements GatewayInfo {
     const who = conn.principal!;
     const seconds = Math.round((Date.now() - conn.startedAt.getTime()) / 1000);
     const uses = [...conn.uses].join(',') || 'nothing';
-    this.deps.log.info({ user: who.handle, container: conn.username, remote: conn.remote, seconds, bytesIn: conn.bytesIn, bytesOut: conn.bytesOut, uses }, 'gateway session closed');
+    this.deps.log.info(
+      { user: who.handle, container: conn.username, remote: conn.remote, seconds, bytesIn: conn.bytesIn, bytesOut: conn.bytesOut, uses },
+      'gateway session closed',
+    );
     void audit(this.deps.db, {
       actor: who.handle,
       action: 'ssh-session-end',

@@ -152,7 +152,11 @@ export async function execInContainer(host: GpuHost, container: string, options:
     const p = await pidNow();
     if (p === undefined || ended) return;
     const target = group ? `-${p}` : String(p);
-    const k = await c.exec({ Cmd: ['/bin/sh', '-c', 'kill -s "$1" -- "$2" 2>/dev/null || kill -s "$1" -- "$3"', 'kill', sig, target, String(p)], AttachStdout: true, AttachStderr: true });
+    const k = await c.exec({
+      Cmd: ['/bin/sh', '-c', 'kill -s "$1" -- "$2" 2>/dev/null || kill -s "$1" -- "$3"', 'kill', sig, target, String(p)],
+      AttachStdout: true,
+      AttachStderr: true,
+    });
     const s = (await k.start({})) as unknown as Readable;
     s.resume();
     await new Promise((r) => s.once('end', r).once('close', r).once('error', r));

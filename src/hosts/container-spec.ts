@@ -34,7 +34,6 @@ export const IDLE_COMMAND = ['sh', '-c', 'trap "exit 0" TERM INT; sleep infinity
 
 export const userDir = (config: Config, handle: string): string => `${config.storage.userRoot.replace(/\/+$/, '')}/${handle}`;
 
-
 /**
  * The one container shape gpubot creates: the chosen GPUs, the user's dir and the shared dirs,
  * enough shared memory for DataLoaders; never privileged, no host namespaces, no added devices or

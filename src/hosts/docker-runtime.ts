@@ -7,7 +7,18 @@ import { AlreadyStopped, ContainerNotFound, HostUnavailable, Timeout, withTimeou
 import { pullImage } from './images.js';
 import { LABEL } from './labels.js';
 import type { CommandOutput } from './nvidia-smi.js';
-import { STOP_GRACE_SECONDS, type BuildMessage, type BuildParams, type ContainerRuntime, type ContainerSummary, type ImageFacts, type ContainerDetails, type ImageSummary, type RuntimeEvent, type RuntimeTimeouts } from './runtime.js';
+import {
+  STOP_GRACE_SECONDS,
+  type BuildMessage,
+  type BuildParams,
+  type ContainerRuntime,
+  type ContainerSummary,
+  type ImageFacts,
+  type ContainerDetails,
+  type ImageSummary,
+  type RuntimeEvent,
+  type RuntimeTimeouts,
+} from './runtime.js';
 
 const statusCode = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
 
@@ -251,18 +262,21 @@ export class DockerRuntime implements ContainerRuntime {
   async build(context: Readable, params: BuildParams, onMessage: (message: BuildMessage) => void, signal: AbortSignal): Promise<void> {
     let response: Readable;
     try {
-      response = (await this.docker.buildImage(context as never, {
-        t: params.tag,
-        dockerfile: params.dockerfile,
-        buildargs: params.buildArgs,
-        memory: params.memoryBytes,
-        memswap: params.memoryBytes,
-        cpuperiod: 100_000,
-        cpuquota: Math.round(params.cpus * 100_000),
-        rm: true,
-        forcerm: true,
-        abortSignal: signal,
-      } as never)) as unknown as Readable;
+      response = (await this.docker.buildImage(
+        context as never,
+        {
+          t: params.tag,
+          dockerfile: params.dockerfile,
+          buildargs: params.buildArgs,
+          memory: params.memoryBytes,
+          memswap: params.memoryBytes,
+          cpuperiod: 100_000,
+          cpuquota: Math.round(params.cpus * 100_000),
+          rm: true,
+          forcerm: true,
+          abortSignal: signal,
+        } as never,
+      )) as unknown as Readable;
     } catch (err) {
       throw this.typed(err);
     }

@@ -298,7 +298,10 @@ export class HostMonitor {
   }
 
   private record(at: number, gpus: SmiGpu[] | null): void {
-    this.frames.push({ at, gpus: gpus ? new Map(gpus.map((g) => [g.index, { utilization: g.utilization, memoryUsedMiB: g.memoryUsedMiB, memoryTotalMiB: g.memoryTotalMiB }])) : null });
+    this.frames.push({
+      at,
+      gpus: gpus ? new Map(gpus.map((g) => [g.index, { utilization: g.utilization, memoryUsedMiB: g.memoryUsedMiB, memoryTotalMiB: g.memoryTotalMiB }])) : null,
+    });
     while (this.frames.length && this.frames[0]!.at < at - WINDOW_MS) this.frames.shift();
 
     const minuteAt = Math.floor(at / 60_000) * 60_000;
@@ -356,7 +359,11 @@ export class HostMonitor {
         // Missed events are asked for again after a gap; handlers are idempotent, repeats are harmless.
         const since = this.lastEventTime !== undefined ? { since: new Date(this.lastEventTime * 1000) } : {};
         const stop = await withTimeout(
-          this.host.runtime.events((e) => (listed ? this.onEvent(e) : early.push(e)), () => streamEnded(), since),
+          this.host.runtime.events(
+            (e) => (listed ? this.onEvent(e) : early.push(e)),
+            () => streamEnded(),
+            since,
+          ),
           this.options.hostMs,
           'opening the Docker event stream',
         );

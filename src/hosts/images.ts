@@ -13,7 +13,10 @@ interface PullEvent {
 }
 
 /** Docker's error text without dockerode's "(HTTP code N) unexpected - " prefix. */
-const dockerReason = (err: unknown): string => errorMessage(err).replace(/^\(HTTP code \d+\)\s*[a-z ]*-\s*/i, '').trim();
+const dockerReason = (err: unknown): string =>
+  errorMessage(err)
+    .replace(/^\(HTTP code \d+\)\s*[a-z ]*-\s*/i, '')
+    .trim();
 
 /**
  * Pulls an image, reporting download progress at most every `everyMs` (chat messages are edited,
@@ -47,7 +50,8 @@ export async function pullImage(docker: Docker, image: string, progress: Progres
         clearTimeout(stall);
         stall = setTimeout(onStall, stallMs);
         // Percentages count downloads only; extraction reuses the same layer ids.
-        if (event.id && event.status === 'Downloading' && event.progressDetail?.total) layers.set(event.id, { current: event.progressDetail.current ?? 0, total: event.progressDetail.total });
+        if (event.id && event.status === 'Downloading' && event.progressDetail?.total)
+          layers.set(event.id, { current: event.progressDetail.current ?? 0, total: event.progressDetail.total });
         if (event.id && event.status === 'Download complete') {
           const layer = layers.get(event.id);
           if (layer) layer.current = layer.total;

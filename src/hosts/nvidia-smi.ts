@@ -55,7 +55,10 @@ export interface CommandOutput {
 function failure(out: CommandOutput): string | null {
   if (out.code === 127 || (out.code !== 0 && /command not found|nvidia-smi: not found|No such file/i.test(out.stderr))) return 'nvidia-smi is not installed on this host';
   if (out.code !== 0) {
-    const first = `${out.stdout}\n${out.stderr}`.split('\n').map((l) => l.trim()).find((l) => l.length > 0);
+    const first = `${out.stdout}\n${out.stderr}`
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l.length > 0);
     return `nvidia-smi failed (exit ${out.code ?? 'signal'})${first ? `: ${first.slice(0, 200)}` : ''}`;
   }
   return null;
@@ -93,7 +96,15 @@ export function parseGpus(out: CommandOutput): SmiResult<SmiGpu[]> {
       if (!/^GPU-[0-9a-fA-F-]+$/.test(uuid!) && !/^MIG-/.test(uuid!)) throw new Error(`bad uuid "${uuid!.slice(0, 60)}"`);
       const utilization = metric(util!, 'utilization');
       if (utilization !== null && utilization > 100) throw new Error(`bad utilization "${util}"`);
-      return { index: i, uuid: uuid!, model: name!, memoryUsedMiB: metric(used!, 'memory.used'), memoryTotalMiB: metric(total!, 'memory.total'), utilization, temperature: metric(temp!, 'temperature') };
+      return {
+        index: i,
+        uuid: uuid!,
+        model: name!,
+        memoryUsedMiB: metric(used!, 'memory.used'),
+        memoryTotalMiB: metric(total!, 'memory.total'),
+        utilization,
+        temperature: metric(temp!, 'temperature'),
+      };
     });
     const indexes = new Set(gpus.map((g) => g.index));
     if (indexes.size !== gpus.length) throw new Error('duplicate GPU index');

@@ -151,8 +151,12 @@ export function serveSftp(client: SFTPWrapper, jail: SftpJail): void {
     }),
   );
   client.on('FSTAT', (reqId, h) => handle(reqId, async () => client.attrs(reqId, toAttrs(await call<Stats>((cb) => host.fstat(remoteHandle(h), cb))))));
-  client.on('FSETSTAT', (reqId, h, attrs) => handle(reqId, async () => call<void>((cb) => host.fsetstat(remoteHandle(h), safeAttrs(attrs), (err) => cb(err, undefined))).then(ok(reqId))));
-  client.on('SETSTAT', (reqId, path, attrs) => handle(reqId, async () => call<void>(async (cb) => host.setstat(await resolved(path), safeAttrs(attrs), (err) => cb(err, undefined))).then(ok(reqId))));
+  client.on('FSETSTAT', (reqId, h, attrs) =>
+    handle(reqId, async () => call<void>((cb) => host.fsetstat(remoteHandle(h), safeAttrs(attrs), (err) => cb(err, undefined))).then(ok(reqId))),
+  );
+  client.on('SETSTAT', (reqId, path, attrs) =>
+    handle(reqId, async () => call<void>(async (cb) => host.setstat(await resolved(path), safeAttrs(attrs), (err) => cb(err, undefined))).then(ok(reqId))),
+  );
   client.on('CLOSE', (reqId, h) =>
     handle(reqId, async () => {
       const remote = remoteHandle(h);
@@ -176,7 +180,9 @@ export function serveSftp(client: SFTPWrapper, jail: SftpJail): void {
   );
   client.on('REMOVE', (reqId, path) => handle(reqId, async () => call<void>(async (cb) => host.unlink(await entry(path), (err) => cb(err, undefined))).then(ok(reqId))));
   client.on('RMDIR', (reqId, path) => handle(reqId, async () => call<void>(async (cb) => host.rmdir(await entry(path), (err) => cb(err, undefined))).then(ok(reqId))));
-  client.on('MKDIR', (reqId, path, attrs) => handle(reqId, async () => call<void>(async (cb) => host.mkdir(await entry(path), safeAttrs(attrs), (err) => cb(err, undefined))).then(ok(reqId))));
+  client.on('MKDIR', (reqId, path, attrs) =>
+    handle(reqId, async () => call<void>(async (cb) => host.mkdir(await entry(path), safeAttrs(attrs), (err) => cb(err, undefined))).then(ok(reqId))),
+  );
   client.on('RENAME', (reqId, from, to) =>
     handle(reqId, async () => {
       const [a, b] = await Promise.all([entry(from), entry(to)]);

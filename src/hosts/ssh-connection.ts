@@ -111,38 +111,44 @@ export class SshConnection {
     const client = await this.ready(timeoutMs);
     const command = quoteArgv(argv);
     const deadline = Date.now() + timeoutMs;
-    return this.session(() => new Promise<CommandOutput>((resolve, reject) => {
-      let channel: ClientChannel | undefined;
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        channel?.close();
-        reject(new Timeout(`${this.name}: "${argv[0]}" took longer than ${timeoutMs} ms`));
-      }, Math.max(1, deadline - Date.now()));
-      client.exec(command, (err, stream) => {
-        if (err) {
-          clearTimeout(timer);
-          reject(new HostUnavailable(this.name, `cannot open an SSH session: ${err.message}`));
-          return;
-        }
-        // A channel that opens after the deadline is closed at once, not leaked.
-        if (timedOut) return void stream.close();
-        channel = stream;
-        const out: Buffer[] = [];
-        const errOut: Buffer[] = [];
-        let size = 0;
-        const collect = (into: Buffer[]) => (chunk: Buffer) => {
-          size += chunk.length;
-          if (size <= MAX_OUTPUT) into.push(chunk);
-        };
-        stream.on('data', collect(out));
-        stream.stderr.on('data', collect(errOut));
-        stream.on('close', (code: number | null) => {
-          clearTimeout(timer);
-          resolve({ code: code ?? null, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') });
-        });
-      });
-    }));
+    return this.session(
+      () =>
+        new Promise<CommandOutput>((resolve, reject) => {
+          let channel: ClientChannel | undefined;
+          let timedOut = false;
+          const timer = setTimeout(
+            () => {
+              timedOut = true;
+              channel?.close();
+              reject(new Timeout(`${this.name}: "${argv[0]}" took longer than ${timeoutMs} ms`));
+            },
+            Math.max(1, deadline - Date.now()),
+          );
+          client.exec(command, (err, stream) => {
+            if (err) {
+              clearTimeout(timer);
+              reject(new HostUnavailable(this.name, `cannot open an SSH session: ${err.message}`));
+              return;
+            }
+            // A channel that opens after the deadline is closed at once, not leaked.
+            if (timedOut) return void stream.close();
+            channel = stream;
+            const out: Buffer[] = [];
+            const errOut: Buffer[] = [];
+            let size = 0;
+            const collect = (into: Buffer[]) => (chunk: Buffer) => {
+              size += chunk.length;
+              if (size <= MAX_OUTPUT) into.push(chunk);
+            };
+            stream.on('data', collect(out));
+            stream.stderr.on('data', collect(errOut));
+            stream.on('close', (code: number | null) => {
+              clearTimeout(timer);
+              resolve({ code: code ?? null, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') });
+            });
+          });
+        }),
+    );
   }
 
   /**
@@ -195,7 +201,9 @@ export class SshConnection {
   async openStreamLocal(socketPath: string, timeoutMs: number): Promise<ClientChannel> {
     const client = await this.ready(timeoutMs);
     return new Promise((resolve, reject) => {
-      client.openssh_forwardOutStreamLocal(socketPath, (err, stream) => (err ? reject(new HostUnavailable(this.name, `cannot reach ${socketPath}: ${err.message}`)) : resolve(stream)));
+      client.openssh_forwardOutStreamLocal(socketPath, (err, stream) =>
+        err ? reject(new HostUnavailable(this.name, `cannot reach ${socketPath}: ${err.message}`)) : resolve(stream),
+      );
     });
   }
 
@@ -262,9 +270,10 @@ export class SshConnection {
       });
     } catch (err) {
       ssh.dispose();
-      const message = offered && !hostKeyMatches(this.target.hostKey, offered)
-        ? `host key ${fingerprint(offered)} does not match the key pinned in the config; refusing to connect`
-        : (err as Error).message || String(err);
+      const message =
+        offered && !hostKeyMatches(this.target.hostKey, offered)
+          ? `host key ${fingerprint(offered)} does not match the key pinned in the config; refusing to connect`
+          : (err as Error).message || String(err);
       this.fail(message);
       return;
     }

@@ -28,7 +28,8 @@ export function parsePublicKeyLine(line: string): PublicKeyInfo {
   if (/PRIVATE KEY/.test(text)) throw new Error('that is a private key; paste the public one (the .pub file) and keep the private key to yourself');
   const [type, blob, ...rest] = text.split(' ');
   if (!type || !blob) throw new Error('a public key line looks like "ssh-ed25519 AAAA... you@laptop" (the contents of ~/.ssh/id_ed25519.pub)');
-  if (!ACCEPTED.has(type)) throw new Error(`"${type.slice(0, 40)}" keys are not accepted; use ssh-ed25519, ecdsa-sha2-nistp256/384/521 or ssh-rsa of at least ${MIN_RSA_BITS} bits`);
+  if (!ACCEPTED.has(type))
+    throw new Error(`"${type.slice(0, 40)}" keys are not accepted; use ssh-ed25519, ecdsa-sha2-nistp256/384/521 or ssh-rsa of at least ${MIN_RSA_BITS} bits`);
   if (!/^[A-Za-z0-9+/]+={0,3}$/.test(blob)) throw new Error('the key is not valid base64; paste the whole line from the .pub file');
   const parsed = utils.parseKey(`${type} ${blob}`);
   if (parsed instanceof Error) throw new Error(`not a valid ${type} public key (${parsed.message})`);
@@ -39,7 +40,11 @@ export function parsePublicKeyLine(line: string): PublicKeyInfo {
     const bits = createPublicKey(parsed.getPublicPEM()).asymmetricKeyDetails?.modulusLength ?? 0;
     if (bits < MIN_RSA_BITS) throw new Error(`this RSA key has ${bits} bits; at least ${MIN_RSA_BITS} are needed (ssh-keygen -t ed25519 makes a better one)`);
   }
-  const comment = rest.join(' ').replace(/[^\x20-\x7e]/g, '').slice(0, 100) || null;
+  const comment =
+    rest
+      .join(' ')
+      .replace(/[^\x20-\x7e]/g, '')
+      .slice(0, 100) || null;
   return { type, publicKey: raw.toString('base64'), fingerprint: fingerprint(raw), comment };
 }
 

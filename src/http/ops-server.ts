@@ -19,14 +19,48 @@ export async function metricsText(app: App): Promise<string> {
   };
   const gpus = snapshots.flatMap((s) => (s.gpus ?? []).map((g) => ({ host: s.name, g })));
   const gl = (host: string, index: number, model: string) => `host="${label(host)}",gpu="${index}",model="${label(model)}"`;
-  metric('gpubot_host_up', '1 when the host answers over SSH.', 'gauge', snapshots.map((s) => [`host="${label(s.name)}"`, s.state === 'up' ? 1 : 0]));
-  metric('gpubot_gpu_utilization_percent', 'GPU utilization from nvidia-smi (absent when unknown).', 'gauge', gpus.map(({ host, g }) => [gl(host, g.index, g.model), g.utilization]));
-  metric('gpubot_gpu_memory_used_mib', 'GPU memory in use.', 'gauge', gpus.map(({ host, g }) => [gl(host, g.index, g.model), g.memoryUsedMiB]));
-  metric('gpubot_gpu_memory_total_mib', 'GPU memory in all.', 'gauge', gpus.map(({ host, g }) => [gl(host, g.index, g.model), g.memoryTotalMiB]));
-  metric('gpubot_gpu_holders', 'Holders of the GPU (containers or reservations).', 'gauge', gpus.map(({ host, g }) => [gl(host, g.index, g.model), g.holders.length]));
-  metric('gpubot_gpu_unmanaged_processes', 'Processes on the GPU that gpubot did not start.', 'gauge', gpus.map(({ host, g }) => [gl(host, g.index, g.model), g.unmanaged.length]));
+  metric(
+    'gpubot_host_up',
+    '1 when the host answers over SSH.',
+    'gauge',
+    snapshots.map((s) => [`host="${label(s.name)}"`, s.state === 'up' ? 1 : 0]),
+  );
+  metric(
+    'gpubot_gpu_utilization_percent',
+    'GPU utilization from nvidia-smi (absent when unknown).',
+    'gauge',
+    gpus.map(({ host, g }) => [gl(host, g.index, g.model), g.utilization]),
+  );
+  metric(
+    'gpubot_gpu_memory_used_mib',
+    'GPU memory in use.',
+    'gauge',
+    gpus.map(({ host, g }) => [gl(host, g.index, g.model), g.memoryUsedMiB]),
+  );
+  metric(
+    'gpubot_gpu_memory_total_mib',
+    'GPU memory in all.',
+    'gauge',
+    gpus.map(({ host, g }) => [gl(host, g.index, g.model), g.memoryTotalMiB]),
+  );
+  metric(
+    'gpubot_gpu_holders',
+    'Holders of the GPU (containers or reservations).',
+    'gauge',
+    gpus.map(({ host, g }) => [gl(host, g.index, g.model), g.holders.length]),
+  );
+  metric(
+    'gpubot_gpu_unmanaged_processes',
+    'Processes on the GPU that gpubot did not start.',
+    'gauge',
+    gpus.map(({ host, g }) => [gl(host, g.index, g.model), g.unmanaged.length]),
+  );
   out.push('# HELP gpubot_queue_length Runs waiting for GPUs.', '# TYPE gpubot_queue_length gauge', `gpubot_queue_length ${queue}`);
-  out.push('# HELP gpubot_allocations_active Active allocations (containers and reservations).', '# TYPE gpubot_allocations_active gauge', `gpubot_allocations_active ${allocations}`);
+  out.push(
+    '# HELP gpubot_allocations_active Active allocations (containers and reservations).',
+    '# TYPE gpubot_allocations_active gauge',
+    `gpubot_allocations_active ${allocations}`,
+  );
   out.push(...app.metrics.lines());
   return `${out.join('\n')}\n`;
 }

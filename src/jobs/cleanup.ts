@@ -62,7 +62,12 @@ export const cleanupJob: Job = {
       removed++;
       await audit(db, { actor: 'gpubot', action: 'cleanup', target: c.name, result: 'ok', detail: `stopped since ${c.stoppedAt!.toISOString()}` });
       void deps
-        .notify(c.userId, reply('info', `${c.name} was removed after ${duration(now - c.stoppedAt!.getTime())} stopped`, [{ type: 'text', text: `Your files in ${deps.config.storage.mountPath} are still there and show up in your next container.` }]))
+        .notify(
+          c.userId,
+          reply('info', `${c.name} was removed after ${duration(now - c.stoppedAt!.getTime())} stopped`, [
+            { type: 'text', text: `Your files in ${deps.config.storage.mountPath} are still there and show up in your next container.` },
+          ]),
+        )
         .catch(() => {});
     }
     let pruned = 0;

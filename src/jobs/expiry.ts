@@ -51,7 +51,12 @@ export const expiryJob: Job = {
       stopped++;
       await audit(db, { actor: 'gpubot', action: 'expire', target: c.name, result: 'ok', detail: `ended ${c.endsAt!.toISOString()}` });
       void deps
-        .notify(c.userId, reply('info', `${c.name} reached its end time and was stopped`, [{ type: 'text', text: `Its GPUs (${c.gpuIndexes} on ${c.hostName}) went back to the pool. Its files stay; "start ${c.name}" runs it again if the GPUs are free.` }]))
+        .notify(
+          c.userId,
+          reply('info', `${c.name} reached its end time and was stopped`, [
+            { type: 'text', text: `Its GPUs (${c.gpuIndexes} on ${c.hostName}) went back to the pool. Its files stay; "start ${c.name}" runs it again if the GPUs are free.` },
+          ]),
+        )
         .catch(() => {});
     }
 
@@ -62,7 +67,12 @@ export const expiryJob: Job = {
         const t = dueReminder(remaining, thresholds);
         if (t === undefined) continue;
         const sent = await sendOnce(db, `expiry:reservation:${a.id}:${a.endsAt!.toISOString()}:${t}`, a.userId, () =>
-          deps.notify(a.userId, reply('warning', `Reservation ${a.id} ends in ${duration(remaining)}`, [{ type: 'text', text: `GPUs ${a.gpuIndexes} on ${a.hostName} go back to the pool at ${isoMinute(a.endsAt!)}.` }])),
+          deps.notify(
+            a.userId,
+            reply('warning', `Reservation ${a.id} ends in ${duration(remaining)}`, [
+              { type: 'text', text: `GPUs ${a.gpuIndexes} on ${a.hostName} go back to the pool at ${isoMinute(a.endsAt!)}.` },
+            ]),
+          ),
         );
         if (sent) reminded++;
         continue;
@@ -70,7 +80,9 @@ export const expiryJob: Job = {
       if (!(await release(deps.txDb, a.id, 'ended', deps.now()))) continue;
       released++;
       await audit(db, { actor: 'gpubot', action: 'expire', target: String(a.id), result: 'ok', detail: `reservation ended ${a.endsAt!.toISOString()}` });
-      void deps.notify(a.userId, reply('info', `Reservation ${a.id} has ended`, [{ type: 'text', text: `GPUs ${a.gpuIndexes} on ${a.hostName} went back to the pool.` }])).catch(() => {});
+      void deps
+        .notify(a.userId, reply('info', `Reservation ${a.id} has ended`, [{ type: 'text', text: `GPUs ${a.gpuIndexes} on ${a.hostName} went back to the pool.` }]))
+        .catch(() => {});
     }
     return `${stopped} container(s) stopped, ${released} reservation(s) released, ${reminded} reminder(s) sent`;
   },

@@ -81,7 +81,12 @@ export const idleJob: Job = {
         stopped++;
         await audit(db, { actor: 'gpubot', action: 'idle-stop', target: c.name, result: 'ok', detail: `idle since ${since.toISOString()}` });
         void deps
-          .notify(c.userId, reply('info', `${c.name} was stopped: its GPUs were idle for ${duration(idleFor)}`, [{ type: 'text', text: `GPUs ${c.gpuIndexes} on ${c.hostName} went back to the pool. Its files stay; "start ${c.name}" runs it again.` }]))
+          .notify(
+            c.userId,
+            reply('info', `${c.name} was stopped: its GPUs were idle for ${duration(idleFor)}`, [
+              { type: 'text', text: `GPUs ${c.gpuIndexes} on ${c.hostName} went back to the pool. Its files stay; "start ${c.name}" runs it again.` },
+            ]),
+          )
           .catch(() => {});
       } else if (idleFor >= warnAfter) {
         const ok = await sendOnce(db, `idle:${c.id}:${since.toISOString()}`, c.userId, () =>

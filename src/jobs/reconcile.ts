@@ -50,7 +50,16 @@ const CLOCK_SLACK_MS = 5 * 60_000;
  */
 export async function reconcile(deps: OpsDeps): Promise<ReconcileReport> {
   const { db, log } = deps;
-  const report: ReconcileReport = { removedOrphans: [], adopted: [], otherInstallations: [], goneContainers: [], exitedContainers: [], restopped: [], releasedAllocations: [], skippedHosts: [] };
+  const report: ReconcileReport = {
+    removedOrphans: [],
+    adopted: [],
+    otherInstallations: [],
+    goneContainers: [],
+    exitedContainers: [],
+    restopped: [],
+    releasedAllocations: [],
+    skippedHosts: [],
+  };
   const now = deps.now();
   const answered = new Set<string>();
   const stale = (d: Date) => now.getTime() - d.getTime() > CREATING_GRACE_MS;
@@ -75,7 +84,13 @@ export async function reconcile(deps: OpsDeps): Promise<ReconcileReport> {
     for (const row of rows) {
       if (!row.dockerId) {
         // A launch not recorded as finished: its container, if any, carries its name, allocation and our instance.
-        const made = listed.filter((c) => c.labels[LABEL.name] === row.name && row.allocationId !== null && c.labels[LABEL.allocation] === String(row.allocationId) && c.labels[LABEL.instance] === deps.instanceId);
+        const made = listed.filter(
+          (c) =>
+            c.labels[LABEL.name] === row.name &&
+            row.allocationId !== null &&
+            c.labels[LABEL.allocation] === String(row.allocationId) &&
+            c.labels[LABEL.instance] === deps.instanceId,
+        );
         for (const c of made) claimed.add(c.id);
         if (busy(row.name) || row.state !== 'creating' || !stale(row.updatedAt)) continue;
         const start = row.createdAt.getTime();
@@ -142,7 +157,13 @@ export async function reconcile(deps: OpsDeps): Promise<ReconcileReport> {
     report.releasedAllocations.push(a.id);
   }
 
-  const changed = report.adopted.length + report.removedOrphans.length + report.goneContainers.length + report.exitedContainers.length + report.restopped.length + report.releasedAllocations.length;
+  const changed =
+    report.adopted.length +
+    report.removedOrphans.length +
+    report.goneContainers.length +
+    report.exitedContainers.length +
+    report.restopped.length +
+    report.releasedAllocations.length;
   if (changed) {
     log.warn({ ...report }, 'reconciled hosts and database');
     await audit(db, { actor: 'gpubot', action: 'reconcile', result: 'ok', detail: JSON.stringify(report) });

@@ -17,7 +17,8 @@ export function startScheduler(deps: OpsDeps, lease: SchedulerLease, track: (rou
   const heartbeat = async () => {
     try {
       const now = await lease.renew();
-      if (now !== holding) deps.log.info({ holder: lease.holder }, now ? 'took the scheduler lease: this process runs the jobs' : 'lost the scheduler lease: another process runs the jobs');
+      if (now !== holding)
+        deps.log.info({ holder: lease.holder }, now ? 'took the scheduler lease: this process runs the jobs' : 'lost the scheduler lease: another process runs the jobs');
       holding = now;
     } catch (err) {
       deps.log.warn({ err: errorMessage(err) }, 'could not renew the scheduler lease');

@@ -48,9 +48,7 @@ export const unmanagedJob: Job = {
     const { db, log } = deps;
     const names = deps.config.admins;
     // Admins as app.actor decides them: by handle, or by a chat identity named in the config.
-    const admins = names.length
-      ? await db.user.findMany({ where: namedUsersWhere(names), orderBy: { id: 'asc' } })
-      : [];
+    const admins = names.length ? await db.user.findMany({ where: namedUsersWhere(names), orderBy: { id: 'asc' } }) : [];
     if (admins.length === 0) return '0 unmanaged process(es) reported to 0 admin(s)';
     const told = new Set<number>();
     let reported = 0;

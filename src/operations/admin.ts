@@ -27,7 +27,11 @@ export async function adminCommand(deps: OpsDeps, req: Extract<Request, { comman
 async function auditLog(deps: OpsDeps, count: number): Promise<Reply> {
   const events = await deps.db.auditEvent.findMany({ orderBy: { id: 'desc' }, take: count });
   return reply('info', `The last ${events.length} audit event(s)`, [
-    { type: 'table', columns: ['When', 'Who', 'What', 'Target', 'Result', 'Detail'], rows: events.map((e) => [isoMinute(e.at), e.actor, e.action, e.target ?? '', e.result, (e.detail ?? '').slice(0, 80)]) },
+    {
+      type: 'table',
+      columns: ['When', 'Who', 'What', 'Target', 'Result', 'Detail'],
+      rows: events.map((e) => [isoMinute(e.at), e.actor, e.action, e.target ?? '', e.result, (e.detail ?? '').slice(0, 80)]),
+    },
   ]);
 }
 
@@ -58,13 +62,31 @@ async function hostsView(deps: OpsDeps): Promise<Reply> {
           const c = h.connection();
           return [h.name, c.state, c.lastError ?? '', row ? String(count.get(row.id) ?? 0) : '?', row?.drained ? 'yes' : 'no'];
         }),
-        ...[...stranded].map(([name, s]) => [name, `not in config: ${s.containers} container${s.containers === 1 ? '' : 's'}, ${s.gpus} GPU${s.gpus === 1 ? '' : 's'} held`, '', '?', '']),
+        ...[...stranded].map(([name, s]) => [
+          name,
+          `not in config: ${s.containers} container${s.containers === 1 ? '' : 's'}, ${s.gpus} GPU${s.gpus === 1 ? '' : 's'} held`,
+          '',
+          '?',
+          '',
+        ]),
       ],
     },
     ...(stranded.size ? [{ type: 'text' as const, text: `"admin forget HOST" releases what a host that left the config still holds.` }] : []),
-    ...(runAsRoot ? [{ type: 'text' as const, text: 'storage.runAs: root: containers run as root, so files in users\' directories are root\'s and other users\' containers could read them. Set storage.runAs: user.' }] : []),
+    ...(runAsRoot
+      ? [
+          {
+            type: 'text' as const,
+            text: "storage.runAs: root: containers run as root, so files in users' directories are root's and other users' containers could read them. Set storage.runAs: user.",
+          },
+        ]
+      : []),
     ...(deps.gateway
-      ? [{ type: 'text' as const, text: `SSH gateway: ${deps.gateway.publicHost} port ${deps.gateway.port}, host key ${deps.gateway.hostKeyFingerprint}, ${deps.gateway.activeContainers().size} container(s) with open sessions` }]
+      ? [
+          {
+            type: 'text' as const,
+            text: `SSH gateway: ${deps.gateway.publicHost} port ${deps.gateway.port}, host key ${deps.gateway.hostKeyFingerprint}, ${deps.gateway.activeContainers().size} container(s) with open sessions`,
+          },
+        ]
       : []),
   ]);
 }

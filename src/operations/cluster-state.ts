@@ -28,12 +28,22 @@ export async function snapshotWithHolders(deps: Pick<OpsDeps, 'db' | 'pool' | 'i
 export function candidates(snapshots: HostSnapshot[], drained: Set<string>, leased: Set<string>, instanceId: string): CandidateHost[] {
   return snapshots.map((s) => {
     const usable = s.state === 'up' && s.gpus !== null && !s.gpuError && !drained.has(s.name);
-    const reason = s.state !== 'up' ? `${s.state} (${s.error ?? s.gpuError ?? 'unreachable'})` : !s.gpus || s.gpuError ? 'its GPUs are unknown (nvidia-smi failed)' : drained.has(s.name) ? 'drained by an admin' : undefined;
+    const reason =
+      s.state !== 'up'
+        ? `${s.state} (${s.error ?? s.gpuError ?? 'unreachable'})`
+        : !s.gpus || s.gpuError
+          ? 'its GPUs are unknown (nvidia-smi failed)'
+          : drained.has(s.name)
+            ? 'drained by an admin'
+            : undefined;
     return {
       name: s.name,
       usable,
       reason,
-      gpus: (s.gpus ?? []).map((g) => ({ index: g.index, free: !leased.has(gpuKey(s.name, g.index)) && !g.holders.some((h) => h.instance !== instanceId) && g.unmanaged.length === 0 && g.managed.length === 0 })),
+      gpus: (s.gpus ?? []).map((g) => ({
+        index: g.index,
+        free: !leased.has(gpuKey(s.name, g.index)) && !g.holders.some((h) => h.instance !== instanceId) && g.unmanaged.length === 0 && g.managed.length === 0,
+      })),
     };
   });
 }

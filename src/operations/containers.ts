@@ -28,7 +28,11 @@ async function reachable(deps: OpsDeps, c: Container): Promise<GpuHost | Reply> 
   if (await host.waitUp(deps.config.timeouts.hostMs)) return host;
   const conn = host.connection();
   const what = conn.down ? 'is down' : `did not connect within ${deps.config.timeouts.hostMs} ms`;
-  return refuse('host-unavailable', `${c.hostName} ${what}`, `${c.name} cannot be reached right now (${conn.lastError ?? conn.state}). Nothing was changed; try again when the host is back.`);
+  return refuse(
+    'host-unavailable',
+    `${c.hostName} ${what}`,
+    `${c.name} cannot be reached right now (${conn.lastError ?? conn.state}). Nothing was changed; try again when the host is back.`,
+  );
 }
 
 /**
@@ -54,7 +58,9 @@ export async function stopContainer(deps: OpsDeps, req: Named<'stop'>, { actor }
   failpoint(deps, 'after-container-stop');
   await markStopped(deps, c, 'stopped', deps.now());
   await audit(deps.db, { actor: actor.handle, action: 'stop', target: c.name, result: 'ok' });
-  return reply('success', `${c.name} is stopped; GPUs ${c.gpuIndexes} on ${c.hostName} are free again`, [{ type: 'text', text: `Its files stay. "start ${c.name}" takes the same GPUs again if they are free.` }]);
+  return reply('success', `${c.name} is stopped; GPUs ${c.gpuIndexes} on ${c.hostName} are free again`, [
+    { type: 'text', text: `Its files stay. "start ${c.name}" takes the same GPUs again if they are free.` },
+  ]);
 }
 
 export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor }: CommandContext): Promise<Reply> {
@@ -63,7 +69,8 @@ export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor
   if (starting) return starting;
   if (c.state !== 'stopped') return refuse(c.state === 'creating' ? 'still-starting' : 'conflict', `${c.name} is ${c.state}, not stopped`);
   const drained = await deps.db.host.findUnique({ where: { name: c.hostName } });
-  if (drained?.drained) return refuse('host-unavailable', `${c.name} cannot start: ${c.hostName} is drained by an admin`, `"rm ${c.name}" and "run" again to start on another host (your files stay).`);
+  if (drained?.drained)
+    return refuse('host-unavailable', `${c.name} cannot start: ${c.hostName} is drained by an admin`, `"rm ${c.name}" and "run" again to start on another host (your files stay).`);
   const host = await reachable(deps, c);
   if (!('runtime' in host)) return host;
   const indexes = parseIndexes(c.gpuIndexes);
@@ -99,7 +106,11 @@ export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor
         })
         .filter(Boolean)
         .join('; ');
-      return refuse('no-gpus', `${c.name} cannot start: its GPUs are taken`, `${who} on ${c.hostName}. Ask them, wait, or "rm ${c.name}" and "run" again to get other GPUs (your files stay).`);
+      return refuse(
+        'no-gpus',
+        `${c.name} cannot start: its GPUs are taken`,
+        `${who} on ${c.hostName}. Ask them, wait, or "rm ${c.name}" and "run" again to get other GPUs (your files stay).`,
+      );
     }
     // Tied to the row at once, so reconciliation never sees it as an allocation without a container.
     await deps.db.container.update({ where: { id: c.id }, data: { allocationId: taken.allocation.id } });
@@ -145,7 +156,10 @@ export async function containerLogs(deps: OpsDeps, req: Named<'logs'>, { actor }
   let text = await host.runtime.logs(c.dockerId!, req.tail);
   const cut = text.length > MAX_LOG_CHARS;
   if (cut) text = text.slice(-MAX_LOG_CHARS);
-  return reply('info', `Last ${req.tail} lines of ${c.name}`, [{ type: 'code', text: text.trimEnd() || '(no output yet)' }, ...(cut ? [{ type: 'text' as const, text: `Showing the last ${MAX_LOG_CHARS} characters.` }] : [])]);
+  return reply('info', `Last ${req.tail} lines of ${c.name}`, [
+    { type: 'code', text: text.trimEnd() || '(no output yet)' },
+    ...(cut ? [{ type: 'text' as const, text: `Showing the last ${MAX_LOG_CHARS} characters.` }] : []),
+  ]);
 }
 
 export async function extendContainer(deps: OpsDeps, req: Named<'extend'>, { actor }: CommandContext): Promise<Reply> {

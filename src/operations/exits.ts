@@ -55,7 +55,12 @@ export function endedReply(row: Pick<Container, 'name' | 'hostName' | 'gpuIndexe
 async function exitOf(host: GpuHost, id: string, fallback: Partial<ExitInfo>): Promise<ExitInfo> {
   try {
     const info = await host.runtime.inspect(id);
-    return { exitCode: info.exitCode ?? fallback.exitCode ?? null, oom: info.oomKilled === true || fallback.oom === true, startedAt: info.startedAt ?? null, finishedAt: info.finishedAt ?? null };
+    return {
+      exitCode: info.exitCode ?? fallback.exitCode ?? null,
+      oom: info.oomKilled === true || fallback.oom === true,
+      startedAt: info.startedAt ?? null,
+      finishedAt: info.finishedAt ?? null,
+    };
   } catch {
     return { exitCode: fallback.exitCode ?? null, oom: fallback.oom ?? false, startedAt: null, finishedAt: null };
   }

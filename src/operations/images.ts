@@ -22,5 +22,8 @@ export async function listImages(deps: OpsDeps, req: Extract<Request, { command:
       }
     }),
   );
-  return reply('info', 'Images on the hosts', [...sections, { type: 'text', text: `Allowed: ${allowed.join(', ')}; default: ${deps.config.images.default}. An allowed image missing on a host is pulled on "run".` }]);
+  return reply('info', 'Images on the hosts', [
+    ...sections,
+    { type: 'text', text: `Allowed: ${allowed.join(', ')}; default: ${deps.config.images.default}. An allowed image missing on a host is pulled on "run".` },
+  ]);
 }

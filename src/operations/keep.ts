@@ -19,7 +19,8 @@ export async function keepContainer(deps: OpsDeps, req: Extract<Request, { comma
   const now = deps.now().getTime();
   const forMs = c.state === 'stopped' ? deps.config.cleanup.keepFor : deps.config.idle.keepFor;
   const lastMoment = lifetimeEnd(deps, c).getTime();
-  if (lastMoment <= now) return refuse('over-quota', `${c.name} cannot be kept: it reached quotas.maxLifetimeHours (${deps.config.quotas.maxLifetimeHours} h from its start)`, 'Nothing was changed.');
+  if (lastMoment <= now)
+    return refuse('over-quota', `${c.name} cannot be kept: it reached quotas.maxLifetimeHours (${deps.config.quotas.maxLifetimeHours} h from its start)`, 'Nothing was changed.');
   const keepUntil = new Date(Math.min(c.state === 'running' && c.endsAt ? Math.min(now + forMs, c.endsAt.getTime()) : now + forMs, lastMoment));
   await deps.db.container.update({ where: { id: c.id }, data: { keepUntil } });
   await audit(deps.db, { actor: actor.handle, action: 'keep', target: c.name, result: 'ok', detail: keepUntil.toISOString() });

@@ -42,7 +42,8 @@ export async function keyCommand(deps: OpsDeps, req: Extract<Request, { command:
   const { db } = deps;
   if (req.action === 'ls') {
     const keys = await keysOf(db, actor.userId);
-    if (!keys.length) return reply('info', 'You have no SSH keys', [{ type: 'text', text: 'Add one with "key add ssh-ed25519 AAAA... you@laptop" (the contents of ~/.ssh/id_ed25519.pub).' }]);
+    if (!keys.length)
+      return reply('info', 'You have no SSH keys', [{ type: 'text', text: 'Add one with "key add ssh-ed25519 AAAA... you@laptop" (the contents of ~/.ssh/id_ed25519.pub).' }]);
     return reply('info', `Your ${keys.length} SSH key(s)`, [
       { type: 'table', columns: ['Fingerprint', 'Type', 'Comment', 'Added'], rows: keys.map((k) => [k.fingerprint, k.type, k.comment ?? '', isoMinute(k.createdAt)]) },
     ]);
@@ -61,12 +62,24 @@ export async function keyCommand(deps: OpsDeps, req: Extract<Request, { command:
     }
     const added = await addKey(db, actor.userId, key);
     if (added === 'full') return refuse('over-quota', 'That key was not added', `You have ${MAX_KEYS_PER_USER} keys already; remove one with "key rm FINGERPRINT".`);
-    if (added === 'taken') return refuse('conflict', 'That key was not added', `${key.fingerprint} is registered already (by you or someone else); a key can belong to one user only.`);
+    if (added === 'taken')
+      return refuse('conflict', 'That key was not added', `${key.fingerprint} is registered already (by you or someone else); a key can belong to one user only.`);
     await audit(db, { actor: actor.handle, action: 'key-add', target: key.fingerprint, result: 'ok', detail: `${key.type}${key.comment ? ` ${key.comment}` : ''}` });
     const addr = gatewayAddress(deps);
     return reply('success', `Key added: ${key.fingerprint}`, [
-      { type: 'fields', fields: [{ label: 'Type', value: key.type }, { label: 'Comment', value: key.comment ?? '' }] },
-      ...(addr ? [{ type: 'text' as const, text: 'It opens your running containers through the gateway:' }, { type: 'code' as const, text: sshLine(addr, 'NAME') }] : []),
+      {
+        type: 'fields',
+        fields: [
+          { label: 'Type', value: key.type },
+          { label: 'Comment', value: key.comment ?? '' },
+        ],
+      },
+      ...(addr
+        ? [
+            { type: 'text' as const, text: 'It opens your running containers through the gateway:' },
+            { type: 'code' as const, text: sshLine(addr, 'NAME') },
+          ]
+        : []),
     ]);
   }
   const removed = await removeKeys(db, actor.userId, req.target);
@@ -84,7 +97,16 @@ export async function sshConfig(deps: OpsDeps, _req: Extract<Request, { command:
   const running = await deps.db.container.findMany({ where: { userId: actor.userId, state: 'running' }, orderBy: { name: 'asc' } });
   if (!running.length) return reply('info', 'You have no running containers', [{ type: 'text', text: 'Start one with "run"; then ask again.' }]);
   const block = running
-    .map((c) => [`Host gpubot-${c.name}`, `  HostName ${addr.host}`, `  Port ${addr.port}`, `  User ${c.name}`, '  IdentityFile ~/.ssh/id_ed25519  # the key you added with "key add"', '  IdentitiesOnly yes'].join('\n'))
+    .map((c) =>
+      [
+        `Host gpubot-${c.name}`,
+        `  HostName ${addr.host}`,
+        `  Port ${addr.port}`,
+        `  User ${c.name}`,
+        '  IdentityFile ~/.ssh/id_ed25519  # the key you added with "key add"',
+        '  IdentitiesOnly yes',
+      ].join('\n'),
+    )
     .join('\n\n');
   return reply('info', `~/.ssh/config for your ${running.length} running container(s)`, [
     { type: 'code', text: block },

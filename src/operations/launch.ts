@@ -47,7 +47,15 @@ export async function ensureImage(host: GpuHost, image: string, progress: Progre
 }
 
 /** Creates and starts the container for a DB row in state "creating"; returns the Docker id. */
-export async function createAndStart(deps: OpsDeps, host: GpuHost, row: Container, owner: string, cmd: string[] | undefined, uid: number | undefined, network: string): Promise<string> {
+export async function createAndStart(
+  deps: OpsDeps,
+  host: GpuHost,
+  row: Container,
+  owner: string,
+  cmd: string[] | undefined,
+  uid: number | undefined,
+  network: string,
+): Promise<string> {
   const spec = {
     instanceId: deps.instanceId,
     endsAt: row.endsAt ?? deps.now(),

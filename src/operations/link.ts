@@ -37,7 +37,10 @@ async function newCode(deps: OpsDeps, { actor }: CommandContext): Promise<Reply>
   const expiresAt = new Date(deps.now().getTime() + CODE_LIFETIME_MS);
   await db.$transaction([db.linkCode.deleteMany({ where: { userId: actor.userId } }), db.linkCode.create({ data: { code, userId: actor.userId, expiresAt } })]);
   return reply('info', `Your link code: ${code}`, [
-    { type: 'text', text: `In your other chat, say "link ${code}" before ${isoMinute(expiresAt)}, then confirm here. Both then count as ${actor.handle}: one quota, one directory.` },
+    {
+      type: 'text',
+      text: `In your other chat, say "link ${code}" before ${isoMinute(expiresAt)}, then confirm here. Both then count as ${actor.handle}: one quota, one directory.`,
+    },
   ]);
 }
 
@@ -47,12 +50,19 @@ async function claim(deps: OpsDeps, code: string, { actor }: CommandContext): Pr
   const now = deps.now();
   const lock = await db.linkLock.findUnique({ where: { userId: actor.userId } });
   if (lock?.lockedUntil && lock.lockedUntil > now) {
-    return refuse('rate-limited', 'Linking is locked for you', `Too many wrong link codes. Try again ${retryIn(lock.lockedUntil.getTime() - now.getTime())} (after ${isoMinute(lock.lockedUntil)}).`);
+    return refuse(
+      'rate-limited',
+      'Linking is locked for you',
+      `Too many wrong link codes. Try again ${retryIn(lock.lockedUntil.getTime() - now.getTime())} (after ${isoMinute(lock.lockedUntil)}).`,
+    );
   }
   const found = await db.linkCode.findUnique({ where: { code } });
   if (found?.userId === actor.userId) return refuse('invalid', 'That code is your own', 'Say it in your other chat.');
   if (!found || found.expiresAt <= now || (found.claimedByUserId !== null && found.claimedByUserId !== actor.userId)) return wrongCode(deps, actor.userId, now);
-  const claimed = await db.linkCode.updateMany({ where: { id: found.id, OR: [{ claimedByUserId: null }, { claimedByUserId: actor.userId }] }, data: { claimedByUserId: actor.userId } });
+  const claimed = await db.linkCode.updateMany({
+    where: { id: found.id, OR: [{ claimedByUserId: null }, { claimedByUserId: actor.userId }] },
+    data: { claimedByUserId: actor.userId },
+  });
   if (claimed.count !== 1) return wrongCode(deps, actor.userId, now);
   await db.linkLock.deleteMany({ where: { userId: actor.userId } });
 
@@ -61,7 +71,10 @@ async function claim(deps: OpsDeps, code: string, { actor }: CommandContext): Pr
   await deps.notify(
     owner.id,
     reply('warning', `Link ${who} to you?`, [
-      { type: 'text', text: `Someone entered your link code ${code} as ${who}. Yes makes them you (${owner.handle}): your containers, quota and directory, from both chats. If this was not you, say No.` },
+      {
+        type: 'text',
+        text: `Someone entered your link code ${code} as ${who}. Yes makes them you (${owner.handle}): your containers, quota and directory, from both chats. If this was not you, say No.`,
+      },
       {
         type: 'actions',
         actions: [
@@ -72,7 +85,9 @@ async function claim(deps: OpsDeps, code: string, { actor }: CommandContext): Pr
     ]),
   );
   await audit(db, { actor: actor.handle, action: 'link', target: owner.handle, result: 'ok', detail: `code entered; waiting for ${owner.handle} to confirm` });
-  return reply('info', 'Now confirm in your other chat', [{ type: 'text', text: `Your other chat was asked to confirm; answer Yes there (or say "link yes ${code}") before ${isoMinute(found.expiresAt)}.` }]);
+  return reply('info', 'Now confirm in your other chat', [
+    { type: 'text', text: `Your other chat was asked to confirm; answer Yes there (or say "link yes ${code}") before ${isoMinute(found.expiresAt)}.` },
+  ]);
 }
 
 async function wrongCode(deps: OpsDeps, userId: number, now: Date): Promise<Reply> {
@@ -96,7 +111,8 @@ async function answer(deps: OpsDeps, code: string, said: 'yes' | 'no', { actor }
   const { db } = deps;
   const now = deps.now();
   const found = await db.linkCode.findUnique({ where: { code } });
-  if (!found || found.userId !== actor.userId || found.claimedByUserId === null) return refuse('not-found', 'There is nothing to confirm for that code', 'Say "link" for a new code.');
+  if (!found || found.userId !== actor.userId || found.claimedByUserId === null)
+    return refuse('not-found', 'There is nothing to confirm for that code', 'Say "link" for a new code.');
   if (found.expiresAt <= now) {
     await db.linkCode.deleteMany({ where: { id: found.id } });
     return refuse('not-found', 'That link code has expired', 'Nothing was linked. Say "link" for a new code.');
@@ -109,8 +125,16 @@ async function answer(deps: OpsDeps, code: string, said: 'yes' | 'no', { actor }
   }
   const who = await describeIdentities(db, from.id);
   const moved = await mergeUsers(db, from.id, from.handle, actor.userId, actor.handle, found.id);
-  await audit(db, { actor: actor.handle, action: 'link', target: from.handle, result: 'ok', detail: `user ${from.handle} merged into ${actor.handle} (${who}); moved ${moved}; handle ${from.handle} retired` });
-  return reply('success', `Linked: ${who} is you (${actor.handle}) now`, [{ type: 'text', text: `Containers, reservations and queued runs from both chats now count as ${actor.handle}'s.` }]);
+  await audit(db, {
+    actor: actor.handle,
+    action: 'link',
+    target: from.handle,
+    result: 'ok',
+    detail: `user ${from.handle} merged into ${actor.handle} (${who}); moved ${moved}; handle ${from.handle} retired`,
+  });
+  return reply('success', `Linked: ${who} is you (${actor.handle}) now`, [
+    { type: 'text', text: `Containers, reservations and queued runs from both chats now count as ${actor.handle}'s.` },
+  ]);
 }
 
 const lowerFirst = (s: string): string => s.charAt(0).toLowerCase() + s.slice(1);
@@ -128,13 +152,18 @@ async function mergeUsers(db: PrismaClient, fromId: number, fromHandle: string, 
     .filter((m) => !NOT_MOVED.has(m))
     .map((m) => ({ model: m, delegate: (db as unknown as Record<string, Delegate>)[lowerFirst(m)] }))
     .filter(({ delegate }) => delegate?.fields && 'userId' in delegate.fields);
-  const [override, keptOverride] = await Promise.all([db.quotaOverride.findUnique({ where: { handle: fromHandle } }), db.quotaOverride.findUnique({ where: { handle: toHandle } })]);
+  const [override, keptOverride] = await Promise.all([
+    db.quotaOverride.findUnique({ where: { handle: fromHandle } }),
+    db.quotaOverride.findUnique({ where: { handle: toHandle } }),
+  ]);
   const results = await db.$transaction([
     db.linkCode.delete({ where: { id: codeId } }),
     db.linkCode.deleteMany({ where: { userId: fromId } }),
     db.linkLock.deleteMany({ where: { userId: { in: [fromId, toId] } } }),
     ...movable.map(({ delegate }) => delegate!.updateMany({ where: { userId: fromId }, data: { userId: toId } })),
-    ...(override && !keptOverride ? [db.quotaOverride.update({ where: { handle: fromHandle }, data: { handle: toHandle } })] : [db.quotaOverride.deleteMany({ where: { handle: fromHandle } })]),
+    ...(override && !keptOverride
+      ? [db.quotaOverride.update({ where: { handle: fromHandle }, data: { handle: toHandle } })]
+      : [db.quotaOverride.deleteMany({ where: { handle: fromHandle } })]),
     retireHandle(db, fromHandle, `merged into ${toHandle} by link`),
     db.user.delete({ where: { id: fromId } }),
   ]);

@@ -30,7 +30,10 @@ export async function listMine(deps: OpsDeps, req: Extract<Request, { command: '
     deps.db.container.findMany({ where: { ...who, state: { not: 'removed' } }, include: { user: true }, orderBy: { createdAt: 'asc' } }),
     deps.db.allocation.findMany({ where: { ...who, kind: 'reservation', state: 'active' }, include: { user: true }, orderBy: { createdAt: 'asc' } }),
   ]);
-  const live = await liveStates(deps, containers.map((c) => c.hostName));
+  const live = await liveStates(
+    deps,
+    containers.map((c) => c.hostName),
+  );
   const stateOf = (c: (typeof containers)[number]): ContainerState | string => {
     const hostView = live.get(c.hostName);
     if (hostView === null) return 'unknown (host down)';
@@ -39,22 +42,31 @@ export async function listMine(deps: OpsDeps, req: Extract<Request, { command: '
     if (!docker) return 'missing on host';
     return docker === 'running' ? 'running' : docker === 'exited' || docker === 'created' ? 'stopped' : docker;
   };
-  if (containers.length === 0 && reservations.length === 0) return reply('info', req.all ? 'Nobody holds anything' : 'You have no containers or reservations', [{ type: 'text', text: 'Start one with "run --gpus 1".' }]);
+  if (containers.length === 0 && reservations.length === 0)
+    return reply('info', req.all ? 'Nobody holds anything' : 'You have no containers or reservations', [{ type: 'text', text: 'Start one with "run --gpus 1".' }]);
   const blocks: Reply['blocks'] = [];
   if (containers.length) {
     blocks.push({
       type: 'table',
       columns: req.all ? ['Container', 'Owner', 'Host', 'GPUs'] : ['Container', 'Host', 'GPUs', 'State', 'Image', 'Ends'],
-      rows: containers.map((c) => (req.all ? [c.name, c.user.handle, c.hostName, c.state === 'running' ? c.gpuIndexes : '-'] : [c.name, c.hostName, c.gpuIndexes, stateOf(c), c.image, c.endsAt ? isoMinute(c.endsAt) : '-'])),
+      rows: containers.map((c) =>
+        req.all
+          ? [c.name, c.user.handle, c.hostName, c.state === 'running' ? c.gpuIndexes : '-']
+          : [c.name, c.hostName, c.gpuIndexes, stateOf(c), c.image, c.endsAt ? isoMinute(c.endsAt) : '-'],
+      ),
     });
   }
   if (reservations.length) {
     blocks.push({
       type: 'table',
       columns: req.all ? ['Reservation', 'Owner', 'Host', 'GPUs'] : ['Reservation', 'Host', 'GPUs', 'Ends'],
-      rows: reservations.map((a) => (req.all ? [String(a.id), a.user.handle, a.hostName, a.gpuIndexes] : [String(a.id), a.hostName, a.gpuIndexes, a.endsAt ? isoMinute(a.endsAt) : '-'])),
+      rows: reservations.map((a) =>
+        req.all ? [String(a.id), a.user.handle, a.hostName, a.gpuIndexes] : [String(a.id), a.hostName, a.gpuIndexes, a.endsAt ? isoMinute(a.endsAt) : '-'],
+      ),
     });
   }
-  const title = req.all ? `${containers.length} container(s), ${reservations.length} reservation(s) in use` : `Your ${containers.length} container(s) and ${reservations.length} reservation(s)`;
+  const title = req.all
+    ? `${containers.length} container(s), ${reservations.length} reservation(s) in use`
+    : `Your ${containers.length} container(s) and ${reservations.length} reservation(s)`;
   return reply('info', title, blocks, req.all ? 'channel' : 'personal');
 }

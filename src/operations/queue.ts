@@ -47,7 +47,11 @@ export async function fairOrder(deps: OpsDeps): Promise<(QueuedRun & { handle: s
 export async function enqueue(deps: OpsDeps, req: RunRequest, actor: { userId: number; handle: string }, reason: string): Promise<Reply> {
   const { queue: _queue, ...request } = req;
   const limit = deps.config.rateLimits.queuedRuns;
-  const full = refuse('rate-limited', `You already have ${limit} run(s) waiting`, `rateLimits.queuedRuns: nothing was queued. Try again when one of them launches, or cancel one ("queue" lists them).`);
+  const full = refuse(
+    'rate-limited',
+    `You already have ${limit} run(s) waiting`,
+    `rateLimits.queuedRuns: nothing was queued. Try again when one of them launches, or cancel one ("queue" lists them).`,
+  );
   if ((await deps.db.queuedRun.count({ where: { userId: actor.userId, state: 'waiting' } })) >= limit) return full;
   const row = await deps.db.queuedRun.create({ data: { userId: actor.userId, request: JSON.stringify(request), state: 'waiting', createdAt: deps.now() } });
   // Checked again after writing, so two requests at once (or two bots) cannot both squeeze in.
@@ -82,7 +86,13 @@ export async function queueCommand(deps: OpsDeps, req: Extract<Request, { comman
       {
         type: 'table',
         columns: ['Pos', 'Id', 'Owner', 'GPUs', 'Waiting since'],
-        rows: order.map((w, i) => [String(i + 1), `#${w.id}`, w.handle, String((JSON.parse(w.request) as RunRequest).gpus), w.createdAt.toISOString().slice(0, 16).replace('T', ' ')]),
+        rows: order.map((w, i) => [
+          String(i + 1),
+          `#${w.id}`,
+          w.handle,
+          String((JSON.parse(w.request) as RunRequest).gpus),
+          w.createdAt.toISOString().slice(0, 16).replace('T', ' '),
+        ]),
       },
     ],
     'channel',

@@ -34,7 +34,13 @@ export async function setQuota(deps: OpsDeps, req: Extract<Request, { command: '
   if (!user) return refuse('not-found', `There is no user "${req.user}"`);
   const data = { maxGpus: req.maxGpus, gpuHoursPerWeek: req.gpuHoursPerWeek, maxHours: req.maxHours, updatedBy: actorHandle };
   await deps.db.quotaOverride.upsert({ where: { handle: req.user }, create: { handle: req.user, ...data }, update: data });
-  const changed = [req.maxGpus !== undefined && `maxGpus ${req.maxGpus}`, req.gpuHoursPerWeek !== undefined && `gpuHoursPerWeek ${req.gpuHoursPerWeek}`, req.maxHours !== undefined && `maxHours ${req.maxHours}`].filter(Boolean).join(', ');
+  const changed = [
+    req.maxGpus !== undefined && `maxGpus ${req.maxGpus}`,
+    req.gpuHoursPerWeek !== undefined && `gpuHoursPerWeek ${req.gpuHoursPerWeek}`,
+    req.maxHours !== undefined && `maxHours ${req.maxHours}`,
+  ]
+    .filter(Boolean)
+    .join(', ');
   await audit(deps.db, { actor: actorHandle, action: 'admin quota', target: req.user, result: 'ok', detail: changed });
   return reply('success', `New limits for ${req.user}: ${changed}`, usageBlocks(await usageOf(deps.db, deps.config, user.id, req.user, deps.now())));
 }

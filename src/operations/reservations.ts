@@ -7,7 +7,6 @@ import { audit } from '../db/audit.js';
 import type { OpsDeps } from './deps.js';
 import { isReply, takeGpus } from './take-gpus.js';
 
-
 export async function reserveGpus(deps: OpsDeps, req: Extract<Request, { command: 'reserve' }>, { actor }: CommandContext): Promise<Reply> {
   const taken = await takeGpus(deps, actor, 'reservation', req);
   if (isReply(taken)) return taken;
@@ -15,10 +14,21 @@ export async function reserveGpus(deps: OpsDeps, req: Extract<Request, { command
   const gpus = taken.indexes.join(',');
   await audit(deps.db, { actor: actor.handle, action: 'reserve', target: String(taken.allocation.id), result: 'ok', detail: `${taken.host} GPUs ${gpus}` });
   return reply('success', `Reserved GPU${taken.indexes.length === 1 ? '' : 's'} ${gpus} on ${taken.host} until ${isoMinute(endsAt)}`, [
-    { type: 'fields', fields: [{ label: 'Reservation', value: String(taken.allocation.id) }, { label: 'Host', value: taken.host }, { label: 'GPUs', value: gpus }, { label: 'Ends', value: isoMinute(endsAt) }] },
+    {
+      type: 'fields',
+      fields: [
+        { label: 'Reservation', value: String(taken.allocation.id) },
+        { label: 'Host', value: taken.host },
+        { label: 'GPUs', value: gpus },
+        { label: 'Ends', value: isoMinute(endsAt) },
+      ],
+    },
     { type: 'text', text: 'Use them over SSH with:' },
     { type: 'code', text: `CUDA_VISIBLE_DEVICES=${gpus} python train.py` },
-    { type: 'actions', actions: [{ id: 'release', label: 'Release', command: `release ${taken.allocation.id}`, style: 'danger', confirm: `Give back GPUs ${gpus} on ${taken.host}?` }] },
+    {
+      type: 'actions',
+      actions: [{ id: 'release', label: 'Release', command: `release ${taken.allocation.id}`, style: 'danger', confirm: `Give back GPUs ${gpus} on ${taken.host}?` }],
+    },
   ]);
 }
 

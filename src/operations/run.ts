@@ -19,14 +19,14 @@ import { gatewayAddress, gatewayBlocks } from './keys.js';
 
 type RunRequest = Extract<Request, { command: 'run' }>;
 
-
 export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, progress }: CommandContext): Promise<Reply> {
   const { config, db } = deps;
   // The user's own image (mine/NAME[:n]) is theirs alone, whatever the allow-list says.
   const own = req.image === undefined ? undefined : await resolveUserImage(deps, actor, req.image);
   if (own && 'tone' in own) return own;
   const image = own ? own.tag : (req.image ?? config.images.default);
-  if (!own && !imageAllowed(image, config.images.allowed)) return refuse('not-allowed', 'That image is not allowed', `${image} is not on the allow-list: ${config.images.allowed.join(', ')}`);
+  if (!own && !imageAllowed(image, config.images.allowed))
+    return refuse('not-allowed', 'That image is not allowed', `${image} is not on the allow-list: ${config.images.allowed.join(', ')}`);
   let jupyterToken: string | undefined;
   if (req.jupyter) {
     const refusal = jupyterRefusal(deps, req, image);
@@ -51,7 +51,19 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
   let row;
   try {
     row = await db.container.create({
-      data: { name, userId: actor.userId, hostName: taken.host, image, gpuIndexes: taken.indexes.join(','), allocationId: taken.allocation.id, state: 'creating', createdAt: deps.now(), command: req.cmd ? JSON.stringify(req.cmd) : null, shmSize: req.shm ?? config.storage.shmSize, endsAt },
+      data: {
+        name,
+        userId: actor.userId,
+        hostName: taken.host,
+        image,
+        gpuIndexes: taken.indexes.join(','),
+        allocationId: taken.allocation.id,
+        state: 'creating',
+        createdAt: deps.now(),
+        command: req.cmd ? JSON.stringify(req.cmd) : null,
+        shmSize: req.shm ?? config.storage.shmSize,
+        endsAt,
+      },
     });
   } catch (err) {
     deps.launching.delete(name);
@@ -67,7 +79,11 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
     await progress(`GPUs ${taken.indexes.join(',')} on ${taken.host} are yours; preparing the container`);
     // Both at once, but the reply waits for both: no pull outlives a refusal.
     const uid = config.storage.runAs === 'user' ? await userUid(db, actor.userId, config.storage.uidBase) : undefined;
-    const prepared = await Promise.allSettled([ensureUserDir(deps, host, actor.handle, uid), own ? ensureUserImageOn(deps, host, own, progress) : ensureImage(host, image, progress), ensureNetwork(deps, host, actor.handle)]);
+    const prepared = await Promise.allSettled([
+      ensureUserDir(deps, host, actor.handle, uid),
+      own ? ensureUserImageOn(deps, host, own, progress) : ensureImage(host, image, progress),
+      ensureNetwork(deps, host, actor.handle),
+    ]);
     for (const p of prepared) if (p.status === 'rejected') throw p.reason;
     dockerId = await createAndStart(deps, host, row, actor.handle, req.cmd, uid, (prepared[2] as PromiseFulfilledResult<string>).value);
     // Conditional: if the row was changed meanwhile (removed by an admin, say), this launch lost.
@@ -82,7 +98,9 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
     return refuse(
       'failed',
       `Could not start ${name}`,
-      gone ? `${message}. Nothing is held: the GPUs went back to the pool.` : `${message}. ${taken.host} did not confirm the container is gone, so its GPUs stay held until gpubot can check.`,
+      gone
+        ? `${message}. Nothing is held: the GPUs went back to the pool.`
+        : `${message}. ${taken.host} did not confirm the container is gone, so its GPUs stay held until gpubot can check.`,
     );
   } finally {
     deps.launching.delete(name);
@@ -90,7 +108,10 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
 
   await audit(db, { actor: actor.handle, action: 'run', target: name, result: 'ok', detail: `${taken.host} GPUs ${taken.indexes.join(',')} ${image}` });
   deps.log.info({ container: name, gpus: taken.indexes.join(','), image }, 'container started');
-  const mounts = [`${userDir(config, actor.handle)} -> ${config.storage.mountPath}`, ...config.storage.shared.map((s) => `${s.hostPath} -> ${s.containerPath}${s.readOnly ? ' (read-only)' : ''}`)];
+  const mounts = [
+    `${userDir(config, actor.handle)} -> ${config.storage.mountPath}`,
+    ...config.storage.shared.map((s) => `${s.hostPath} -> ${s.containerPath}${s.readOnly ? ' (read-only)' : ''}`),
+  ];
   const view = { name, owner: actor.handle, host: taken.host, gpus: taken.indexes, image, state: 'running' as const, endsAt, mounts };
   const addr = gatewayAddress(deps);
   return reply('success', `${name} is running on ${taken.host} with GPU${taken.indexes.length === 1 ? '' : 's'} ${taken.indexes.join(',')}`, [
@@ -116,16 +137,34 @@ export const JUPYTER_PORT = 8888;
 
 /** JupyterLab on the container's loopback only: it is reached through the gateway's forward. */
 export const jupyterCommand = (token: string, root: string): string[] => [
-  'jupyter', 'lab', '--ip=127.0.0.1', `--port=${JUPYTER_PORT}`, '--no-browser', '--allow-root', `--ServerApp.token=${token}`, `--ServerApp.root_dir=${root}`,
+  'jupyter',
+  'lab',
+  '--ip=127.0.0.1',
+  `--port=${JUPYTER_PORT}`,
+  '--no-browser',
+  '--allow-root',
+  `--ServerApp.token=${token}`,
+  `--ServerApp.root_dir=${root}`,
 ];
 
 function jupyterRefusal(deps: OpsDeps, req: RunRequest, image: string): Reply | undefined {
   const { jupyter } = deps.config.images;
-  if (!gatewayAddress(deps)) return refuse('unavailable', 'run --jupyter needs the SSH gateway', 'JupyterLab is reached through an ssh -L forward; an admin can turn the gateway on with "gateway:" in the config.');
+  if (!gatewayAddress(deps))
+    return refuse(
+      'unavailable',
+      'run --jupyter needs the SSH gateway',
+      'JupyterLab is reached through an ssh -L forward; an admin can turn the gateway on with "gateway:" in the config.',
+    );
   if (req.cmd) return refuse('invalid', 'run --jupyter takes no command', 'JupyterLab is the container\'s command; leave out "-- CMD".');
   if (req.queue) return refuse('invalid', 'run --jupyter cannot wait in the queue', 'Its link is only given when it starts; run it when GPUs are free.');
   if (!imageAllowed(image, jupyter)) {
-    return refuse('not-allowed', `${image} has no JupyterLab`, jupyter.length ? `run --jupyter needs an image listed under images.jupyter: ${jupyter.join(', ')} (give it with --image).` : 'No image is listed under images.jupyter in the config; ask an admin to add one that has JupyterLab.');
+    return refuse(
+      'not-allowed',
+      `${image} has no JupyterLab`,
+      jupyter.length
+        ? `run --jupyter needs an image listed under images.jupyter: ${jupyter.join(', ')} (give it with --image).`
+        : 'No image is listed under images.jupyter in the config; ask an admin to add one that has JupyterLab.',
+    );
   }
   return undefined;
 }

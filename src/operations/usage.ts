@@ -43,7 +43,7 @@ export async function showUsage(deps: OpsDeps, req: Extract<Request, { command: 
     if (end <= start || gpus.length === 0) continue;
     held.push([start, end]);
     // GPU-hours split at UTC midnight.
-    for (let t = start; t < end; ) {
+    for (let t = start; t < end;) {
       const next = Math.min(end, (Math.floor(t / DAY_MS) + 1) * DAY_MS);
       day(dayOf(t)).gpuMs += (next - t) * gpus.length;
       t = next;
@@ -70,7 +70,9 @@ export async function showUsage(deps: OpsDeps, req: Extract<Request, { command: 
     {
       type: 'table',
       columns: ['Day (UTC)', 'GPU-hours', 'Mean utilization'],
-      rows: [...days.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([d, u]) => [d, round1(u.gpuMs / HOUR_MS), u.utilCount ? percent(u.utilSum / u.utilCount) : 'not measured']),
+      rows: [...days.entries()]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([d, u]) => [d, round1(u.gpuMs / HOUR_MS), u.utilCount ? percent(u.utilSum / u.utilCount) : 'not measured']),
     },
     { type: 'text', text: `${round1(gpuMs / HOUR_MS)} GPU-hours in all. Utilization is the mean of the 1-minute means of the GPUs while held.` },
   ]);

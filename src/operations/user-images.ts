@@ -179,7 +179,8 @@ async function buildLocked(deps: OpsDeps, req: Extract<ImageRequest, { action: '
   if (!entry) return refuse('not-found', `There is no ${shown} on ${host.name}`, `Put a Dockerfile in your workspace (${config.storage.mountPath}) or name one with --file PATH.`);
   if (entry.type !== 'file') return refuse('not-allowed', `${shown} is not a plain file`, `It is a ${entry.type}; the Dockerfile must be a regular file in your workspace.`);
   const ignoreEntry = files.get('.dockerignore');
-  if (ignoreEntry && ignoreEntry.type !== 'file') return refuse('not-allowed', '.dockerignore is not a plain file', `It is a ${ignoreEntry.type}; make it a regular file or remove it.`);
+  if (ignoreEntry && ignoreEntry.type !== 'file')
+    return refuse('not-allowed', '.dockerignore is not a plain file', `It is a ${ignoreEntry.type}; make it a regular file or remove it.`);
 
   let dockerfile: Dockerfile;
   try {

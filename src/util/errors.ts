@@ -22,6 +22,9 @@ export function isDatabaseDown(err: unknown): boolean {
 export function userMessage(err: unknown): string {
   const text = errorMessage(err);
   if (isDatabaseDown(err)) return 'gpubot cannot reach its database right now; try again in a minute (admins: see /healthz).';
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   return lines.length > 1 && /^Invalid `/.test(lines[0]!) ? lines[lines.length - 1]! : text;
 }

@@ -12,10 +12,7 @@ import { forgetBed, startBed, sweepBaseDir, teardownFromState, type Bed, type Be
 const DEFAULT_STATE_DIR = '/tmp/gpubot-bed';
 
 function usage(): never {
-  process.stderr.write(
-    'usage: cli.ts up [N] [--gpus G] [--no-docker] [--image REF]... [--detach] [--state DIR]\n' +
-      '       cli.ts down [--state DIR] [--all]\n',
-  );
+  process.stderr.write('usage: cli.ts up [N] [--gpus G] [--no-docker] [--image REF]... [--detach] [--state DIR]\n' + '       cli.ts down [--state DIR] [--all]\n');
   process.exit(2);
 }
 

@@ -11,9 +11,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
-const DRIVER_GONE =
-  "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. " +
-  'Make sure that the latest NVIDIA driver is installed and running.';
+const DRIVER_GONE = "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. " + 'Make sure that the latest NVIDIA driver is installed and running.';
 
 const statePath = process.env.GPUBOT_FAKE_GPU_STATE || path.join(__dirname, '..', 'gpus.json');
 
@@ -59,10 +57,7 @@ const gpuFields = {
   'memory.free': [
     'memory.free [MiB]',
     'MiB',
-    (g, u) =>
-      typeof g.memoryUsedMiB === 'number' && typeof g.memoryTotalMiB === 'number'
-        ? num(g.memoryTotalMiB - g.memoryUsedMiB, 'MiB', u)
-        : '[N/A]',
+    (g, u) => (typeof g.memoryUsedMiB === 'number' && typeof g.memoryTotalMiB === 'number' ? num(g.memoryTotalMiB - g.memoryUsedMiB, 'MiB', u) : '[N/A]'),
   ],
   'utilization.gpu': ['utilization.gpu [%]', '%', (g, u) => num(g.utilization, '%', u)],
   'temperature.gpu': ['temperature.gpu', '', (g) => num(g.temperature, '', false)],
@@ -103,7 +98,10 @@ function query(spec, table, rows) {
   }
   const header = !opts.includes('noheader');
   const units = !opts.includes('nounits');
-  const names = spec.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const names = spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   for (const n of names) {
     if (!Object.prototype.hasOwnProperty.call(table, n)) {
       die(2, `Field "${n}" is not a valid field to query.`);

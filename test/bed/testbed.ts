@@ -94,7 +94,9 @@ const FAST_QUERIES: Record<string, string[]> = {
 const FAST_NVIDIA_SMI = `#!/bin/sh
 d="\${0%/*}/../fast"
 case "$*" in
-${Object.entries(FAST_QUERIES).map(([k, argv]) => `  "${argv.join(' ')}") f=${k} ;;`).join('\n')}
+${Object.entries(FAST_QUERIES)
+  .map(([k, argv]) => `  "${argv.join(' ')}") f=${k} ;;`)
+  .join('\n')}
   *) exec node "\${0%/*}/nvidia-smi.cjs" "$@" ;;
 esac
 read code < "$d/$f.code"
@@ -132,20 +134,15 @@ interface RunResult {
 
 function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve) => {
-    execFile(
-      cmd,
-      args,
-      { env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
-      (err, stdout, stderr) => {
-        let code = 0;
-        if (err) {
-          const c = (err as NodeJS.ErrnoException & { code?: unknown }).code;
-          code = typeof c === 'number' ? c : 127;
-          if (typeof c !== 'number' && !stderr) stderr = String(err.message);
-        }
-        resolve({ stdout, stderr, code });
-      },
-    );
+    execFile(cmd, args, { env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
+      let code = 0;
+      if (err) {
+        const c = (err as NodeJS.ErrnoException & { code?: unknown }).code;
+        code = typeof c === 'number' ? c : 127;
+        if (typeof c !== 'number' && !stderr) stderr = String(err.message);
+      }
+      resolve({ stdout, stderr, code });
+    });
   });
 }
 
@@ -411,7 +408,9 @@ export function fingerprintOf(keyLineText: string): string {
 
 /** This process's hard RLIMIT_MEMLOCK in bytes, -1 when unlimited. */
 export function memlockHardLimit(): number {
-  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max locked memory'));
+  const line = readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max locked memory'));
   const hard = line?.trim().split(/\s+/)[4];
   return !hard || hard === 'unlimited' ? -1 : Number(hard);
 }
@@ -485,7 +484,10 @@ async function buildRootfsTar(baseDir: string): Promise<string> {
   }
   await fs.copyFile(busybox, path.join(root, 'bin/busybox'));
   await fs.chmod(path.join(root, 'bin/busybox'), 0o755);
-  const list = (await runOk(busybox, ['--list'])).stdout.split('\n').map((s) => s.trim()).filter((s) => /^[\w.[\]-]+$/.test(s));
+  const list = (await runOk(busybox, ['--list'])).stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .filter((s) => /^[\w.[\]-]+$/.test(s));
   for (const applet of new Set(list)) {
     if (applet === 'busybox') continue;
     await fs.symlink('busybox', path.join(root, 'bin', applet));
@@ -551,9 +553,7 @@ async function stopDockerd(dir: string, pid: number | null): Promise<void> {
       const list = await dockerApi(sock, 'GET', '/containers/json', { timeoutMs: 3_000 });
       if (list.status === 200) {
         const ids = (JSON.parse(list.body) as Array<{ Id: string }>).map((c) => c.Id);
-        await Promise.all(
-          ids.map((id) => dockerApi(sock, 'POST', `/containers/${id}/kill`, { timeoutMs: 3_000 }).catch(() => undefined)),
-        );
+        await Promise.all(ids.map((id) => dockerApi(sock, 'POST', `/containers/${id}/kill`, { timeoutMs: 3_000 }).catch(() => undefined)));
       }
     } catch {
       /* daemon not answering: SIGTERM below and sweep */
@@ -806,7 +806,10 @@ export async function startBed(opts: BedOptions): Promise<Bed> {
       gpuStatePath: path.join(dir, 'gpus.json'),
       sshdPid: null,
       dockerdPid: null,
-      containerdNamespace: `gpb-${path.basename(baseDir).replace(/^gpb-/, '').replace(/[^A-Za-z0-9]/g, '')}-${name}`,
+      containerdNamespace: `gpb-${path
+        .basename(baseDir)
+        .replace(/^gpb-/, '')
+        .replace(/[^A-Za-z0-9]/g, '')}-${name}`,
     });
   }
   const stateFile = (): BedStateFile => ({
@@ -860,14 +863,8 @@ export async function startBed(opts: BedOptions): Promise<Bed> {
       await importImages(h, rootfsTar, images);
     };
     // sshd is cheap; dockerd + containerd take ~1 s of CPU each, so don't start 16 at once on 2 cores.
-    await Promise.all([
-      allLimited(hosts, 32, startSsh),
-      docker ? allLimited(hosts, 8, startDocker) : Promise.resolve(),
-    ]);
-    await fs.writeFile(
-      path.join(baseDir, 'known_hosts'),
-      hosts.map((h) => `[127.0.0.1]:${h.sshPort} ${h.hostKeyLine}\n`).join(''),
-    );
+    await Promise.all([allLimited(hosts, 32, startSsh), docker ? allLimited(hosts, 8, startDocker) : Promise.resolve()]);
+    await fs.writeFile(path.join(baseDir, 'known_hosts'), hosts.map((h) => `[127.0.0.1]:${h.sshPort} ${h.hostKeyLine}\n`).join(''));
     await saveState();
   } catch (e) {
     await teardownFromState(stateFile()).catch(() => undefined);
@@ -885,11 +882,13 @@ export async function startBed(opts: BedOptions): Promise<Bed> {
   const withLock = <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const prev = locks.get(name) ?? Promise.resolve();
     const p = prev.then(fn, fn);
-    locks.set(name, p.catch(() => undefined));
+    locks.set(
+      name,
+      p.catch(() => undefined),
+    );
     return p;
   };
-  const readState = async (name: string): Promise<GpuState> =>
-    JSON.parse(await fs.readFile(get(name).gpuStatePath, 'utf8')) as GpuState;
+  const readState = async (name: string): Promise<GpuState> => JSON.parse(await fs.readFile(get(name).gpuStatePath, 'utf8')) as GpuState;
   const writeState = async (name: string, s: GpuState) => {
     await writeFileAtomic(get(name).gpuStatePath, JSON.stringify(s, null, 2) + '\n');
     await renderFastAnswers(get(name).dir);

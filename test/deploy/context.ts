@@ -31,7 +31,7 @@ export async function makeBuildContext(): Promise<BuildContext> {
     '.env': `SLACK_BOT_TOKEN=xoxb-${canary}\nPOSTGRES_PASSWORD=${canary}\n`,
     'gpubot.yaml': `# ${canary}\nhosts: []\n`,
     'secrets/gpubot_ssh_key': `-----BEGIN OPENSSH PRIVATE KEY-----\n${canary}\n-----END OPENSSH PRIVATE KEY-----\n`,
-    'id_ed25519': `${canary}\n`,
+    id_ed25519: `${canary}\n`,
     'data/gpubot.db': `${canary}\n`,
     'prisma/dev.db': `${canary}\n`,
     'src/db/generated/stale.ts': `export const stale = '${canary}';\n`,

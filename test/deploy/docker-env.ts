@@ -28,11 +28,7 @@ export interface RunResult {
   code: number;
 }
 
-export function run(
-  cmd: string,
-  args: string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
-): Promise<RunResult> {
+export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve) => {
     execFile(
       cmd,

@@ -112,30 +112,34 @@ describe.skipIf(skip)('the production image', () => {
 
   // What docker-compose.yml runs: DATABASE_URL=postgresql://... (here a private server on the
   // host's 127.0.0.1, reached with --network host).
-  it('migrates a PostgreSQL database (the pg adapter, the PostgreSQL client, prisma/postgres/migrations) and answers a chat command', async (t) => {
-    if (!postgresBinDir()) {
-      if (CI) throw new Error('PostgreSQL is not installed (CI must apt-get install postgresql)');
-      t.skip('PostgreSQL is not installed here (apt-get install postgresql)');
-    }
-    const migrations = (await fs.readdir(path.join(ctx!.dir, 'prisma/postgres/migrations'), { withFileTypes: true })).filter((e) => e.isDirectory()).length;
-    expect(migrations).toBeGreaterThan(0);
-    const pg = await startPostgresServer();
-    try {
-      const env = ['-e', `DATABASE_URL=${pg.url}`];
-      const run = (args: string[]) => d!.docker(['run', '--rm', '--network', 'host', ...env, IMAGE, ...args], { timeoutMs: 2 * MIN });
-      const m1 = await run(['migrate']);
-      expect(m1.code, m1.stderr).toBe(0);
-      expect(m1.stdout).toContain(`applied ${migrations} migration(s)`);
-      const m2 = await run(['migrate']);
-      expect(m2.code, m2.stderr).toBe(0);
-      expect(m2.stdout).toContain('the database is up to date');
-      const chat = await run(['chat', '--user', 'alice', 'quota']);
-      expect(chat.code, `${chat.stdout}\n${chat.stderr}`).toBe(0);
-      expect(chat.stdout).toContain('Quota of alice');
-    } finally {
-      await pg.destroy();
-    }
-  }, 3 * MIN);
+  it(
+    'migrates a PostgreSQL database (the pg adapter, the PostgreSQL client, prisma/postgres/migrations) and answers a chat command',
+    async (t) => {
+      if (!postgresBinDir()) {
+        if (CI) throw new Error('PostgreSQL is not installed (CI must apt-get install postgresql)');
+        t.skip('PostgreSQL is not installed here (apt-get install postgresql)');
+      }
+      const migrations = (await fs.readdir(path.join(ctx!.dir, 'prisma/postgres/migrations'), { withFileTypes: true })).filter((e) => e.isDirectory()).length;
+      expect(migrations).toBeGreaterThan(0);
+      const pg = await startPostgresServer();
+      try {
+        const env = ['-e', `DATABASE_URL=${pg.url}`];
+        const run = (args: string[]) => d!.docker(['run', '--rm', '--network', 'host', ...env, IMAGE, ...args], { timeoutMs: 2 * MIN });
+        const m1 = await run(['migrate']);
+        expect(m1.code, m1.stderr).toBe(0);
+        expect(m1.stdout).toContain(`applied ${migrations} migration(s)`);
+        const m2 = await run(['migrate']);
+        expect(m2.code, m2.stderr).toBe(0);
+        expect(m2.stdout).toContain('the database is up to date');
+        const chat = await run(['chat', '--user', 'alice', 'quota']);
+        expect(chat.code, `${chat.stdout}\n${chat.stderr}`).toBe(0);
+        expect(chat.stdout).toContain('Quota of alice');
+      } finally {
+        await pg.destroy();
+      }
+    },
+    3 * MIN,
+  );
 
   it('runs as the non-root user node (uid 1000), with NODE_ENV=production', async () => {
     const cfg = JSON.parse((await d!.dockerOk(['image', 'inspect', IMAGE])).stdout)[0].Config as { User: string; Env: string[]; Entrypoint: string[]; Cmd: string[] };
@@ -162,7 +166,9 @@ describe.skipIf(skip)('the production image', () => {
     };
     const topLevel = (k: string) => k.startsWith('node_modules/') && !k.slice('node_modules/'.length).includes('/node_modules/');
     const names = (f: (v: { dev?: boolean; devOptional?: boolean; optional?: boolean }) => boolean) =>
-      Object.entries(lock.packages).filter(([k, v]) => topLevel(k) && f(v)).map(([k]) => k.slice('node_modules/'.length));
+      Object.entries(lock.packages)
+        .filter(([k, v]) => topLevel(k) && f(v))
+        .map(([k]) => k.slice('node_modules/'.length));
     const devOnly = names((v) => Boolean(v.dev || v.devOptional));
     const prod = names((v) => !v.dev && !v.devOptional && !v.optional);
     expect(devOnly).toEqual(expect.arrayContaining(['typescript', 'vitest', 'prisma', 'tsx', 'prisma6']));
@@ -203,137 +209,153 @@ describe.skipIf(skip)('the production image', () => {
     expect(history.stdout).not.toContain(ctx!.canary);
     // File names across the filesystem, packages aside (some ship their own tests and fixtures).
     const files = (await sh('find / -xdev \\( -path /proc -o -path /sys -o -path /app/node_modules -o -path /usr/local/lib/node_modules \\) -prune -o -print')).stdout.split('\n');
-    const bad = files.filter((f) => /(^|\/)(\.env|gpubot\.yaml|gpubot_ssh_key|id_ed25519|[^/]*\.db|[^/]*\.test\.ts)$/.test(f) || f.startsWith('/app/src') || f.startsWith('/app/test'));
+    const bad = files.filter(
+      (f) => /(^|\/)(\.env|gpubot\.yaml|gpubot_ssh_key|id_ed25519|[^/]*\.db|[^/]*\.test\.ts)$/.test(f) || f.startsWith('/app/src') || f.startsWith('/app/test'),
+    );
     expect(bad).toEqual([]);
     await fs.rm(saved);
   });
 
-  it("starts with the side port; the compose file's healthcheck passes; stops cleanly on SIGTERM; reads an SSH key mounted for uid 1000", async () => {
-    const compose = parseYaml(await fs.readFile(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8')) as {
-      services: { gpubot: { healthcheck: { test: string[] }; environment: Record<string, string> } };
-    };
-    const check = compose.services.gpubot.healthcheck.test;
-    expect(check[0]).toBe('CMD');
-    const configPath = compose.services.gpubot.environment.GPUBOT_CONFIG!;
-    // As the compose file mounts them: the config read-only, the key as a secret (a bind mount
-    // with the file's own owner and mode).
-    const keyFile = path.join(work, 'gpubot_ssh_key');
-    await runOk('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', '', '-f', keyFile]);
-    await fs.chown(keyFile, 1000, 1000);
-    await fs.chmod(keyFile, 0o600);
-    const hostKey = (await fs.readFile(`${keyFile}.pub`, 'utf8')).split(' ').slice(0, 2).join(' ');
-    const cfgFile = path.join(work, 'gpubot.yaml');
-    await fs.writeFile(
-      cfgFile,
-      [
-        'hosts:',
-        '  - name: gpu1',
-        // Nothing listens there (and --network none): the connection is refused after the key is read.
-        '    ssh: { host: 127.0.0.1, port: 1, user: gpubot, privateKeyPath: /run/secrets/gpubot_ssh_key, hostKey: "' + hostKey + '" }',
-        'http: { port: 9090, host: 0.0.0.0 }',
-        '',
-      ].join('\n'),
-    );
-    await fs.chmod(cfgFile, 0o644);
-    // -i keeps stdin open: with no chat token the console adapter reads it (compose: stdin_open).
-    const name = 'gpubot-deploy-test-start';
-    const started = await d!.dockerOk([
+  it(
+    "starts with the side port; the compose file's healthcheck passes; stops cleanly on SIGTERM; reads an SSH key mounted for uid 1000",
+    async () => {
+      const compose = parseYaml(await fs.readFile(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8')) as {
+        services: { gpubot: { healthcheck: { test: string[] }; environment: Record<string, string> } };
+      };
+      const check = compose.services.gpubot.healthcheck.test;
+      expect(check[0]).toBe('CMD');
+      const configPath = compose.services.gpubot.environment.GPUBOT_CONFIG!;
+      // As the compose file mounts them: the config read-only, the key as a secret (a bind mount
+      // with the file's own owner and mode).
+      const keyFile = path.join(work, 'gpubot_ssh_key');
+      await runOk('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', '', '-f', keyFile]);
+      await fs.chown(keyFile, 1000, 1000);
+      await fs.chmod(keyFile, 0o600);
+      const hostKey = (await fs.readFile(`${keyFile}.pub`, 'utf8')).split(' ').slice(0, 2).join(' ');
+      const cfgFile = path.join(work, 'gpubot.yaml');
+      await fs.writeFile(
+        cfgFile,
+        [
+          'hosts:',
+          '  - name: gpu1',
+          // Nothing listens there (and --network none): the connection is refused after the key is read.
+          '    ssh: { host: 127.0.0.1, port: 1, user: gpubot, privateKeyPath: /run/secrets/gpubot_ssh_key, hostKey: "' + hostKey + '" }',
+          'http: { port: 9090, host: 0.0.0.0 }',
+          '',
+        ].join('\n'),
+      );
+      await fs.chmod(cfgFile, 0o644);
+      // -i keeps stdin open: with no chat token the console adapter reads it (compose: stdin_open).
+      const name = 'gpubot-deploy-test-start';
+      const started = await d!.dockerOk([
       'run', '-d', '-i', '--init', '--name', name, '--network', 'none',
       '-e', `GPUBOT_CONFIG=${configPath}`,
       '-v', `${cfgFile}:${configPath}:ro`,
       '-v', `${keyFile}:/run/secrets/gpubot_ssh_key:ro`,
       IMAGE,
     ]); // prettier-ignore
-    expect(started.stdout.trim()).toMatch(/^[0-9a-f]{64}$/);
-    try {
-      let health = { code: -1, stdout: '', stderr: '' };
-      const deadline = Date.now() + 60_000;
-      while (Date.now() < deadline) {
-        health = await d!.docker(['exec', name, ...check.slice(1)], { timeoutMs: 20_000 });
-        if (health.code === 0) break;
-        await new Promise((r) => setTimeout(r, 500));
-      }
-      const logs = await d!.docker(['logs', name]);
-      expect(health.code, `${health.stderr}\n${logs.stderr}`).toBe(0);
-      expect(logs.stderr).toContain('gpubot started');
-      const body = await d!.dockerOk([
+      expect(started.stdout.trim()).toMatch(/^[0-9a-f]{64}$/);
+      try {
+        let health = { code: -1, stdout: '', stderr: '' };
+        const deadline = Date.now() + 60_000;
+        while (Date.now() < deadline) {
+          health = await d!.docker(['exec', name, ...check.slice(1)], { timeoutMs: 20_000 });
+          if (health.code === 0) break;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        const logs = await d!.docker(['logs', name]);
+        expect(health.code, `${health.stderr}\n${logs.stderr}`).toBe(0);
+        expect(logs.stderr).toContain('gpubot started');
+        const body = await d!.dockerOk([
         'exec', name, 'node', '-e',
         "fetch('http://127.0.0.1:9090/healthz').then((r) => r.text()).then((t) => console.log(t))",
       ]); // prettier-ignore
-      const healthz = JSON.parse(body.stdout) as { ok: boolean; database: string; hosts: Record<string, { state: string; lastError?: string }> };
-      expect(healthz.ok).toBe(true);
-      expect(healthz.database).toBe('ok');
-      // The key was read (an unreadable key fails with EACCES before any connection is tried).
-      let gpu1 = healthz.hosts.gpu1;
-      for (let i = 0; i < 40 && !gpu1?.lastError; i++) {
-        await new Promise((r) => setTimeout(r, 250));
-        const again = await d!.dockerOk(['exec', name, 'node', '-e', "fetch('http://127.0.0.1:9090/healthz').then((r) => r.text()).then((t) => console.log(t))"]);
-        gpu1 = (JSON.parse(again.stdout) as typeof healthz).hosts.gpu1;
-      }
-      expect(gpu1?.lastError).toMatch(/ECONNREFUSED/);
-      const metrics = await d!.dockerOk(['exec', name, 'node', '-e', "fetch('http://127.0.0.1:9090/metrics').then((r) => r.text()).then((t) => console.log(t))"]);
-      expect(metrics.stdout).toContain('gpubot_host_up{host="gpu1"} 0');
+        const healthz = JSON.parse(body.stdout) as { ok: boolean; database: string; hosts: Record<string, { state: string; lastError?: string }> };
+        expect(healthz.ok).toBe(true);
+        expect(healthz.database).toBe('ok');
+        // The key was read (an unreadable key fails with EACCES before any connection is tried).
+        let gpu1 = healthz.hosts.gpu1;
+        for (let i = 0; i < 40 && !gpu1?.lastError; i++) {
+          await new Promise((r) => setTimeout(r, 250));
+          const again = await d!.dockerOk(['exec', name, 'node', '-e', "fetch('http://127.0.0.1:9090/healthz').then((r) => r.text()).then((t) => console.log(t))"]);
+          gpu1 = (JSON.parse(again.stdout) as typeof healthz).hosts.gpu1;
+        }
+        expect(gpu1?.lastError).toMatch(/ECONNREFUSED/);
+        const metrics = await d!.dockerOk(['exec', name, 'node', '-e', "fetch('http://127.0.0.1:9090/metrics').then((r) => r.text()).then((t) => console.log(t))"]);
+        expect(metrics.stdout).toContain('gpubot_host_up{host="gpu1"} 0');
 
-      const t0 = Date.now();
-      await d!.dockerOk(['stop', '-t', '20', name], { timeoutMs: MIN });
-      const state = JSON.parse((await d!.dockerOk(['inspect', name])).stdout)[0].State as { ExitCode: number };
-      expect(state.ExitCode).toBe(0);
-      expect(Date.now() - t0).toBeLessThan(15_000);
-      expect((await d!.docker(['logs', name])).stderr).toContain('shutting down');
-    } finally {
-      await d!.docker(['rm', '-f', name]);
-    }
-    // A key only root may read is refused to uid 1000: the reason for the ownership in the README.
-    await fs.chown(keyFile, 0, 0);
-    const denied = await runImage(['chat', '--user', 'alice', 'status'], [
+        const t0 = Date.now();
+        await d!.dockerOk(['stop', '-t', '20', name], { timeoutMs: MIN });
+        const state = JSON.parse((await d!.dockerOk(['inspect', name])).stdout)[0].State as { ExitCode: number };
+        expect(state.ExitCode).toBe(0);
+        expect(Date.now() - t0).toBeLessThan(15_000);
+        expect((await d!.docker(['logs', name])).stderr).toContain('shutting down');
+      } finally {
+        await d!.docker(['rm', '-f', name]);
+      }
+      // A key only root may read is refused to uid 1000: the reason for the ownership in the README.
+      await fs.chown(keyFile, 0, 0);
+      const denied = await runImage(['chat', '--user', 'alice', 'status'], [
       '-e', `GPUBOT_CONFIG=${configPath}`, '-v', `${cfgFile}:${configPath}:ro`, '-v', `${keyFile}:/run/secrets/gpubot_ssh_key:ro`,
     ]); // prettier-ignore
-    expect(denied.stdout).toMatch(/EACCES|permission denied/i);
-  }, 3 * MIN);
+      expect(denied.stdout).toMatch(/EACCES|permission denied/i);
+    },
+    3 * MIN,
+  );
 
-  it('keeps the dependency layers after a source-only change: only dist/ is rebuilt', async () => {
-    expect(first.ok).toBe(true);
-    const main = path.join(ctx!.dir, 'src/cli/main.ts');
-    await fs.appendFile(main, `\n// a source-only change ${Date.now()}\n`);
-    const second = await build(REBUILT);
-    expect(second.ok, second.output.slice(-6000)).toBe(true);
-    log(`rebuild after a source change: ${second.seconds.toFixed(1)} s`);
-    const step = (b: Built, re: RegExp) => {
-      const s = b.steps.find((x) => re.test(x.instruction));
-      expect(s, `no step ${re} in:\n${b.steps.map((x) => x.instruction).join('\n')}`).toBeDefined();
-      return s!;
-    };
-    // The install steps come from the cache: same layer, no npm ci.
-    for (const re of [/^COPY package\.json package-lock\.json/, /^RUN npm ci /, /^RUN npm prune /, /^COPY --from=prod-deps /]) {
-      const s = step(second, re);
-      expect(s.cached, s.instruction).toBe(true);
-      expect(s.id).toBe(step(first, re).id);
-    }
-    expect(second.output).not.toMatch(/added \d+ packages/);
-    // The change was seen: sources copied again, dist rebuilt.
-    expect(step(second, /^COPY src /).cached).toBe(false);
-    expect(step(second, /^RUN npm run build/).cached).toBe(false);
-    // The runtime image differs from the first in its last layer (dist/) only.
-    const layers = async (img: string) => JSON.parse((await d!.dockerOk(['image', 'inspect', img])).stdout)[0].RootFS.Layers as string[];
-    const [a, b] = [await layers(IMAGE), await layers(REBUILT)];
-    expect(b.length).toBe(a.length);
-    expect(b.slice(0, -1)).toEqual(a.slice(0, -1));
-    expect(b.at(-1)).not.toBe(a.at(-1));
-    const help = await d!.docker(['run', '--rm', '--network', 'none', REBUILT, 'help']);
-    expect(help.code).toBe(0);
-  }, 20 * MIN);
+  it(
+    'keeps the dependency layers after a source-only change: only dist/ is rebuilt',
+    async () => {
+      expect(first.ok).toBe(true);
+      const main = path.join(ctx!.dir, 'src/cli/main.ts');
+      await fs.appendFile(main, `\n// a source-only change ${Date.now()}\n`);
+      const second = await build(REBUILT);
+      expect(second.ok, second.output.slice(-6000)).toBe(true);
+      log(`rebuild after a source change: ${second.seconds.toFixed(1)} s`);
+      const step = (b: Built, re: RegExp) => {
+        const s = b.steps.find((x) => re.test(x.instruction));
+        expect(s, `no step ${re} in:\n${b.steps.map((x) => x.instruction).join('\n')}`).toBeDefined();
+        return s!;
+      };
+      // The install steps come from the cache: same layer, no npm ci.
+      for (const re of [/^COPY package\.json package-lock\.json/, /^RUN npm ci /, /^RUN npm prune /, /^COPY --from=prod-deps /]) {
+        const s = step(second, re);
+        expect(s.cached, s.instruction).toBe(true);
+        expect(s.id).toBe(step(first, re).id);
+      }
+      expect(second.output).not.toMatch(/added \d+ packages/);
+      // The change was seen: sources copied again, dist rebuilt.
+      expect(step(second, /^COPY src /).cached).toBe(false);
+      expect(step(second, /^RUN npm run build/).cached).toBe(false);
+      // The runtime image differs from the first in its last layer (dist/) only.
+      const layers = async (img: string) => JSON.parse((await d!.dockerOk(['image', 'inspect', img])).stdout)[0].RootFS.Layers as string[];
+      const [a, b] = [await layers(IMAGE), await layers(REBUILT)];
+      expect(b.length).toBe(a.length);
+      expect(b.slice(0, -1)).toEqual(a.slice(0, -1));
+      expect(b.at(-1)).not.toBe(a.at(-1));
+      const help = await d!.docker(['run', '--rm', '--network', 'none', REBUILT, 'help']);
+      expect(help.code).toBe(0);
+    },
+    20 * MIN,
+  );
 
-  it('reports its size', async () => {
-    const inspect = JSON.parse((await d!.dockerOk(['image', 'inspect', IMAGE, 'node:20-bookworm-slim'])).stdout) as Array<{ Size: number }>;
-    const [size, base] = [inspect[0]!.Size, inspect[1]!.Size];
-    const saved = await runOk('sh', ['-c', `docker save ${IMAGE} | wc -c`], { env: d!.env, timeoutMs: 5 * MIN });
-    const tar = Number(saved.stdout.trim());
-    const gz = Number((await runOk('sh', ['-c', `docker save ${IMAGE} | gzip -1 | wc -c`], { env: d!.env, timeoutMs: 5 * MIN })).stdout.trim());
-    const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
-    log(`image ${IMAGE}: ${mb(size)} (docker image inspect .Size; the node:20-bookworm-slim stand-in is ${mb(base)}, the app adds ${mb(size - base)}); docker save: ${mb(tar)}, gzipped ${mb(gz)}`);
-    expect(size).toBeGreaterThan(base);
-    // The app's own share (dist, production node_modules, prisma): catch a dev dependency or a
-    // build tree creeping back in (it is about 150 MB, most of it @prisma/client's engines).
-    expect(size - base).toBeLessThan(250e6);
-  }, 10 * MIN);
+  it(
+    'reports its size',
+    async () => {
+      const inspect = JSON.parse((await d!.dockerOk(['image', 'inspect', IMAGE, 'node:20-bookworm-slim'])).stdout) as Array<{ Size: number }>;
+      const [size, base] = [inspect[0]!.Size, inspect[1]!.Size];
+      const saved = await runOk('sh', ['-c', `docker save ${IMAGE} | wc -c`], { env: d!.env, timeoutMs: 5 * MIN });
+      const tar = Number(saved.stdout.trim());
+      const gz = Number((await runOk('sh', ['-c', `docker save ${IMAGE} | gzip -1 | wc -c`], { env: d!.env, timeoutMs: 5 * MIN })).stdout.trim());
+      const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+      log(
+        `image ${IMAGE}: ${mb(size)} (docker image inspect .Size; the node:20-bookworm-slim stand-in is ${mb(base)}, the app adds ${mb(size - base)}); docker save: ${mb(tar)}, gzipped ${mb(gz)}`,
+      );
+      expect(size).toBeGreaterThan(base);
+      // The app's own share (dist, production node_modules, prisma): catch a dev dependency or a
+      // build tree creeping back in (it is about 150 MB, most of it @prisma/client's engines).
+      expect(size - base).toBeLessThan(250e6);
+    },
+    10 * MIN,
+  );
 });

@@ -23,7 +23,12 @@ describe('Discord adapter, real discord.js against a local Discord', () => {
   let adapter: DiscordAdapter;
 
   /** A /gpu subcommand as Discord sends it; resolves with the callback and the final message. */
-  async function gpu(userId: string, subcommand: string, options: { name: string; type: number; value: string | number | boolean }[] = [], done = (m: Json) => !String(m.content ?? '').startsWith('⏳') && (m.embeds?.length ?? 0) > 0) {
+  async function gpu(
+    userId: string,
+    subcommand: string,
+    options: { name: string; type: number; value: string | number | boolean }[] = [],
+    done = (m: Json) => !String(m.content ?? '').startsWith('⏳') && (m.embeds?.length ?? 0) > 0,
+  ) {
     const sent = discord.dispatchInteraction(discord.slashCommand({ userId, subcommand, options }));
     const callback = await sent.callback;
     expect(callback.ms).toBeLessThan(3000);
@@ -40,7 +45,10 @@ describe('Discord adapter, real discord.js against a local Discord', () => {
   beforeAll(async () => {
     bed = await startBed({ hosts: 1 });
     discord = await startDiscordStandin({ users: { D1: { username: 'alice' }, D2: { username: 'bob' }, D3: { username: 'carol', global_name: 'Carol C' } } });
-    app = await appFor(bed, { admins: ['D1'], images: { default: 'pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime', allowed: ['pytorch/pytorch:*', 'gpubot-test/*', '127.0.0.1:*'] } });
+    app = await appFor(bed, {
+      admins: ['D1'],
+      images: { default: 'pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime', allowed: ['pytorch/pytorch:*', 'gpubot-test/*', '127.0.0.1:*'] },
+    });
     adapter = new DiscordAdapter({ token: discord.token, appId: discord.appId, guildId: discord.guildId, apiUrl: discord.apiUrl }, silentLogger());
     await adapter.start(app);
   });
@@ -54,7 +62,26 @@ describe('Discord adapter, real discord.js against a local Discord', () => {
   it('registers /gpu in the guild exactly as the builders say', async () => {
     const put = discord.requests.find((r) => r.method === 'PUT' && r.path.endsWith(`/applications/${discord.appId}/guilds/${discord.guildId}/commands`));
     expect(put?.body).toEqual([JSON.parse(JSON.stringify(gpuCommand({ job: jobs.map((j) => j.name) }).toJSON()))]);
-    expect(put!.body[0].options.map((o: Json) => o.name)).toEqual(['help', 'status', 'run', 'reserve', 'release', 'ls', 'stop', 'start', 'rm', 'logs', 'extend', 'keep', 'images', 'quota', 'queue', 'link', 'image', 'admin']);
+    expect(put!.body[0].options.map((o: Json) => o.name)).toEqual([
+      'help',
+      'status',
+      'run',
+      'reserve',
+      'release',
+      'ls',
+      'stop',
+      'start',
+      'rm',
+      'logs',
+      'extend',
+      'keep',
+      'images',
+      'quota',
+      'queue',
+      'link',
+      'image',
+      'admin',
+    ]);
     const image = put!.body[0].options.find((o: Json) => o.name === 'image');
     expect(image.options.map((o: Json) => [o.name, (o.options ?? []).map((x: Json) => x.name)])).toEqual([
       ['build', ['name', 'file', 'host', 'build-arg']],
@@ -83,7 +110,7 @@ describe('Discord adapter, real discord.js against a local Discord', () => {
     const { callback, message } = await gpu('D1', 'run', [
       { name: 'gpus', type: INTEGER, value: 1 },
       { name: 'name', type: STRING, value: 'd1' },
-      { name: 'command', type: STRING, value: "sh -c 'trap \"exit 0\" TERM; sleep 600 & wait'" },
+      { name: 'command', type: STRING, value: 'sh -c \'trap "exit 0" TERM; sleep 600 & wait\'' },
     ]);
     expect(callback.data.flags).toBe(EPHEMERAL);
     expect(message.embeds[0].title).toBe('d1 is running on h1 with GPU 0');
@@ -126,7 +153,16 @@ describe('Discord adapter, real discord.js against a local Discord', () => {
     const registry = await startRegistryFor(bed, 'h1', [{ name: 'gpubot-test/pulled', tag: '1' }], { delayMs: 50 });
     try {
       const ref = registry.ref('gpubot-test/pulled', '1');
-      const sent = discord.dispatchInteraction(discord.slashCommand({ userId: 'D3', subcommand: 'run', options: [{ name: 'image', type: STRING, value: ref }, { name: 'name', type: STRING, value: 'pulled' }] }));
+      const sent = discord.dispatchInteraction(
+        discord.slashCommand({
+          userId: 'D3',
+          subcommand: 'run',
+          options: [
+            { name: 'image', type: STRING, value: ref },
+            { name: 'name', type: STRING, value: 'pulled' },
+          ],
+        }),
+      );
       expect((await sent.callback).type).toBe(5);
       const final = await discord.waitForOriginal(sent.token, (m) => (m.embeds?.length ?? 0) > 0, 30_000);
       expect(final.embeds[0].title).toBe('pulled is running on h1 with GPU 0');
@@ -140,16 +176,30 @@ describe('Discord adapter, real discord.js against a local Discord', () => {
   });
 
   it('does every other subcommand end to end', async () => {
-    const title = async (sub: string, options: { name: string; type: number; value: string | number | boolean }[] = []) => (await gpu('D1', sub, options)).message.embeds[0].title as string;
+    const title = async (sub: string, options: { name: string; type: number; value: string | number | boolean }[] = []) =>
+      (await gpu('D1', sub, options)).message.embeds[0].title as string;
     // Carol's pulled container took GPU 0 while d1 was stopped.
     const taken = await gpu('D1', 'start', [{ name: 'name', type: STRING, value: 'd1' }]);
     expect(taken.message.embeds[0].title).toBe('d1 cannot start: its GPUs are taken');
     expect(taken.message.embeds[0].description).toContain('GPU 0 is held by carol (container pulled)');
     expect((await gpu('D3', 'rm', [{ name: 'name', type: STRING, value: 'pulled' }])).message.embeds[0].title).toBe('pulled is removed');
     expect(await title('start', [{ name: 'name', type: STRING, value: 'd1' }])).toBe('d1 is running again on h1 with GPUs 0');
-    expect(await title('logs', [{ name: 'name', type: STRING, value: 'd1' }, { name: 'tail', type: INTEGER, value: 5 }])).toBe('Last 5 lines of d1');
-    expect(await title('extend', [{ name: 'name', type: STRING, value: 'd1' }, { name: 'hours', type: 10, value: 2 }])).toMatch(/^d1 now ends /);
-    const reserved = await title('reserve', [{ name: 'gpus', type: INTEGER, value: 1 }, { name: 'hours', type: 10, value: 1.5 }]);
+    expect(
+      await title('logs', [
+        { name: 'name', type: STRING, value: 'd1' },
+        { name: 'tail', type: INTEGER, value: 5 },
+      ]),
+    ).toBe('Last 5 lines of d1');
+    expect(
+      await title('extend', [
+        { name: 'name', type: STRING, value: 'd1' },
+        { name: 'hours', type: 10, value: 2 },
+      ]),
+    ).toMatch(/^d1 now ends /);
+    const reserved = await title('reserve', [
+      { name: 'gpus', type: INTEGER, value: 1 },
+      { name: 'hours', type: 10, value: 1.5 },
+    ]);
     expect(reserved).toMatch(/^Reserved GPU \d on h1 until /);
     expect(await title('ls')).toBe('Your 1 container(s) and 1 reservation(s)');
     const everyone = await gpu('D2', 'ls', [{ name: 'all', type: 5, value: true }]);
@@ -176,7 +226,14 @@ describe('Discord adapter, real discord.js against a local Discord', () => {
     expect((await admin('D1', 'drain', [{ name: 'host', type: STRING, value: 'h1' }])).title).toBe('h1 is drained: nothing new goes there; what runs keeps running');
     expect((await app.db.host.findUniqueOrThrow({ where: { name: 'h1' } })).drained).toBe(true);
     expect((await admin('D1', 'undrain', [{ name: 'host', type: STRING, value: 'h1' }])).title).toBe('h1 takes work again');
-    expect((await admin('D1', 'quota', [{ name: 'user', type: STRING, value: 'bob' }, { name: 'gpu-hours', type: 10, value: 300 }])).title).toMatch(/bob/);
+    expect(
+      (
+        await admin('D1', 'quota', [
+          { name: 'user', type: STRING, value: 'bob' },
+          { name: 'gpu-hours', type: 10, value: 300 },
+        ])
+      ).title,
+    ).toMatch(/bob/);
     expect(await app.db.quotaOverride.findUnique({ where: { handle: 'bob' } })).toMatchObject({ gpuHoursPerWeek: 300 });
     expect((await admin('D1', 'audit', [{ name: 'count', type: INTEGER, value: 3 }])).title).toBe('The last 3 audit event(s)');
     expect((await admin('D1', 'run-job', [{ name: 'job', type: STRING, value: 'reconcile' }])).title).toBe('Ran reconcile');

@@ -66,7 +66,10 @@ describe('logs at trace level', () => {
   });
 
   it('were written, as JSON lines, by gpubot and the chat libraries', () => {
-    const lines = logs.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = logs
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.length).toBeGreaterThan(20);
     expect(lines.some((l) => l.component === 'bolt')).toBe(true);
     expect(lines.some((l) => l.msg === 'command' && l.command === 'run' && l.host === 'h1')).toBe(true);

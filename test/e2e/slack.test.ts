@@ -9,7 +9,9 @@ import { freePort } from '../bed/testbed.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const texts = (blocks: Json[] = []): string =>
-  blocks.map((b) => [b.text?.text, ...(b.fields ?? []).map((f: Json) => f.text), ...(b.elements ?? []).map((e: Json) => `[${e.text?.text}:${e.value}]`)].filter(Boolean).join('\n')).join('\n');
+  blocks
+    .map((b) => [b.text?.text, ...(b.fields ?? []).map((f: Json) => f.text), ...(b.elements ?? []).map((e: Json) => `[${e.text?.text}:${e.value}]`)].filter(Boolean).join('\n'))
+    .join('\n');
 const buttons = (blocks: Json[] = []): Json[] => blocks.filter((b) => b.type === 'actions').flatMap((b) => b.elements);
 const running = async (bed: Bed, name: string) => (await bed.dockerCli('h1', ['inspect', '-f', '{{.State.Running}}', name])).stdout.trim();
 
@@ -29,7 +31,9 @@ describe('Slack adapter over Socket Mode, real Bolt against a local Slack', () =
 
   beforeAll(async () => {
     bed = await startBed({ hosts: 1 });
-    slack = await startSlackStandin({ users: { U1: { name: 'alice', display_name: 'Alice' }, U2: { name: 'bob' }, U3: { name: 'carol' }, U4: { name: 'mallory', display_name: 'admin' } } });
+    slack = await startSlackStandin({
+      users: { U1: { name: 'alice', display_name: 'Alice' }, U2: { name: 'bob' }, U3: { name: 'carol' }, U4: { name: 'mallory', display_name: 'admin' } },
+    });
     app = await appFor(bed);
     adapter = new SlackAdapter({ botToken: slack.botToken, appToken: slack.appToken, port: 0, apiUrl: slack.apiUrl, retries: 0 }, silentLogger());
     await adapter.start(app);
@@ -50,7 +54,9 @@ describe('Slack adapter over Socket Mode, real Bolt against a local Slack', () =
     expect(all).toContain('*h1: 4/4 GPUs free*');
     expect(all).toMatch(/`0` NVIDIA A100-SXM4-80GB · 0 MiB \/ 80\.0 GiB · 0 % · free/);
     // A Slack user became a gpubot user with a handle from the display name.
-    expect(await app.db.chatIdentity.findUnique({ where: { platform_externalId: { platform: 'slack', externalId: 'U1' } }, include: { user: true } })).toMatchObject({ user: { handle: 'alice' } });
+    expect(await app.db.chatIdentity.findUnique({ where: { platform_externalId: { platform: 'slack', externalId: 'U1' } }, include: { user: true } })).toMatchObject({
+      user: { handle: 'alice' },
+    });
   });
 
   it('runs a container and offers buttons; the owner’s Stop click acts, someone else’s is refused', async () => {
@@ -137,7 +143,9 @@ describe('Slack adapter over Socket Mode, real Bolt against a local Slack', () =
   });
 
   it('acks 20 concurrent slash commands well within 3 s', async () => {
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => slack.sendEnvelope('slash_commands', slack.slashCommand({ userId: i % 2 ? 'U1' : 'U2', text: i % 3 ? 'status' : 'ls' }).payload)));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => slack.sendEnvelope('slash_commands', slack.slashCommand({ userId: i % 2 ? 'U1' : 'U2', text: i % 3 ? 'status' : 'ls' }).payload)),
+    );
     expect(Math.max(...results.map((r) => r.ackMs))).toBeLessThan(1000);
     expect(slack.lateAcks()).toBe(0);
   });

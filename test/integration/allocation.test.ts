@@ -11,7 +11,8 @@ import { waitFor } from '../support/wait.js';
 import { CREATING_GRACE_MS } from '../../src/jobs/reconcile.js';
 import { testDatabaseUrl } from '../support/database.js';
 
-const containersOn = async (bed: Bed, host: string) => (await bed.dockerCli(host, ['ps', '-a', '--format', '{{.Names}} {{.Label "gpubot.gpus"}}'])).stdout.trim().split('\n').filter(Boolean).sort();
+const containersOn = async (bed: Bed, host: string) =>
+  (await bed.dockerCli(host, ['ps', '-a', '--format', '{{.Names}} {{.Label "gpubot.gpus"}}'])).stdout.trim().split('\n').filter(Boolean).sort();
 
 describe('allocation under contention and failure', () => {
   let bed: Bed;
@@ -111,7 +112,9 @@ describe('a bot killed between container create and database commit', () => {
     expect(await containersOn(bed, 'h1')).toEqual(['crashy 0,1']);
 
     // Start the bot again on the same database.
-    const again = await (await import('../../src/app.js')).App.create({
+    const again = await (
+      await import('../../src/app.js')
+    ).App.create({
       config: (await import('../../src/config/load.js')).parseConfig(bed.config()),
       log: (await import('../../src/log.js')).silentLogger(),
       databaseUrl: env.DATABASE_URL,

@@ -11,8 +11,7 @@ import { startBed, type Bed, type BedHost } from '../bed/testbed.js';
 const GPU_QUERY = '--query-gpu=index,uuid,name,memory.used,memory.total,utilization.gpu,temperature.gpu';
 const APPS_QUERY = '--query-compute-apps=gpu_uuid,pid,process_name,used_memory';
 const CSV = '--format=csv,noheader,nounits';
-const DRIVER_GONE =
-  "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.";
+const DRIVER_GONE = "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.";
 
 interface Out {
   stdout: string;
@@ -34,15 +33,24 @@ let knownHosts: string;
 
 function sshArgs(h: BedHost): string[] {
   return [
-    '-F', '/dev/null',
-    '-i', bed.clientKeyPath,
-    '-p', String(h.sshPort),
-    '-o', `UserKnownHostsFile=${knownHosts}`,
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', 'BatchMode=yes',
-    '-o', 'IdentitiesOnly=yes',
-    '-o', 'ConnectTimeout=5',
-    '-o', 'LogLevel=ERROR',
+    '-F',
+    '/dev/null',
+    '-i',
+    bed.clientKeyPath,
+    '-p',
+    String(h.sshPort),
+    '-o',
+    `UserKnownHostsFile=${knownHosts}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'ConnectTimeout=5',
+    '-o',
+    'LogLevel=ERROR',
     'root@127.0.0.1',
   ];
 }

@@ -59,7 +59,9 @@ function discordOptions(entry: CatalogueEntry, example: string): { name: string;
 
 describe('the command catalogue reaches every adapter', () => {
   it('names an example for every command and every admin action', () => {
-    expect(walk.map((w) => label(w.entry))).toEqual(expect.arrayContaining(['help', 'run', 'queue', 'admin run-job', 'admin quota', 'admin audit', 'admin hosts', 'admin drain', 'admin undrain']));
+    expect(walk.map((w) => label(w.entry))).toEqual(
+      expect.arrayContaining(['help', 'run', 'queue', 'admin run-job', 'admin quota', 'admin audit', 'admin hosts', 'admin drain', 'admin undrain']),
+    );
     for (const { entry, examples } of walk) expect(examples, label(entry)).not.toEqual([]);
     // And every example belongs to exactly one entry: an action missing from the catalogue shows here.
     for (const spec of catalogue().map((e) => e.command)) {
@@ -143,7 +145,10 @@ describe('the command catalogue reaches every adapter', () => {
       for (const { entry, examples } of walk) {
         const [group, sub] = entry.words.length === 2 ? entry.words : [undefined, entry.words[0]];
         const parent = group ? tree.options.find((o: { name: string; type: number }) => o.type === 2 && o.name === group)?.options : tree.options;
-        expect(parent?.some((o: { name: string; type: number }) => o.type === 1 && o.name === sub), label(entry)).toBe(true);
+        expect(
+          parent?.some((o: { name: string; type: number }) => o.type === 1 && o.name === sub),
+          label(entry),
+        ).toBe(true);
         for (const x of examples) {
           const before = discordPort.received.length;
           const sent = discord.dispatchInteraction(discord.slashCommand({ userId: 'D1', subcommandGroup: group, subcommand: sub, options: discordOptions(entry, x) }));

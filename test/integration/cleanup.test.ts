@@ -28,7 +28,13 @@ describe('cleanup of stopped containers over a generated mix of 58', () => {
 
   beforeAll(async () => {
     bed = await startBed({ hosts: 2 });
-    app = await App.create({ config: parseConfig(bed.config({ admins: ['boss'] })), log: silentLogger(), databaseUrl: await testDatabaseUrl(bed.baseDir, 'cleanup'), now: () => new Date(now), reconcileOnStart: false });
+    app = await App.create({
+      config: parseConfig(bed.config({ admins: ['boss'] })),
+      log: silentLogger(),
+      databaseUrl: await testDatabaseUrl(bed.baseDir, 'cleanup'),
+      now: () => new Date(now),
+      reconcileOnStart: false,
+    });
     await waitFor(() => app.pool.all().every((h) => h.connection().state === 'up'), { what: 'hosts' });
     app.registerNotifier('console', async (to, reply) => void inbox.push({ to, reply }));
     const alice = await app.actor('alice');
@@ -36,7 +42,16 @@ describe('cleanup of stopped containers over a generated mix of 58', () => {
     await writeFile(`${bed.baseDir}/users/alice/results.csv`, 'epoch,loss\n1,0.5\n');
 
     type Kind = 'running' | 'old' | 'recent' | 'nearly' | 'unmanaged' | 'downhost' | 'kept' | 'restarted';
-    const mix: [Kind, number][] = [['running', 15], ['old', 15], ['recent', 10], ['nearly', 5], ['unmanaged', 5], ['downhost', 5], ['kept', 2], ['restarted', 1]];
+    const mix: [Kind, number][] = [
+      ['running', 15],
+      ['old', 15],
+      ['recent', 10],
+      ['nearly', 5],
+      ['unmanaged', 5],
+      ['downhost', 5],
+      ['kept', 2],
+      ['restarted', 1],
+    ];
     const specs = mix.flatMap(([kind, count]) => Array.from({ length: count }, (_, i) => ({ kind, name: `${kind}-${i}`, host: kind === 'downhost' ? 'h2' : 'h1' })));
     await inBatches(specs, 8, async ({ kind, name, host }) => {
       const labels = kind === 'unmanaged' ? [] : ['--label', 'gpubot.managed=true', '--label', 'gpubot.owner=alice', '--label', `gpubot.name=${name}`, '--label', 'gpubot.gpus=0'];
@@ -89,7 +104,9 @@ describe('cleanup of stopped containers over a generated mix of 58', () => {
     await waitFor(() => inbox.filter((m) => m.reply.title.includes('was removed after')).length === expectRemoved.length, { what: 'removal notices' });
     const warnings = inbox.filter((m) => m.reply.title.includes('will be removed in'));
     expect(warnings.map((w) => w.reply.title).sort()).toEqual(expectWarned.map((n) => `${n} will be removed in 1 h`).sort());
-    expect(warnings[0]!.reply.blocks.find((b) => b.type === 'actions')).toMatchObject({ actions: [{ label: 'Keep 24 h more', command: expect.stringMatching(/^keep nearly-\d$/) }] });
+    expect(warnings[0]!.reply.blocks.find((b) => b.type === 'actions')).toMatchObject({
+      actions: [{ label: 'Keep 24 h more', command: expect.stringMatching(/^keep nearly-\d$/) }],
+    });
   });
 
   it('a second run changes nothing and repeats no warning; "keep" holds off a removal', async () => {
@@ -110,7 +127,13 @@ describe('cleanup of stopped containers over a generated mix of 58', () => {
     await bed.dockerCli('h1', ['rm', 'imgsrc']);
     const dangling = async () => (await bed.dockerCli('h1', ['images', '-q', '--filter', 'dangling=true'])).stdout.trim();
     expect(await dangling()).not.toBe('');
-    const pruning = await App.create({ config: parseConfig(bed.config({ cleanup: { pruneImages: true } })), log: silentLogger(), databaseUrl: await testDatabaseUrl(bed.baseDir, 'cleanup'), now: () => new Date(now), reconcileOnStart: false });
+    const pruning = await App.create({
+      config: parseConfig(bed.config({ cleanup: { pruneImages: true } })),
+      log: silentLogger(),
+      databaseUrl: await testDatabaseUrl(bed.baseDir, 'cleanup'),
+      now: () => new Date(now),
+      reconcileOnStart: false,
+    });
     try {
       await waitFor(() => pruning.pool.get('h1')!.connection().state === 'up', { what: 'h1' });
       const { cleanupJob } = await import('../../src/jobs/cleanup.js');

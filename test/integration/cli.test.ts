@@ -45,7 +45,9 @@ describe('gpubot command line', () => {
   it('migrate applies the migrations once', async () => {
     const first = await gpubot(['migrate'], env);
     expect(first.code, first.stderr).toBe(0);
-    expect(first.stdout).toMatch(/applied 8 migration\(s\): \d+_init, \d+_add_notices, \d+_container_keep_until, \d+_quota_overrides, \d+_link_codes, \d+_container_idle_since, \d+_queued_runs, \d+_installation_scheduler_uid/);
+    expect(first.stdout).toMatch(
+      /applied 8 migration\(s\): \d+_init, \d+_add_notices, \d+_container_keep_until, \d+_quota_overrides, \d+_link_codes, \d+_container_idle_since, \d+_queued_runs, \d+_installation_scheduler_uid/,
+    );
     const again = await gpubot(['migrate'], env);
     expect(again.stdout).toBe('the database is up to date\n');
   });
@@ -120,7 +122,11 @@ describe('gpubot command line', () => {
     child.stdout.on('data', (d) => (out += String(d)));
     child.stderr.on('data', (d) => (err += String(d)));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const lines = () => err.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = () =>
+      err
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
     try {
       await waitFor(() => lines().some((l) => l.msg === 'gpubot started'), { what: 'the bot to start', timeoutMs: 30_000 });
       child.stdin.write('run --gpus 1 --host h1 --name graceful\n');

@@ -18,7 +18,13 @@ describe('expiry: reminders, then stop at the end time (time injected, not slept
   let dbUrl: string;
 
   const open = async () => {
-    const a = await App.create({ config: parseConfig(bed.config({ admins: ['boss'] })), log: silentLogger(), databaseUrl: dbUrl, now: () => new Date(clock), reconcileOnStart: false });
+    const a = await App.create({
+      config: parseConfig(bed.config({ admins: ['boss'] })),
+      log: silentLogger(),
+      databaseUrl: dbUrl,
+      now: () => new Date(clock),
+      reconcileOnStart: false,
+    });
     await waitFor(() => a.pool.all().every((h) => h.connection().state === 'up'), { what: 'hosts' });
     a.registerNotifier('console', async (to, reply) => void inbox.push({ to, reply }));
     return a;
@@ -66,7 +72,10 @@ describe('expiry: reminders, then stop at the end time (time injected, not slept
     await told('bob: Reservation 2 has ended');
     await told('alice: e1 ends in 55 min');
     const reminder = inbox.find((m) => m.reply.title === 'e1 ends in 55 min')!;
-    expect(reminder.reply.blocks.find((b) => b.type === 'actions')).toEqual({ type: 'actions', actions: [{ id: 'extend', label: 'Extend 4h', command: 'extend e1 --hours 4', style: 'primary' }] });
+    expect(reminder.reply.blocks.find((b) => b.type === 'actions')).toEqual({
+      type: 'actions',
+      actions: [{ id: 'extend', label: 'Extend 4h', command: 'extend e1 --hours 4', style: 'primary' }],
+    });
     expect(await app.db.gpuLease.count()).toBe(1); // e1's GPU only
   });
 

@@ -28,7 +28,8 @@ describe('the SSH gateway, with the real OpenSSH client', () => {
   let stranger: { path: string; publicLine: string };
   let hostKeyPath: string;
 
-  const ssh = (key: string, user: string, command: string[] = [], input?: string, extra: string[] = []) => runTool('ssh', [...clientOptions(key, port), ...extra, `${user}@127.0.0.1`, ...command], input);
+  const ssh = (key: string, user: string, command: string[] = [], input?: string, extra: string[] = []) =>
+    runTool('ssh', [...clientOptions(key, port), ...extra, `${user}@127.0.0.1`, ...command], input);
   const inContainer = async (name: string, cmd: string[]) => {
     const r = await bed.dockerCli('h1', ['exec', name, ...cmd]);
     expect(r.code, r.stderr).toBe(0);
@@ -45,11 +46,17 @@ describe('the SSH gateway, with the real OpenSSH client', () => {
     });
     port = (await app.startGateway())!.port;
     [alice, bob, stranger] = await Promise.all([makeKey(keys, 'alice'), makeKey(keys, 'bob'), makeKey(keys, 'stranger')]);
-    for (const [user, key] of [['alice', alice], ['bob', bob]] as const) {
+    for (const [user, key] of [
+      ['alice', alice],
+      ['bob', bob],
+    ] as const) {
       const r = await chat(app, user, `key add ${key.publicLine}`);
       expect(r.reply.tone, r.text).toBe('success');
     }
-    for (const [user, name] of [['alice', 'exp1'], ['bob', 'bobs']]) {
+    for (const [user, name] of [
+      ['alice', 'exp1'],
+      ['bob', 'bobs'],
+    ]) {
       const r = await chat(app, user!, `run --gpus 1 --host h1 --name ${name}`);
       expect(r.reply.tone, r.text).toBe('success');
     }
@@ -106,7 +113,7 @@ describe('the SSH gateway, with the real OpenSSH client', () => {
     expect(r.stdout).toContain('answer-42');
   });
 
-  it('refuses a key nobody added, someone else\'s container, an unknown one and a stopped one, saying why', async () => {
+  it("refuses a key nobody added, someone else's container, an unknown one and a stopped one, saying why", async () => {
     const wrong = await ssh(stranger.path, 'exp1', ['true']);
     expect(wrong.code).toBe(255);
     expect(wrong.stderr).toContain('Permission denied (publickey)');
@@ -128,26 +135,34 @@ describe('the SSH gateway, with the real OpenSSH client', () => {
   });
 
   // Not passing yet: OpenSSH's sftp exits right after the gateway accepts the subsystem ("read failed ... Broken pipe"); the SFTP jail (src/hosts/sftp-proxy.ts) is written but unproven.
-  it.skip('copies files both ways with scp and sftp, into the owner\'s directory on the host', async () => {
+  it.skip("copies files both ways with scp and sftp, into the owner's directory on the host", async () => {
     const local = join(keys, 'blob.bin');
     const data = randomBytes(3 * 1024 * 1024);
     await writeFile(local, data);
     const up = await runTool('scp', [...clientOptions(alice.path, port), local, 'exp1@127.0.0.1:/workspace/blob.bin']);
     expect(up.code, up.stderr).toBe(0);
-    expect(createHash('sha256').update(await readFile(join(bed.baseDir, 'users', 'alice', 'blob.bin'))).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+    expect(
+      createHash('sha256')
+        .update(await readFile(join(bed.baseDir, 'users', 'alice', 'blob.bin')))
+        .digest('hex'),
+    ).toBe(createHash('sha256').update(data).digest('hex'));
     expect(await inContainer('exp1', ['wc', '-c', '/workspace/blob.bin'])).toContain(String(data.length));
     const back = join(keys, 'back.bin');
     const down = await runTool('scp', [...clientOptions(alice.path, port), 'exp1@127.0.0.1:blob.bin', back]);
     expect(down.code, down.stderr).toBe(0);
     expect((await readFile(back)).equals(data)).toBe(true);
-    const sftp = await runTool('sftp', [...clientOptions(alice.path, port), '-b', '-', 'exp1@127.0.0.1'], 'mkdir sub\nput ' + local + ' sub/copy.bin\nrename sub/copy.bin sub/moved.bin\nls -l sub\npwd\nrm sub/moved.bin\nrmdir sub\n');
+    const sftp = await runTool(
+      'sftp',
+      [...clientOptions(alice.path, port), '-b', '-', 'exp1@127.0.0.1'],
+      'mkdir sub\nput ' + local + ' sub/copy.bin\nrename sub/copy.bin sub/moved.bin\nls -l sub\npwd\nrm sub/moved.bin\nrmdir sub\n',
+    );
     expect(sftp.code, sftp.stderr).toBe(0);
     expect(sftp.stdout).toContain('moved.bin');
     expect(sftp.stdout).toContain('Remote working directory: /workspace');
   });
 
   // Not passing yet: OpenSSH's sftp exits right after the gateway accepts the subsystem ("read failed ... Broken pipe"); the SFTP jail (src/hosts/sftp-proxy.ts) is written but unproven.
-  it.skip('never lets SFTP out of the user\'s directory: .., absolute paths, symlinks planted in the container', async () => {
+  it.skip("never lets SFTP out of the user's directory: .., absolute paths, symlinks planted in the container", async () => {
     const bobDir = join(bed.baseDir, 'users', 'bob');
     await mkdir(bobDir, { recursive: true });
     await writeFile(join(bobDir, 'secret.txt'), 'bob-secret');
@@ -174,7 +189,11 @@ describe('the SSH gateway, with the real OpenSSH client', () => {
     ];
     for (const attempt of attempts) {
       const out = join(keys, `out-${randomBytes(4).toString('hex')}`);
-      const r = await runTool('sftp', [...clientOptions(alice.path, port), '-b', '-', 'exp1@127.0.0.1'], `lcd ${keys}\n${attempt.startsWith('get') ? `${attempt} ${out}` : attempt}\n`);
+      const r = await runTool(
+        'sftp',
+        [...clientOptions(alice.path, port), '-b', '-', 'exp1@127.0.0.1'],
+        `lcd ${keys}\n${attempt.startsWith('get') ? `${attempt} ${out}` : attempt}\n`,
+      );
       if (attempt.startsWith('chmod')) {
         // Allowed, but without the setuid bit.
         expect((await stat(join(bed.baseDir, 'users', 'alice', 'blob.bin'))).mode & 0o7777).toBe(0o755);
@@ -193,7 +212,13 @@ describe('the SSH gateway, with the real OpenSSH client', () => {
     const local = await freePort();
     const fwd = spawnTool('ssh', [...clientOptions(alice.path, port), '-N', '-o', 'ExitOnForwardFailure=yes', '-L', `${local}:localhost:8080`, 'exp1@127.0.0.1']);
     try {
-      const body = await waitFor(async () => fetch(`http://127.0.0.1:${local}/`).then((r) => r.text()).catch(() => null), { what: 'the forwarded page' });
+      const body = await waitFor(
+        async () =>
+          fetch(`http://127.0.0.1:${local}/`)
+            .then((r) => r.text())
+            .catch(() => null),
+        { what: 'the forwarded page' },
+      );
       expect(body).toContain('hello-from-exp1');
       // Many requests over the same forward, each a new channel.
       for (let i = 0; i < 5; i++) expect(await (await fetch(`http://127.0.0.1:${local}/`)).text()).toContain('hello-from-exp1');
@@ -220,14 +245,30 @@ describe('the SSH gateway, with the real OpenSSH client', () => {
     expect(r.text).not.toContain('gpubot-bobs');
     expect(r.text).toContain('vscode://vscode-remote/ssh-remote+gpubot-exp1/workspace');
     const cfg = join(keys, 'ssh_config');
-    await writeFile(cfg, (block as { text: string }).text.replace(/IdentityFile .*/, `IdentityFile ${alice.path}`) + '\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  BatchMode yes\n  LogLevel ERROR\n');
-    const script = await runTool('ssh', ['-F', cfg, 'gpubot-exp1', 'sh -s'], 'mkdir -p /tmp/vsc && echo vscode-server-up > /tmp/vsc/index.html && httpd -p 127.0.0.1:9123 -h /tmp/vsc && echo listening on 9123\n');
+    await writeFile(
+      cfg,
+      (block as { text: string }).text.replace(/IdentityFile .*/, `IdentityFile ${alice.path}`) +
+        '\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  BatchMode yes\n  LogLevel ERROR\n',
+    );
+    const script = await runTool(
+      'ssh',
+      ['-F', cfg, 'gpubot-exp1', 'sh -s'],
+      'mkdir -p /tmp/vsc && echo vscode-server-up > /tmp/vsc/index.html && httpd -p 127.0.0.1:9123 -h /tmp/vsc && echo listening on 9123\n',
+    );
     expect(script.code, script.stderr).toBe(0);
     expect(script.stdout).toContain('listening on 9123');
     const local = await freePort();
     const fwd = spawnTool('ssh', ['-F', cfg, '-N', '-L', `${local}:127.0.0.1:9123`, 'gpubot-exp1']);
     try {
-      expect(await waitFor(async () => fetch(`http://127.0.0.1:${local}/`).then((x) => x.text()).catch(() => null), { what: 'the forwarded server' })).toContain('vscode-server-up');
+      expect(
+        await waitFor(
+          async () =>
+            fetch(`http://127.0.0.1:${local}/`)
+              .then((x) => x.text())
+              .catch(() => null),
+          { what: 'the forwarded server' },
+        ),
+      ).toContain('vscode-server-up');
     } finally {
       fwd.kill();
     }
@@ -285,9 +326,10 @@ describe('the SSH gateway, with the real OpenSSH client', () => {
     const aliceKey = utils.parseKey(await readFile(alice.path, 'utf8')) as import('ssh2').ParsedKey;
     const blob = aliceKey.getPublicSSH();
     // A forged signature for a registered key, from addresses that change: the key is blocked.
-    for (let i = 0; i < 10; i++) expect((await gw.authenticate({ username: 'exp1', remote: `10.9.0.${i}`, key: blob, signed: { blob: randomBytes(32), signature: randomBytes(64) } })).verdict).toBe('reject');
+    for (let i = 0; i < 10; i++)
+      expect((await gw.authenticate({ username: 'exp1', remote: `10.9.0.${i}`, key: blob, signed: { blob: randomBytes(32), signature: randomBytes(64) } })).verdict).toBe('reject');
     expect((await gw.authenticate({ username: 'exp1', remote: '10.9.1.1', key: blob, signed: { blob: randomBytes(32), signature: randomBytes(64) } })).verdict).toBe('blocked');
-    expect((await app.db.auditEvent.count({ where: { action: 'ssh-login', result: 'refused' } }))).toBe(10);
+    expect(await app.db.auditEvent.count({ where: { action: 'ssh-login', result: 'refused' } })).toBe(10);
     // Unknown keys from one address: after 20, even a good key from there is turned away.
     for (let i = 0; i < 20; i++) await ssh(stranger.path, 'exp1', ['true']);
     const blocked = await ssh(bob.path, 'bobs', ['true']);

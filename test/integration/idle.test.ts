@@ -37,7 +37,12 @@ describe('idle GPU reclaim over the sample window', () => {
       s.gpus[2]!.memoryUsedMiB = 1000;
       s.gpus[3]!.utilization = '[N/A]';
     });
-    for (const [user, name] of [['alice', 'busy1'], ['bob', 'idle1'], ['carol', 'grow1'], ['dave', 'blind1']] as const) {
+    for (const [user, name] of [
+      ['alice', 'busy1'],
+      ['bob', 'idle1'],
+      ['carol', 'grow1'],
+      ['dave', 'blind1'],
+    ] as const) {
       const r = await chat(app, user, `run --name ${name} --hours 12 ${IDLE}`);
       expect(r.reply.title, JSON.stringify(r.reply.blocks)).toMatch(new RegExp(`^${name} is running on h1`));
     }
@@ -60,11 +65,20 @@ describe('idle GPU reclaim over the sample window', () => {
     expect(inbox.map((m) => `${m.to}: ${m.reply.title}`)).toEqual([expect.stringMatching(/^bob: h1:1 \(idle1\) idle for \d+ min$/)]);
     await bed.updateGpuState('h1', (s) => (s.gpus[2]!.utilization = 50)); // grow1 gets to work
     const actions = inbox[0]!.reply.blocks.find((b) => b.type === 'actions');
-    expect(actions).toMatchObject({ actions: [{ label: 'Keep 4 h', command: 'keep idle1' }, { label: 'Stop now', command: 'stop idle1' }] });
+    expect(actions).toMatchObject({
+      actions: [
+        { label: 'Keep 4 h', command: 'keep idle1' },
+        { label: 'Stop now', command: 'stop idle1' },
+      ],
+    });
   }, 60_000);
 
   it('stops an unanswered one at stopAfter (never removes it)', async () => {
-    await waitFor(async () => (await runJob()) && (await app.db.container.findUnique({ where: { name: 'idle1' } }))?.state === 'stopped', { timeoutMs: 20_000, intervalMs: 1000, what: 'idle1 stopped' });
+    await waitFor(async () => (await runJob()) && (await app.db.container.findUnique({ where: { name: 'idle1' } }))?.state === 'stopped', {
+      timeoutMs: 20_000,
+      intervalMs: 1000,
+      what: 'idle1 stopped',
+    });
     expect(await running('idle1')).toBe('false');
     await waitFor(() => inbox.some((m) => m.to === 'bob' && m.reply.title.startsWith('idle1 was stopped: its GPUs were idle for')), { what: 'stop notice' });
     expect(await running('busy1')).toBe('true');

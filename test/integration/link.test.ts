@@ -41,7 +41,10 @@ describe('link: one person across Slack and Discord', () => {
     expect(ls.title).toBe('Your 1 container(s) and 1 reservation(s)');
     expect(JSON.stringify(ls.blocks)).toContain('from-slack');
     // One quota: 2 GPUs held across both chats is the limit.
-    expect((await as('slack', 'U1', 'Alice', 'reserve 1')).blocks[0]).toEqual({ type: 'text', text: 'quota maxGpus: you hold 2 GPUs and asked for 1 more; your limit is 2 at a time.' });
+    expect((await as('slack', 'U1', 'Alice', 'reserve 1')).blocks[0]).toEqual({
+      type: 'text',
+      text: 'quota maxGpus: you hold 2 GPUs and asked for 1 more; your limit is 2 at a time.',
+    });
     expect(JSON.stringify((await as('slack', 'U1', 'Alice', 'quota')).blocks)).toContain('4.0 / 100');
     expect(await app.db.user.count()).toBe(1);
   });

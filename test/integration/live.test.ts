@@ -82,7 +82,12 @@ describe('the live feed: status, exits, faults (2 real hosts)', () => {
     expect(msg.reply.title).toBe('exp1 crashed (exit 3)');
     const code = msg.reply.blocks.find((b) => b.type === 'code') as { text: string };
     expect(code.text.split('\n')).toEqual(Array.from({ length: 20 }, (_, i) => `line ${i + 11}`));
-    expect(msg.reply.blocks.find((b) => b.type === 'actions')).toMatchObject({ actions: [{ label: 'Logs', command: 'logs exp1' }, { label: 'Remove', command: 'rm exp1' }] });
+    expect(msg.reply.blocks.find((b) => b.type === 'actions')).toMatchObject({
+      actions: [
+        { label: 'Logs', command: 'logs exp1' },
+        { label: 'Remove', command: 'rm exp1' },
+      ],
+    });
     expect(await app.db.container.findUnique({ where: { name: 'exp1' } })).toMatchObject({ state: 'stopped' });
     expect(await app.db.gpuLease.count()).toBe(0);
     // Reconciliation is the safety net, not a second message.
@@ -114,15 +119,21 @@ describe('the live feed: status, exits, faults (2 real hosts)', () => {
     await h2Fresh();
     await wrapNvidiaSmi(bed, 'h2', 'sleep 3599');
     try {
-      const stale = await waitFor(async () => {
-        const r = (await chat(app, 'bob', 'status h2')).reply;
-        return /^h2: 4\/4 GPUs free, stale \d+ s$/.test(headings(r)[0]!) ? r : null;
-      }, { what: 'stale', intervalMs: 200 });
+      const stale = await waitFor(
+        async () => {
+          const r = (await chat(app, 'bob', 'status h2')).reply;
+          return /^h2: 4\/4 GPUs free, stale \d+ s$/.test(headings(r)[0]!) ? r : null;
+        },
+        { what: 'stale', intervalMs: 200 },
+      );
       expect(stale.title).toBe('4/4 GPUs free on 1 host, 1 stale');
-      const unknown = await waitFor(async () => {
-        const r = (await chat(app, 'bob', 'status h2')).reply;
-        return /^h2: GPUs unknown, stale \d+ s$/.test(headings(r)[0]!) ? r : null;
-      }, { what: 'unknown', intervalMs: 200 });
+      const unknown = await waitFor(
+        async () => {
+          const r = (await chat(app, 'bob', 'status h2')).reply;
+          return /^h2: GPUs unknown, stale \d+ s$/.test(headings(r)[0]!) ? r : null;
+        },
+        { what: 'unknown', intervalMs: 200 },
+      );
       expect(JSON.stringify(unknown.blocks)).toMatch(/no GPU sample for \d+ s: nvidia-smi does not answer/);
       expect(JSON.stringify(unknown.blocks)).not.toContain('down');
     } finally {

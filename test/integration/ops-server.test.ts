@@ -48,7 +48,12 @@ describe('/metrics and /healthz on the side port', () => {
     expect(text).toMatch(/gpubot_command_seconds_count\{command="status"\} 1/);
 
     // The sample Grafana dashboard asks only for series this endpoint serves.
-    const served = new Set(text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.replace(/[{ ].*$/, '')));
+    const served = new Set(
+      text
+        .split('\n')
+        .filter((l) => l && !l.startsWith('#'))
+        .map((l) => l.replace(/[{ ].*$/, '')),
+    );
     const dashboard = JSON.parse(await readFile(new URL('../../deploy/grafana/gpubot-dashboard.json', import.meta.url), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
     const asked = new Set(dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/gpubot_[a-z_]+/g) ?? [])));
     expect(asked.size).toBeGreaterThan(8);

@@ -45,7 +45,12 @@ describe('run pulls a missing image from a registry', () => {
     expect(text).toContain('Nothing is held');
     expect(lines).toContain(`${ref} is not on h1 yet: pulling it`);
     expect(lines.some((l) => l.startsWith(`pulled ${ref}`))).toBe(false);
-    expect(registry.log().slice(before).some((r) => r.path.includes(`/v2/${name}/manifests/${tag}`) && r.status === 404)).toBe(true);
+    expect(
+      registry
+        .log()
+        .slice(before)
+        .some((r) => r.path.includes(`/v2/${name}/manifests/${tag}`) && r.status === 404),
+    ).toBe(true);
 
     expect(await app.db.gpuLease.count()).toBe(0);
     expect((await bed.dockerCli('h1', ['ps', '-aq'])).stdout.trim()).toBe('');

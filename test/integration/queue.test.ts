@@ -19,7 +19,12 @@ describe('queue: waiting runs launch in the promised order as GPUs free up', () 
 
   beforeAll(async () => {
     bed = await startBed({ hosts: 1, gpusPerHost: 2 });
-    app = await App.create({ config: parseConfig(bed.config({ admins: ['boss'] })), log: silentLogger(), databaseUrl: await testDatabaseUrl(bed.baseDir, 'queue'), reconcileOnStart: false });
+    app = await App.create({
+      config: parseConfig(bed.config({ admins: ['boss'] })),
+      log: silentLogger(),
+      databaseUrl: await testDatabaseUrl(bed.baseDir, 'queue'),
+      reconcileOnStart: false,
+    });
     await waitFor(() => app.pool.all().every((h) => h.connection().state === 'up'), { what: 'hosts' });
     app.registerNotifier('console', async (to, reply) => void inbox.push({ to, reply }));
   });
@@ -46,7 +51,11 @@ describe('queue: waiting runs launch in the promised order as GPUs free up', () 
     expect(taken.reply.blocks.some((b) => b.type === 'actions')).toBe(false);
 
     const queued = [(await chat(app, 'bob', queueIt.command)).reply.title];
-    for (const [user, name] of [['carol', 'c1'], ['dave', 'd1'], ['erin', 'e1']] as const) {
+    for (const [user, name] of [
+      ['carol', 'c1'],
+      ['dave', 'd1'],
+      ['erin', 'e1'],
+    ] as const) {
       queued.push((await chat(app, user, `run --queue --name ${name} ${IDLE}`)).reply.title);
     }
     expect(queued).toEqual(['Queued as #1, position 1', 'Queued as #2, position 2', 'Queued as #3, position 3', 'Queued as #4, position 4']);

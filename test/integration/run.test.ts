@@ -49,7 +49,9 @@ describe('run, and what a container gets', () => {
     expect(c.HostConfig.CapAdd ?? []).toEqual([]);
     expect(c.HostConfig.Devices ?? []).toEqual([]);
     expect(c.HostConfig.ShmSize).toBe(8 * 1024 ** 3);
-    expect(c.Mounts.map((m: { Source: string; Destination: string; RW: boolean }) => [m.Source, m.Destination, m.RW])).toEqual([[`${bed.baseDir}/users/alice`, '/workspace', true]]);
+    expect(c.Mounts.map((m: { Source: string; Destination: string; RW: boolean }) => [m.Source, m.Destination, m.RW])).toEqual([
+      [`${bed.baseDir}/users/alice`, '/workspace', true],
+    ]);
     expect(c.Config.Labels).toMatchObject({ 'gpubot.managed': 'true', 'gpubot.owner': 'alice', 'gpubot.gpus': '0,1', 'gpubot.name': 'exp1' });
     expect(Number(c.Config.Labels['gpubot.allocation'])).toBeGreaterThan(0);
     expect(await pid1Env(c.State.Pid)).toContain('NVIDIA_VISIBLE_DEVICES=0,1');
@@ -128,10 +130,13 @@ describe('run, and what a container gets', () => {
     expect(run.reply.tone, run.text).toBe('success');
     const gpus = fields(run.reply.blocks).GPUs;
     // The container writes its line a moment after it starts (later on a loaded machine): ask again, as a user would.
-    const logs = await waitFor(async () => {
-      const r = await chat(app, 'erin', 'logs talker --tail 5');
-      return r.text.includes('hello from erin') ? r : null;
-    }, { what: 'the line in logs' });
+    const logs = await waitFor(
+      async () => {
+        const r = await chat(app, 'erin', 'logs talker --tail 5');
+        return r.text.includes('hello from erin') ? r : null;
+      },
+      { what: 'the line in logs' },
+    );
     expect(logs.text).toContain('Last 5 lines of talker');
     const ext = await chat(app, 'erin', 'extend talker --hours 4');
     expect(ext.reply.title).toMatch(/^talker now ends /);
@@ -190,10 +195,11 @@ describe('run, and what a container gets', () => {
     expect((await bed.dockerCli('h2', ['ps', '-a', '--format', '{{.Names}}'])).stdout).not.toContain('ginas');
     // And every step is in the audit log, refusals included.
     const audit = await app.db.auditEvent.findMany({ where: { target: 'ginas' }, orderBy: { id: 'asc' } });
-    expect(audit.filter((a) => a.actor === 'mallory').map((a) => [a.action, a.result])).toEqual(
-      ['stop', 'start', 'rm', 'logs', 'extend'].map((action) => [action, 'refused']),
-    );
+    expect(audit.filter((a) => a.actor === 'mallory').map((a) => [a.action, a.result])).toEqual(['stop', 'start', 'rm', 'logs', 'extend'].map((action) => [action, 'refused']));
     expect(audit.filter((a) => a.actor === 'root-admin').map((a) => a.action)).toEqual(['extend', 'stop', 'start', 'rm']);
-    expect(await app.db.auditEvent.findFirst({ where: { actor: 'mallory', action: 'release' } })).toMatchObject({ result: 'refused', detail: expect.stringContaining('belongs to gina') });
+    expect(await app.db.auditEvent.findFirst({ where: { actor: 'mallory', action: 'release' } })).toMatchObject({
+      result: 'refused',
+      detail: expect.stringContaining('belongs to gina'),
+    });
   });
 });

@@ -17,17 +17,33 @@ describe('status against three real hosts', () => {
 
   /** The first status of HOST that passes `check`: the live feed shows a change within an interval. */
   const nextStatus = (host: string, check: (r: Reply) => boolean) =>
-    waitFor(async () => {
-      const { reply } = await chat(app, 'bob', `status ${host}`);
-      return check(reply) ? reply : null;
-    }, { what: `status of ${host}` });
+    waitFor(
+      async () => {
+        const { reply } = await chat(app, 'bob', `status ${host}`);
+        return check(reply) ? reply : null;
+      },
+      { what: `status of ${host}` },
+    );
 
   beforeAll(async () => {
     bed = await startBed({ hosts: 3, gpusPerHost: 4 });
     // A gpubot container on h1 holding GPU 1, whose process nvidia-smi reports.
     const created = await bed.dockerCli('h1', [
-      'run', '-d', '--name', 'alice-exp1', '--label', 'gpubot.managed=true', '--label', 'gpubot.owner=alice', '--label', 'gpubot.gpus=1', '--label', 'gpubot.name=exp1',
-      'gpubot-test/busybox:latest', 'sleep', '600',
+      'run',
+      '-d',
+      '--name',
+      'alice-exp1',
+      '--label',
+      'gpubot.managed=true',
+      '--label',
+      'gpubot.owner=alice',
+      '--label',
+      'gpubot.gpus=1',
+      '--label',
+      'gpubot.name=exp1',
+      'gpubot-test/busybox:latest',
+      'sleep',
+      '600',
     ]);
     expect(created.code, created.stderr).toBe(0);
     containerPid = Number((await bed.dockerCli('h1', ['inspect', '-f', '{{.State.Pid}}', 'alice-exp1'])).stdout.trim());
@@ -127,7 +143,11 @@ describe('status against three real hosts', () => {
     expect(elapsed).toBeLessThan(app.options.config.timeouts.hostMs);
 
     await bed.startSshd('h2');
-    await waitFor(async () => sections((await chat(app, 'bob', 'status h2')).reply.blocks)[0]!.heading === 'h2: 3/4 GPUs free', { timeoutMs: 30_000, intervalMs: 250, what: 'h2 back' });
+    await waitFor(async () => sections((await chat(app, 'bob', 'status h2')).reply.blocks)[0]!.heading === 'h2: 3/4 GPUs free', {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+      what: 'h2 back',
+    });
   });
 });
 

@@ -35,7 +35,12 @@ describe('unmanaged: admins hear once about GPU processes gpubot did not start',
     expect(other.code, other.stderr).toBe(0);
     containerPid = Number((await bed.dockerCli('h2', ['inspect', '-f', '{{.State.Pid}}', 'someones-own'])).stdout.trim());
 
-    app = await App.create({ config: parseConfig(bed.config({ admins: ['boss'] })), log: silentLogger(), databaseUrl: await testDatabaseUrl(bed.baseDir, 'unmanaged'), reconcileOnStart: false });
+    app = await App.create({
+      config: parseConfig(bed.config({ admins: ['boss'] })),
+      log: silentLogger(),
+      databaseUrl: await testDatabaseUrl(bed.baseDir, 'unmanaged'),
+      reconcileOnStart: false,
+    });
     await waitFor(() => app.pool.all().every((h) => h.connection().state === 'up'), { what: 'hosts' });
     app.registerNotifier('console', async (to, reply) => void inbox.push({ to, reply }));
     // Both have a console identity, so either could be told; only boss is an admin.

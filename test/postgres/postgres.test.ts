@@ -25,7 +25,9 @@ import { waitFor } from '../support/wait.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const pgMigrations = path.join(root, 'prisma', 'postgres', 'migrations');
-const ALL = readdirSync(pgMigrations).filter((d) => /^\d{14}_/.test(d)).sort();
+const ALL = readdirSync(pgMigrations)
+  .filter((d) => /^\d{14}_/.test(d))
+  .sort();
 const quiet = () => {};
 const run = promisify(execFile);
 
@@ -71,7 +73,9 @@ describe.skipIf(!installed)('PostgreSQL', () => {
   });
 
   it('has the same migrations as SQLite, and the PostgreSQL schema is derived from the one schema', async () => {
-    const sqlite = readdirSync(defaultMigrationsDir('sqlite')).filter((d) => /^\d{14}_/.test(d)).sort();
+    const sqlite = readdirSync(defaultMigrationsDir('sqlite'))
+      .filter((d) => /^\d{14}_/.test(d))
+      .sort();
     expect(ALL).toEqual(sqlite);
     expect(defaultMigrationsDir('postgresql')).toBe(pgMigrations);
     await run('node', [path.join(root, 'scripts/postgres-schema.mjs'), '--check']);
@@ -81,10 +85,16 @@ describe.skipIf(!installed)('PostgreSQL', () => {
     const url = await createPostgresDatabase('migrate', server.url);
     const before = Date.now();
     expect(await migrate(url, { log: quiet })).toEqual({ applied: ALL });
-    const rows = await query<{ migration_name: string; checksum: string; applied_steps_count: number; started_at: Date; finished_at: Date | null; logs: string | null; rolled_back_at: Date | null; id: string }>(
-      url,
-      'SELECT * FROM _prisma_migrations ORDER BY migration_name',
-    );
+    const rows = await query<{
+      migration_name: string;
+      checksum: string;
+      applied_steps_count: number;
+      started_at: Date;
+      finished_at: Date | null;
+      logs: string | null;
+      rolled_back_at: Date | null;
+      id: string;
+    }>(url, 'SELECT * FROM _prisma_migrations ORDER BY migration_name');
     expect(rows.map((r) => r.migration_name)).toEqual(ALL);
     for (const r of rows) {
       const file = path.join(pgMigrations, r.migration_name, 'migration.sql');
@@ -162,10 +172,26 @@ describe.skipIf(!installed)('PostgreSQL', () => {
     try {
       const schema = readFileSync(path.join(root, 'prisma/postgres/schema.prisma'), 'utf8').replace(/(datasource \w+ \{)/, '$1\n  url = "postgresql://unused@127.0.0.1:1/unused"');
       writeFileSync(path.join(dir, 'schema.prisma'), schema);
-      const env = { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: '/bin/false', PRISMA_QUERY_ENGINE_LIBRARY: '/bin/false', PRISMA_HIDE_UPDATE_MESSAGE: '1', CHECKPOINT_DISABLE: '1' };
+      const env = {
+        ...process.env,
+        PRISMA_SCHEMA_ENGINE_BINARY: '/bin/false',
+        PRISMA_QUERY_ENGINE_LIBRARY: '/bin/false',
+        PRISMA_HIDE_UPDATE_MESSAGE: '1',
+        CHECKPOINT_DISABLE: '1',
+      };
       const { stdout: script } = await run(
         'node',
-        [path.join(root, 'node_modules/prisma6/build/index.js'), 'migrate', 'diff', '--from-empty', '--to-schema-datamodel', path.join(dir, 'schema.prisma'), '--script', '--config', path.join(root, 'prisma/prisma6.config.ts')],
+        [
+          path.join(root, 'node_modules/prisma6/build/index.js'),
+          'migrate',
+          'diff',
+          '--from-empty',
+          '--to-schema-datamodel',
+          path.join(dir, 'schema.prisma'),
+          '--script',
+          '--config',
+          path.join(root, 'prisma/prisma6.config.ts'),
+        ],
         { cwd: root, env },
       );
       expect(script).toContain('CREATE TABLE "GpuLease"');

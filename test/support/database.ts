@@ -40,7 +40,10 @@ export function testDatabaseUrl(dir: string, name: string): Promise<string> {
 
 /** A new, empty PostgreSQL database; returns its URL. */
 export async function createPostgresDatabase(name: string, adminUrl: string = postgresAdminUrl()): Promise<string> {
-  const db = `${TEST_DATABASE_PREFIX}${name.toLowerCase().replace(/[^a-z0-9]+/g, '_').slice(0, 30)}_${randomBytes(4).toString('hex')}`;
+  const db = `${TEST_DATABASE_PREFIX}${name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .slice(0, 30)}_${randomBytes(4).toString('hex')}`;
   await withAdmin(adminUrl, (c) => c.query(`CREATE DATABASE "${db}"`));
   const url = new URL(adminUrl);
   url.pathname = `/${db}`;

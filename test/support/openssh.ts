@@ -35,13 +35,20 @@ export async function makeKey(dir: string, name: string, type = 'ed25519', bits?
 
 /** Options every client call uses: no known_hosts, no prompts, only the given key. */
 export const clientOptions = (key: string, port: number): string[] => [
-  '-o', 'StrictHostKeyChecking=no',
-  '-o', 'UserKnownHostsFile=/dev/null',
-  '-o', 'BatchMode=yes',
-  '-o', 'IdentitiesOnly=yes',
-  '-o', 'LogLevel=ERROR',
-  '-o', 'ConnectTimeout=20',
-  '-i', key,
+  '-o',
+  'StrictHostKeyChecking=no',
+  '-o',
+  'UserKnownHostsFile=/dev/null',
+  '-o',
+  'BatchMode=yes',
+  '-o',
+  'IdentitiesOnly=yes',
+  '-o',
+  'LogLevel=ERROR',
+  '-o',
+  'ConnectTimeout=20',
+  '-i',
+  key,
   ...(port ? ['-o', `Port=${port}`] : []),
 ];
 

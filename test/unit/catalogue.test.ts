@@ -21,7 +21,11 @@ describe('the command catalogue', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     const documented = readmeUsages(readme);
     expect(documented.length).toBeGreaterThan(10);
-    expect([...documented].sort()).toEqual(catalogue().map((e) => e.usage).sort());
+    expect([...documented].sort()).toEqual(
+      catalogue()
+        .map((e) => e.usage)
+        .sort(),
+    );
   });
 
   it(`prints help within ${COLUMNS} columns, every command and admin action on it`, () => {
@@ -32,7 +36,11 @@ describe('the command catalogue', () => {
     const table = help.blocks.find((b) => b.type === 'table');
     expect(table?.type === 'table' && table.rows.map((r) => r[0])).toEqual(catalogue().map((e) => e.usage));
     // Each row starts on its own line (long usages continue on the next ones).
-    for (const e of catalogue()) expect(text.split('\n').some((l) => l.startsWith(`  ${e.usage.split(' [')[0]}`)), e.usage).toBe(true);
+    for (const e of catalogue())
+      expect(
+        text.split('\n').some((l) => l.startsWith(`  ${e.usage.split(' [')[0]}`)),
+        e.usage,
+      ).toBe(true);
   });
 
   it('parses every example, and each usage starts with its command', () => {

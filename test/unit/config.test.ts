@@ -14,7 +14,12 @@ describe('config validation', () => {
   it('accepts the documented example', () => {
     const c = parseConfig({
       hosts: [
-        { name: 'gpu1', ssh: { host: '10.0.0.11', port: 22, user: 'gpubot', privateKeyPath: '/etc/gpubot/id_ed25519', hostKey: `${key} root@gpu1` }, dockerSocket: '/var/run/docker.sock', gpuMode: 'device-requests' },
+        {
+          name: 'gpu1',
+          ssh: { host: '10.0.0.11', port: 22, user: 'gpubot', privateKeyPath: '/etc/gpubot/id_ed25519', hostKey: `${key} root@gpu1` },
+          dockerSocket: '/var/run/docker.sock',
+          gpuMode: 'device-requests',
+        },
         { name: 'local' },
       ],
       storage: { userRoot: '/srv/gpubot/users', mountPath: '/workspace', shared: [{ hostPath: '/srv/datasets', containerPath: '/datasets', readOnly: true }] },
@@ -37,7 +42,11 @@ describe('config validation', () => {
     ['a host name with a shell character', { hosts: [{ name: 'g;rm' }] }, /hosts\[0\]\.name/],
     ['duplicate host names', { hosts: [{ name: 'a' }, { name: 'a' }] }, /hosts\[1\]\.name: duplicate host name "a"/],
     ['an ssh block without a host key', { hosts: [{ name: 'a', ssh: { host: 'h', user: 'u', privateKeyPath: '/k' } }] }, /hosts\[0\]\.ssh\.hostKey/],
-    ['a garbage host key', { hosts: [{ name: 'a', ssh: { host: 'h', user: 'u', privateKeyPath: '/k', hostKey: 'trust me' } }] }, /hosts\[0\]\.ssh\.hostKey: must be a public key line/],
+    [
+      'a garbage host key',
+      { hosts: [{ name: 'a', ssh: { host: 'h', user: 'u', privateKeyPath: '/k', hostKey: 'trust me' } }] },
+      /hosts\[0\]\.ssh\.hostKey: must be a public key line/,
+    ],
     ['a port out of range', { hosts: [{ name: 'a', ssh: { host: 'h', port: 70000, user: 'u', privateKeyPath: '/k', hostKey: key } }] }, /hosts\[0\]\.ssh\.port/],
     ['an unknown gpuMode', { hosts: [{ name: 'a', gpuMode: 'cuda' }] }, /hosts\[0\]\.gpuMode/],
     ['a relative userRoot', { storage: { userRoot: 'users' } }, /storage\.userRoot: must be an absolute path/],

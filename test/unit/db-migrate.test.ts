@@ -16,7 +16,9 @@ const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 const migrationsDir = path.join(projectRoot, 'prisma', 'migrations');
 const INIT = '20261123000000_init';
 /** Every migration the project ships, in order. */
-const ALL = readdirSync(migrationsDir).filter((d) => /^\d{14}_/.test(d)).sort();
+const ALL = readdirSync(migrationsDir)
+  .filter((d) => /^\d{14}_/.test(d))
+  .sort();
 
 const require = createRequire(import.meta.url);
 interface Db {
@@ -80,7 +82,29 @@ describe('migrate (SQLite)', () => {
         .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
         .all()
         .map((r) => r['name']);
-      expect(tables).toEqual(['Allocation', 'AuditEvent', 'ChatIdentity', 'Container', 'Gpu', 'GpuLease', 'GpuSample', 'Host', 'ImageBuildLock', 'Installation', 'LinkCode', 'LinkLock', 'Notice', 'QueuedRun', 'QuotaOverride', 'RetiredHandle', 'SchedulerLease', 'SshKey', 'User', 'UserImage', '_prisma_migrations']);
+      expect(tables).toEqual([
+        'Allocation',
+        'AuditEvent',
+        'ChatIdentity',
+        'Container',
+        'Gpu',
+        'GpuLease',
+        'GpuSample',
+        'Host',
+        'ImageBuildLock',
+        'Installation',
+        'LinkCode',
+        'LinkLock',
+        'Notice',
+        'QueuedRun',
+        'QuotaOverride',
+        'RetiredHandle',
+        'SchedulerLease',
+        'SshKey',
+        'User',
+        'UserImage',
+        '_prisma_migrations',
+      ]);
       expect(db.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
     });
 
@@ -96,7 +120,19 @@ describe('migrate (SQLite)', () => {
     try {
       const user = await db.user.create({ data: { handle: 'alice', identities: { create: { platform: 'console', externalId: 'alice' } } } });
       const first = await db.allocation.create({
-        data: { userId: user.id, kind: 'reservation', hostName: 'gpu1', gpuIndexes: '0,2', state: 'active', leases: { create: [{ hostName: 'gpu1', gpuIndex: 0 }, { hostName: 'gpu1', gpuIndex: 2 }] } },
+        data: {
+          userId: user.id,
+          kind: 'reservation',
+          hostName: 'gpu1',
+          gpuIndexes: '0,2',
+          state: 'active',
+          leases: {
+            create: [
+              { hostName: 'gpu1', gpuIndex: 0 },
+              { hostName: 'gpu1', gpuIndex: 2 },
+            ],
+          },
+        },
       });
       const second = await db.allocation.create({
         data: { userId: user.id, kind: 'container', hostName: 'gpu1', gpuIndexes: '2', state: 'active' },

@@ -10,7 +10,13 @@ const who = { platform: 'slack' as const, id: 'U1' };
 function engine(deps: Partial<EngineDeps>) {
   const events: { command: string; code: RefusalCode | undefined }[] = [];
   const unexpected: unknown[] = [];
-  const e = new Engine({ cluster, identify: async () => alice, onCommand: (ev) => events.push({ command: ev.command, code: ev.code }), onUnexpected: (err) => unexpected.push(err), ...deps });
+  const e = new Engine({
+    cluster,
+    identify: async () => alice,
+    onCommand: (ev) => events.push({ command: ev.command, code: ev.code }),
+    onUnexpected: (err) => unexpected.push(err),
+    ...deps,
+  });
   return { e, events, unexpected };
 }
 

@@ -12,7 +12,16 @@ describe('grammar', () => {
     ['run', { command: 'run', gpus: 1 }],
     [
       'run --gpus 2 --image pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime --host gpu-2 --name exp1 --hours 8 --shm 16g -- python train.py --lr 3e-4 "a b"',
-      { command: 'run', gpus: 2, image: 'pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime', host: 'gpu-2', name: 'exp1', hours: 8, shm: '16g', cmd: ['python', 'train.py', '--lr', '3e-4', 'a b'] },
+      {
+        command: 'run',
+        gpus: 2,
+        image: 'pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime',
+        host: 'gpu-2',
+        name: 'exp1',
+        hours: 8,
+        shm: '16g',
+        cmd: ['python', 'train.py', '--lr', '3e-4', 'a b'],
+      },
     ],
     ['run --gpus=4 --image=nvcr.io/nvidia/pytorch:24.05-py3', { command: 'run', gpus: 4, image: 'nvcr.io/nvidia/pytorch:24.05-py3' }],
     ['run -- sh -c "echo $HOME; ls"', { command: 'run', gpus: 1, cmd: ['sh', '-c', 'echo $HOME; ls'] }],

@@ -14,7 +14,12 @@ describe('idle over a window of samples', () => {
   });
 
   it('starts the run after the last busy sample', () => {
-    expect(idleRunStart(series(40_000, 100_000, (t) => ({ utilization: t === 70_000 ? 50 : 1 })), rule)).toBe(71_000);
+    expect(
+      idleRunStart(
+        series(40_000, 100_000, (t) => ({ utilization: t === 70_000 ? 50 : 1 })),
+        rule,
+      ),
+    ).toBe(71_000);
   });
 
   it('counts a gap as unknown, never idle: the run starts after it', () => {
@@ -24,8 +29,18 @@ describe('idle over a window of samples', () => {
 
   it('is not idle when the latest sample is too old, unknown or busy', () => {
     expect(idleRunStart(series(40_000, 90_000), rule)).toBeNull();
-    expect(idleRunStart(series(40_000, 100_000, (t) => ({ utilization: t === 100_000 ? null : 0 })), rule)).toBeNull();
-    expect(idleRunStart(series(40_000, 100_000, (t) => ({ utilization: t === 100_000 ? 5 : 0 })), rule)).toBeNull();
+    expect(
+      idleRunStart(
+        series(40_000, 100_000, (t) => ({ utilization: t === 100_000 ? null : 0 })),
+        rule,
+      ),
+    ).toBeNull();
+    expect(
+      idleRunStart(
+        series(40_000, 100_000, (t) => ({ utilization: t === 100_000 ? 5 : 0 })),
+        rule,
+      ),
+    ).toBeNull();
     expect(idleRunStart([], rule)).toBeNull();
   });
 

@@ -14,10 +14,16 @@ describe('logs', () => {
     const log = createLogger('trace', sink);
     const secrets = { token: 'xoxb-1234-secret', privateKey: '-----BEGIN OPENSSH PRIVATE KEY-----abc', password: 'hunter2', signingSecret: 's3cr3t', appToken: 'xapp-1-secret' };
     for (const level of ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const) {
-      log[level]({ user: 'alice', command: 'run', host: 'gpu1', ...secrets, ssh: { privateKey: secrets.privateKey, password: secrets.password }, slack: { token: secrets.token } }, 'a line');
+      log[level](
+        { user: 'alice', command: 'run', host: 'gpu1', ...secrets, ssh: { privateKey: secrets.privateKey, password: secrets.password }, slack: { token: secrets.token } },
+        'a line',
+      );
     }
     await new Promise((r) => setTimeout(r, 50));
-    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toHaveLength(6);
     expect(lines[0]).toMatchObject({ user: 'alice', command: 'run', host: 'gpu1', token: '[redacted]' });
     for (const secret of Object.values(secrets)) expect(out).not.toContain(secret);

@@ -26,7 +26,11 @@ describe('parseGpus', () => {
   });
 
   it('reports the driver error when nvidia-smi fails, never 0 %', () => {
-    const r = parseGpus({ code: 9, stdout: "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.\n", stderr: '' });
+    const r = parseGpus({
+      code: 9,
+      stdout: "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.\n",
+      stderr: '',
+    });
     expect(r.ok).toBe(false);
     expect(!r.ok && r.error).toMatch(/exit 9.*couldn't communicate with the NVIDIA driver/);
   });

@@ -3,7 +3,12 @@ import { placeGpus, type CandidateHost } from '../../src/core/policy/allocation.
 import { imageAllowed } from '../../src/core/policy/images.js';
 import { checkRequest, defaultHours, limitsFor } from '../../src/core/policy/quota.js';
 
-const host = (name: string, free: boolean[], usable = true): CandidateHost => ({ name, usable, reason: usable ? undefined : 'down', gpus: free.map((f, index) => ({ index, free: f })) });
+const host = (name: string, free: boolean[], usable = true): CandidateHost => ({
+  name,
+  usable,
+  reason: usable ? undefined : 'down',
+  gpus: free.map((f, index) => ({ index, free: f })),
+});
 
 describe('placeGpus', () => {
   it('fills a partly used host before breaking into an empty one', () => {

@@ -40,13 +40,17 @@ export function slashValues(entry: CatalogueEntry): SlashValue[] {
     ...argsOf(entry),
     ...Object.entries(entry.options).map(([name, o]: [string, OptionSpec]) => ({ ...o, name, boolean: o.type === 'boolean', description: o.description ?? `--${name}` })),
   ];
-  if (entry.command.takesCommand && !values.some((v) => v.name === COMMAND)) values.push({ name: COMMAND, maxLength: 4000, description: 'Command to run (empty: the container idles)' });
+  if (entry.command.takesCommand && !values.some((v) => v.name === COMMAND))
+    values.push({ name: COMMAND, maxLength: 4000, description: 'Command to run (empty: the container idles)' });
   return [...values.filter((v) => v.required), ...values.filter((v) => !v.required)].slice(0, 25);
 }
 
 function addValue(s: SlashCommandSubcommandBuilder, v: SlashValue, fixed: FixedChoices): SlashCommandSubcommandBuilder {
   const common = <O extends SlashCommandStringOption | SlashCommandIntegerOption | SlashCommandNumberOption | SlashCommandBooleanOption>(o: O): O =>
-    o.setName(v.name).setDescription(clip(v.description ?? v.name)).setRequired(v.required === true) as O;
+    o
+      .setName(v.name)
+      .setDescription(clip(v.description ?? v.name))
+      .setRequired(v.required === true) as O;
   if (v.boolean) return s.addBooleanOption((o) => common(o));
   const list = v.complete ? fixed[v.complete] : undefined;
   const numeric = <O extends SlashCommandIntegerOption | SlashCommandNumberOption>(o: O): O => {

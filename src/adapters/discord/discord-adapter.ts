@@ -1,4 +1,17 @@
-import { ActionRowBuilder, ButtonBuilder, ButtonStyle, Client, Events, GatewayIntentBits, InteractionContextType, MessageFlags, Routes, type ButtonInteraction, type ChatInputCommandInteraction, type Interaction } from 'discord.js';
+import {
+  ActionRowBuilder,
+  ButtonBuilder,
+  ButtonStyle,
+  Client,
+  Events,
+  GatewayIntentBits,
+  InteractionContextType,
+  MessageFlags,
+  Routes,
+  type ButtonInteraction,
+  type ChatInputCommandInteraction,
+  type Interaction,
+} from 'discord.js';
 import type { ChatPort } from '../../core/port.js';
 import { refuse, type Reply } from '../../core/reply.js';
 import { InputError } from '../../core/validate.js';
@@ -50,7 +63,10 @@ export class DiscordAdapter implements ChatAdapter {
     if (guildIds.length) {
       for (const g of guildIds) await client.rest.put(Routes.applicationGuildCommands(s.appId, g), { body: [gpuCommand({ job: jobs }).toJSON()] });
       // Server commands never show in DMs: with discord.allowDMs, /gpu is also registered for DMs with the bot only.
-      if (discord.allowDMs) await client.rest.put(Routes.applicationCommands(s.appId), { body: [gpuCommand({ job: jobs }).setDMPermission(undefined).setContexts(InteractionContextType.BotDM).toJSON()] });
+      if (discord.allowDMs)
+        await client.rest.put(Routes.applicationCommands(s.appId), {
+          body: [gpuCommand({ job: jobs }).setDMPermission(undefined).setContexts(InteractionContextType.BotDM).toJSON()],
+        });
     } else {
       await client.rest.put(Routes.applicationCommands(s.appId), { body: [gpuCommand({ job: jobs }).setDMPermission(discord.allowDMs).toJSON()] });
     }
@@ -79,7 +95,8 @@ export class DiscordAdapter implements ChatAdapter {
     const dmButtonOfKnownUser = i.guildId === null && i.isButton() && (await port.knows(who));
     const refusal = discordRefusal(this.access, { guildId: i.guildId, memberRoles, dmButtonOfKnownUser });
     if (!refusal) return true;
-    const what = i.isChatInputCommand() || i.isAutocomplete() ? `/gpu ${i.options.getSubcommand(false) ?? ''}`.trim() : i.isButton() ? `button ${i.customId}` : `interaction type ${i.type}`;
+    const what =
+      i.isChatInputCommand() || i.isAutocomplete() ? `/gpu ${i.options.getSubcommand(false) ?? ''}`.trim() : i.isButton() ? `button ${i.customId}` : `interaction type ${i.type}`;
     port.refusedAtTheDoor(who, `${refusal.reason}: ${what}`);
     if (i.isAutocomplete()) await i.respond([]);
     else if (i.isRepliable()) await i.reply({ ...toDiscordMessage(refuse('not-allowed', refusal.title, refusal.detail)), flags: MessageFlags.Ephemeral });
@@ -120,7 +137,12 @@ export class DiscordAdapter implements ChatAdapter {
         new ButtonBuilder().setCustomId(`${BUTTON_PREFIX}${command}`).setLabel('Yes, do it').setStyle(ButtonStyle.Danger),
         new ButtonBuilder().setCustomId(CANCEL_ID).setLabel('Cancel').setStyle(ButtonStyle.Secondary),
       );
-      await i.reply({ content: `Sure? This runs \`${command.replace(/`/g, "'")}\`.`, components: [row], allowedMentions: NO_MENTIONS, flags: MessageFlags.Ephemeral | MessageFlags.SuppressEmbeds });
+      await i.reply({
+        content: `Sure? This runs \`${command.replace(/`/g, "'")}\`.`,
+        components: [row],
+        allowedMentions: NO_MENTIONS,
+        flags: MessageFlags.Ephemeral | MessageFlags.SuppressEmbeds,
+      });
       return;
     }
     if (!i.customId.startsWith(BUTTON_PREFIX)) return;

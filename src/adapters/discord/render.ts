@@ -25,7 +25,15 @@ export const codeBlock = (text: string): string => `\`\`\`\n${text.replace(/```/
 export const NO_MENTIONS = { parse: [] as [] };
 
 function rows(columns: string[], rows: string[][]): string {
-  return rows.map(([first, ...rest]) => `\`${(first ?? '').replace(/`/g, "'")}\` ${rest.filter((c) => c !== '').map(escape).join(' · ')}`).join('\n');
+  return rows
+    .map(
+      ([first, ...rest]) =>
+        `\`${(first ?? '').replace(/`/g, "'")}\` ${rest
+          .filter((c) => c !== '')
+          .map(escape)
+          .join(' · ')}`,
+    )
+    .join('\n');
 }
 
 function describe(blocks: Block[]): { description: string[]; fields: APIEmbedField[]; actions: Action[] } {
@@ -49,7 +57,10 @@ function describe(blocks: Block[]): { description: string[]; fields: APIEmbedFie
       case 'section': {
         // One field per host: its heading and its GPU lines.
         const inner = describe(b.blocks);
-        fields.push({ name: clip(`${b.tone === 'error' ? '✘ ' : b.tone === 'warning' ? '! ' : ''}${escape(b.heading)}`, 256), value: clip([...inner.description, ...inner.fields.map((f) => `${f.name}: ${f.value}`)].join('\n') || '-', 1024) });
+        fields.push({
+          name: clip(`${b.tone === 'error' ? '✘ ' : b.tone === 'warning' ? '! ' : ''}${escape(b.heading)}`, 256),
+          value: clip([...inner.description, ...inner.fields.map((f) => `${f.name}: ${f.value}`)].join('\n') || '-', 1024),
+        });
         actions.push(...inner.actions);
         break;
       }
@@ -93,7 +104,10 @@ export function toDiscordMessage(reply: Reply): DiscordMessage {
   if (fields.length) embed.addFields(fields.slice(0, 25));
   // A custom id holds at most 100 characters: a longer command is left out, never cut short
   // (a cut command would run something else). The reply's text says what to type instead.
-  const buttons = actions.filter((a) => `${a.confirm ? CONFIRM_PREFIX : BUTTON_PREFIX}${a.command}`.length <= 100).slice(0, 25).map(actionButton);
+  const buttons = actions
+    .filter((a) => `${a.confirm ? CONFIRM_PREFIX : BUTTON_PREFIX}${a.command}`.length <= 100)
+    .slice(0, 25)
+    .map(actionButton);
   const components = Array.from({ length: Math.ceil(buttons.length / 5) }, (_, i) => new ActionRowBuilder<ButtonBuilder>().addComponents(buttons.slice(i * 5, i * 5 + 5)));
   return { embeds: [embed], components, allowedMentions: NO_MENTIONS };
 }

@@ -35,7 +35,15 @@ function button(a: Action, index: number): SlackBlock {
     value: a.command,
     ...(a.style ? { style: a.style } : {}),
     ...(a.confirm
-      ? { confirm: { title: { type: 'plain_text', text: `${a.label}?` }, text: { type: 'mrkdwn', text: escapeText(a.confirm) }, confirm: { type: 'plain_text', text: a.label }, deny: { type: 'plain_text', text: 'Cancel' }, ...(a.style === 'danger' ? { style: 'danger' } : {}) } }
+      ? {
+          confirm: {
+            title: { type: 'plain_text', text: `${a.label}?` },
+            text: { type: 'mrkdwn', text: escapeText(a.confirm) },
+            confirm: { type: 'plain_text', text: a.label },
+            deny: { type: 'plain_text', text: 'Cancel' },
+            ...(a.style === 'danger' ? { style: 'danger' } : {}),
+          },
+        }
       : {}),
   };
 }

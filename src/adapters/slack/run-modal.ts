@@ -8,7 +8,13 @@ const FORM_OPTIONS = ['image', 'gpus', 'host', 'hours', 'name'] as const;
 const ANY_HOST = 'any';
 
 const option = (text: string, value: string) => ({ text: { type: 'plain_text', text: text.slice(0, 75) }, value });
-const input = (blockId: string, label: string, element: SlackBlock, optional = false): SlackBlock => ({ type: 'input', block_id: blockId, label: { type: 'plain_text', text: label.slice(0, 2000) }, element: { action_id: 'value', ...element }, optional });
+const input = (blockId: string, label: string, element: SlackBlock, optional = false): SlackBlock => ({
+  type: 'input',
+  block_id: blockId,
+  label: { type: 'plain_text', text: label.slice(0, 2000) },
+  element: { action_id: 'value', ...element },
+  optional,
+});
 const runOption = (name: string): OptionSpec => commandSpec('run')!.options[name]!;
 /** A form label from the catalogue's description: "How many GPUs (default 1)" -> "How many GPUs". */
 const label = (name: string): string => (runOption(name).description ?? name).replace(/\s*\(.*\)$/, '');
@@ -27,9 +33,23 @@ export async function runModal(port: ChatPort, who: ChatIdentity, budgetMs = 150
   const gpus = runOption('gpus');
   const maxGpus = Math.min(Math.max(1, ...hosts.map((h) => h.free ?? 0)), gpus.max ?? 16, 16);
   const fields: Record<(typeof FORM_OPTIONS)[number], SlackBlock> = {
-    image: input('image', label('image'), { type: 'static_select', options: choicesOf('image').slice(0, 100).map((c) => option(c.label, c.value)), initial_option: option(defaults.image, defaults.image) }),
-    gpus: input('gpus', label('gpus'), { type: 'static_select', options: Array.from({ length: maxGpus }, (_, i) => option(String(i + 1), String(i + 1))), initial_option: option('1', '1') }),
-    host: input('host', label('host'), { type: 'static_select', options: [option('any host', ANY_HOST), ...hosts.slice(0, 99).map((h) => option(h.label, h.value))], initial_option: option('any host', ANY_HOST) }),
+    image: input('image', label('image'), {
+      type: 'static_select',
+      options: choicesOf('image')
+        .slice(0, 100)
+        .map((c) => option(c.label, c.value)),
+      initial_option: option(defaults.image, defaults.image),
+    }),
+    gpus: input('gpus', label('gpus'), {
+      type: 'static_select',
+      options: Array.from({ length: maxGpus }, (_, i) => option(String(i + 1), String(i + 1))),
+      initial_option: option('1', '1'),
+    }),
+    host: input('host', label('host'), {
+      type: 'static_select',
+      options: [option('any host', ANY_HOST), ...hosts.slice(0, 99).map((h) => option(h.label, h.value))],
+      initial_option: option('any host', ANY_HOST),
+    }),
     hours: input('hours', label('hours'), { type: 'plain_text_input', initial_value: String(defaults.hours) }),
     name: input('name', label('name'), { type: 'plain_text_input', placeholder: { type: 'plain_text', text: 'exp1' } }, true),
   };

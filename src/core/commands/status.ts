@@ -8,18 +8,24 @@ const holderText = (g: GpuView): string => {
 };
 
 const unmanagedText = (g: GpuView): string =>
-  g.unmanaged.length
-    ? g.unmanaged.map((p) => `pid ${p.pid} ${p.name}${p.foreignContainer ? ` in container ${p.foreignContainer}` : ''} (not gpubot)`).join('; ')
-    : '';
+  g.unmanaged.length ? g.unmanaged.map((p) => `pid ${p.pid} ${p.name}${p.foreignContainer ? ` in container ${p.foreignContainer}` : ''} (not gpubot)`).join('; ') : '';
 
 export const isFree = (g: GpuView): boolean => g.holders.length === 0 && g.unmanaged.length === 0;
 
-const staleText = (h: HostSnapshot): string => (h.state === 'stale' && h.sampleAgeMs !== undefined ? `, stale ${Math.round(h.sampleAgeMs / 1000)} s` : h.state === 'stale' ? ', stale' : '');
+const staleText = (h: HostSnapshot): string =>
+  h.state === 'stale' && h.sampleAgeMs !== undefined ? `, stale ${Math.round(h.sampleAgeMs / 1000)} s` : h.state === 'stale' ? ', stale' : '';
 
 function hostSection(h: HostSnapshot): Block {
   if (h.state === 'down') return { type: 'section', heading: `${h.name}: down`, tone: 'error', blocks: [{ type: 'text', text: h.error ?? 'not reachable' }] };
-  if (h.state === 'connecting') return { type: 'section', heading: `${h.name}: connecting`, tone: 'warning', blocks: [{ type: 'text', text: h.error ?? 'connecting to the host' }] };
-  if (!h.gpus) return { type: 'section', heading: `${h.name}: GPUs unknown${staleText(h)}`, tone: 'warning', blocks: [{ type: 'text', text: h.gpuError ?? h.error ?? 'nvidia-smi gave no answer' }] };
+  if (h.state === 'connecting')
+    return { type: 'section', heading: `${h.name}: connecting`, tone: 'warning', blocks: [{ type: 'text', text: h.error ?? 'connecting to the host' }] };
+  if (!h.gpus)
+    return {
+      type: 'section',
+      heading: `${h.name}: GPUs unknown${staleText(h)}`,
+      tone: 'warning',
+      blocks: [{ type: 'text', text: h.gpuError ?? h.error ?? 'nvidia-smi gave no answer' }],
+    };
   const free = h.gpus.filter(isFree).length;
   const blocks: Block[] = [
     {
@@ -31,7 +37,12 @@ function hostSection(h: HostSnapshot): Block {
   if (h.gpuError) blocks.push({ type: 'text', text: `Processes unknown: ${h.gpuError}` });
   if (h.dockerError) blocks.push({ type: 'text', text: `Holders unknown: ${h.dockerError}` });
   const drained = h.drained ? ', drained' : '';
-  return { type: 'section', heading: `${h.name}: ${free}/${h.gpus.length} GPUs free${drained}${staleText(h)}`, tone: h.gpuError || h.dockerError || h.state === 'stale' ? 'warning' : 'info', blocks };
+  return {
+    type: 'section',
+    heading: `${h.name}: ${free}/${h.gpus.length} GPUs free${drained}${staleText(h)}`,
+    tone: h.gpuError || h.dockerError || h.state === 'stale' ? 'warning' : 'info',
+    blocks,
+  };
 }
 
 export function statusReply(hosts: HostSnapshot[]): Reply {
@@ -40,7 +51,10 @@ export function statusReply(hosts: HostSnapshot[]): Reply {
   const gpus = shown.flatMap((h) => h.gpus ?? []);
   const free = gpus.filter(isFree).length;
   const count = (state: HostSnapshot['state']) => hosts.filter((h) => h.state === state).length;
-  const others = (['stale', 'connecting', 'down'] as const).filter((s) => count(s) > 0).map((s) => `, ${count(s)} ${s}`).join('');
+  const others = (['stale', 'connecting', 'down'] as const)
+    .filter((s) => count(s) > 0)
+    .map((s) => `, ${count(s)} ${s}`)
+    .join('');
   const title = `${free}/${gpus.length} GPUs free on ${shown.length} host${shown.length === 1 ? '' : 's'}${others}`;
   return reply(others ? 'warning' : 'info', title, hosts.map(hostSection), 'channel');
 }

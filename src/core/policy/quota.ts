@@ -12,10 +12,18 @@ export type QuotaCheck = { ok: true } | { ok: false; reason: string; limit: Quot
 /** Weekly GPU-hours, concurrent GPUs and longest duration, checked when a request is made. */
 export function checkRequest(limits: QuotaLimits, heldGpus: number, wantGpus: number, hours: number, usedGpuHours = 0): QuotaCheck {
   if (usedGpuHours >= limits.gpuHoursPerWeek) {
-    return { ok: false, limit: 'gpuHoursPerWeek', reason: `quota gpuHoursPerWeek: you have used ${usedGpuHours.toFixed(1)} of your ${limits.gpuHoursPerWeek} GPU-hours this week ("quota" shows when the window ends)` };
+    return {
+      ok: false,
+      limit: 'gpuHoursPerWeek',
+      reason: `quota gpuHoursPerWeek: you have used ${usedGpuHours.toFixed(1)} of your ${limits.gpuHoursPerWeek} GPU-hours this week ("quota" shows when the window ends)`,
+    };
   }
   if (heldGpus + wantGpus > limits.maxGpus) {
-    return { ok: false, limit: 'maxGpus', reason: `quota maxGpus: you hold ${heldGpus} GPU${heldGpus === 1 ? '' : 's'} and asked for ${wantGpus} more; your limit is ${limits.maxGpus} at a time` };
+    return {
+      ok: false,
+      limit: 'maxGpus',
+      reason: `quota maxGpus: you hold ${heldGpus} GPU${heldGpus === 1 ? '' : 's'} and asked for ${wantGpus} more; your limit is ${limits.maxGpus} at a time`,
+    };
   }
   if (hours > limits.maxHours) return { ok: false, limit: 'maxHours', reason: `quota maxHours: you asked for ${hours} h; your limit is ${limits.maxHours} h` };
   return { ok: true };
