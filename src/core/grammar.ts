@@ -364,8 +364,10 @@ export const commands: CommandSpec[] = [
         return { command: 'key', action: 'ls' };
       }
       if (action === 'add') {
-        if (rest.length < 2) throw new InputError('key add needs a public key line, like "key add ssh-ed25519 AAAA... me@laptop" (the contents of ~/.ssh/id_ed25519.pub)');
-        return { command: 'key', action: 'add', line: rest.join(' ') };
+        // Typed text arrives as words, a Discord option as one value: both are the same key line.
+        const line = rest.join(' ').trim().split(/\s+/).filter(Boolean);
+        if (line.length < 2) throw new InputError('key add needs a public key line, like "key add ssh-ed25519 AAAA... me@laptop" (the contents of ~/.ssh/id_ed25519.pub)');
+        return { command: 'key', action: 'add', line: line.join(' ') };
       }
       if (action === 'rm') {
         if (rest.length !== 1) throw new InputError('usage: key rm FINGERPRINT|all (see "key ls")');

@@ -80,6 +80,9 @@ describe('Discord adapter, real discord.js against a local Discord', () => {
       'queue',
       'link',
       'image',
+      'usage',
+      'key',
+      'ssh-config',
       'admin',
     ]);
     const image = put!.body[0].options.find((o: Json) => o.name === 'image');
@@ -92,7 +95,7 @@ describe('Discord adapter, real discord.js against a local Discord', () => {
     // Every admin action is a subcommand of the "admin" group; run-job offers the jobs.
     const admin = put!.body[0].options.find((o: Json) => o.name === 'admin');
     expect(admin.type).toBe(2);
-    expect(admin.options.map((o: Json) => o.name)).toEqual(['run-job', 'quota', 'audit', 'hosts', 'drain', 'undrain']);
+    expect(admin.options.map((o: Json) => o.name)).toEqual(['run-job', 'quota', 'audit', 'hosts', 'drain', 'undrain', 'forget']);
     expect(admin.options[0].options[0].choices.map((c: Json) => c.value)).toEqual(jobs.map((j) => j.name));
   });
 

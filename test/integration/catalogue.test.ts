@@ -48,7 +48,9 @@ function discordOptions(entry: CatalogueEntry, example: string): { name: string;
     for (const arg of entry.args) {
       if (rest.length === 0) break;
       for (const word of arg.prefix ?? []) expect(rest.shift()).toBe(word);
-      add(arg.name, rest.shift()!);
+      // A command that takes its words as typed (key add) gets the whole rest in its last value.
+      const last = arg === entry.args[entry.args.length - 1];
+      add(arg.name, last && entry.command.rawWords ? rest.splice(0).join(' ') : rest.shift()!);
     }
   } else if (rest.length) add('args', rest.splice(0).join(' '));
   expect(rest).toEqual([]);

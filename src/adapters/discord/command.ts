@@ -45,11 +45,11 @@ export function slashValues(entry: CatalogueEntry): SlashValue[] {
   return [...values.filter((v) => v.required), ...values.filter((v) => !v.required)].slice(0, 25);
 }
 
-function addValue(s: SlashCommandSubcommandBuilder, v: SlashValue, fixed: FixedChoices): SlashCommandSubcommandBuilder {
+function addValue(s: SlashCommandSubcommandBuilder, v: SlashValue, fixed: FixedChoices, limit: number): SlashCommandSubcommandBuilder {
   const common = <O extends SlashCommandStringOption | SlashCommandIntegerOption | SlashCommandNumberOption | SlashCommandBooleanOption>(o: O): O =>
     o
       .setName(v.name)
-      .setDescription(clip(v.description ?? v.name))
+      .setDescription(clip(v.description ?? v.name, limit))
       .setRequired(v.required === true) as O;
   if (v.boolean) return s.addBooleanOption((o) => common(o));
   const list = v.complete ? fixed[v.complete] : undefined;
@@ -69,24 +69,46 @@ function addValue(s: SlashCommandSubcommandBuilder, v: SlashValue, fixed: FixedC
   });
 }
 
-const subcommand = (s: SlashCommandSubcommandBuilder, name: string, entry: CatalogueEntry, fixed: FixedChoices) =>
-  slashValues(entry).reduce((b, v) => addValue(b, v, fixed), s.setName(name).setDescription(clip(entry.summary)));
+const subcommand = (s: SlashCommandSubcommandBuilder, name: string, entry: CatalogueEntry, fixed: FixedChoices, limit: number) =>
+  slashValues(entry).reduce((b, v) => addValue(b, v, fixed, limit), s.setName(name).setDescription(clip(entry.summary, limit)));
+
+/** Discord refuses a command whose names, descriptions and choices add up to more than 4000 characters. */
+const MAX_COMMAND_CHARS = 4000;
+
+/** The characters Discord counts toward that limit. */
+function commandChars(json: unknown): number {
+  if (Array.isArray(json)) return json.reduce((n: number, x) => n + commandChars(x), 0);
+  if (json === null || typeof json !== 'object') return 0;
+  const o = json as Record<string, unknown>;
+  const text = (k: string) => (typeof o[k] === 'string' ? (o[k] as string).length : 0);
+  const value = typeof o['value'] === 'string' ? (o['value'] as string).length : 0;
+  return text('name') + text('description') + value + commandChars(o['options']) + commandChars(o['choices']);
+}
 
 /**
  * `/gpu` generated from the command catalogue: a subcommand per command, a subcommand group per
  * command with actions (`/gpu admin drain`), typed options from the specs.
  */
 export function gpuCommand(fixed: FixedChoices = {}): SlashCommandBuilder {
+  // Descriptions are clipped shorter as the catalogue grows, so /gpu always fits Discord's limit.
+  for (const limit of [100, 80, 64, 50, 40, 32]) {
+    const b = buildGpuCommand(fixed, limit);
+    if (commandChars(b.toJSON()) <= MAX_COMMAND_CHARS) return b;
+  }
+  return buildGpuCommand(fixed, 24);
+}
+
+function buildGpuCommand(fixed: FixedChoices, limit: number): SlashCommandBuilder {
   const b = new SlashCommandBuilder().setName('gpu').setDescription('GPUs on the shared servers').setDMPermission(false);
   const entries = catalogue();
   for (const entry of entries) {
     const [name, action] = entry.words as [string, string | undefined];
     if (action === undefined) {
-      b.addSubcommand((s) => subcommand(s, name, entry, fixed));
+      b.addSubcommand((s) => subcommand(s, name, entry, fixed, limit));
     } else if (entry === entries.find((e) => e.words[0] === name)) {
       b.addSubcommandGroup((g) => {
-        g.setName(name).setDescription(clip(entry.command.summary));
-        for (const e of entries.filter((x) => x.words[0] === name)) g.addSubcommand((s) => subcommand(s, e.words[1]!, e, fixed));
+        g.setName(name).setDescription(clip(entry.command.summary, limit));
+        for (const e of entries.filter((x) => x.words[0] === name)) g.addSubcommand((s) => subcommand(s, e.words[1]!, e, fixed, limit));
         return g;
       });
     }
