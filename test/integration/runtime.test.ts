@@ -51,7 +51,7 @@ describe('ContainerRuntime', () => {
   for (const hostName of ['h1', 'local']) {
     it(`${hostName}: creates, starts, lists, logs, execs, stops, removes, with typed errors`, async () => {
       const rt = pool.get(hostName)!.runtime;
-      const s = spec(hostName, ['sh', '-c', 'echo hello-out; echo hello-err >&2; trap "exit 0" TERM; sleep 3600 & wait']);
+      const s = spec(hostName, ['sh', '-c', 'echo hello-out; sleep 0.3; echo hello-err >&2; trap "exit 0" TERM; sleep 3600 & wait']);
       const id = await rt.create(s);
       await rt.start(id);
       await rt.start(id); // already running counts as started
