@@ -44,6 +44,17 @@ function safeAttrs(attrs: Attributes | undefined): Attributes {
 const toAttrs = (s: Stats): Attributes => ({ mode: s.mode, uid: s.uid, gid: s.gid, size: s.size, atime: s.atime, mtime: s.mtime });
 
 /**
+ * Closes a server-side SFTP channel as sshd does when sftp-server exits: with an exit status first,
+ * since scp counts a channel closed without one as a failed transfer. ssh2's SFTP object has no
+ * exit() of its own, so this reaches its channel internals (ssh2 1.x).
+ */
+function endWithStatus(sftp: SFTPWrapper, code: number): void {
+  const channel = sftp as unknown as { _protocol?: { exitStatus?: (id: number, code: number) => void }; outgoing?: { id: number; state: string } };
+  if (channel.outgoing?.state === 'open') channel._protocol?.exitStatus?.(channel.outgoing.id, code);
+  sftp.end();
+}
+
+/**
  * Serves one client's SFTP session onto their directory on the container's host, through the
  * host's own SFTP channel. Clients see that directory as `mountPath` and nothing else: every path
  * is normalized (so `..` cannot climb out), mapped under the host directory, and then resolved on
@@ -111,8 +122,32 @@ export function serveSftp(client: SFTPWrapper, jail: SftpJail): void {
     const code = typeof e.code === 'number' ? e.code : e.code === 'ENOENT' ? STATUS_CODE.NO_SUCH_FILE : STATUS_CODE.FAILURE;
     client.status(reqId, code, e.message);
   };
+  // The client's EOF ends its session, but ssh2 leaves closing the channel to us: without it the
+  // client's ssh waits forever. Replies still in flight are sent first.
+  let inFlight = 0;
+  let clientDone = false;
+  const closeIfDone = () => {
+    if (clientDone && inFlight === 0) endWithStatus(client, 0);
+  };
+  client.on('end', () => {
+    clientDone = true;
+    closeIfDone();
+  });
   const handle = (reqId: number, work: () => Promise<void>): void => {
-    hostReady.then(work).catch((err) => fail(reqId, err));
+    inFlight++;
+    hostReady
+      .then(work)
+      .catch((err) => {
+        try {
+          fail(reqId, err);
+        } catch {
+          // the channel is gone; nobody to tell
+        }
+      })
+      .finally(() => {
+        inFlight--;
+        closeIfDone();
+      });
   };
   const ok = (reqId: number) => () => client.status(reqId, STATUS_CODE.OK);
 
