@@ -58,11 +58,11 @@ async function exitOf(host: GpuHost, id: string, fallback: Partial<ExitInfo>): P
     return {
       exitCode: info.exitCode ?? fallback.exitCode ?? null,
       oom: info.oomKilled === true || fallback.oom === true,
-      startedAt: info.startedAt ?? null,
-      finishedAt: info.finishedAt ?? null,
+      startedAt: info.startedAt ?? fallback.startedAt ?? null,
+      finishedAt: info.finishedAt ?? fallback.finishedAt ?? null,
     };
   } catch {
-    return { exitCode: fallback.exitCode ?? null, oom: fallback.oom ?? false, startedAt: null, finishedAt: null };
+    return { exitCode: fallback.exitCode ?? null, oom: fallback.oom ?? false, startedAt: fallback.startedAt ?? null, finishedAt: fallback.finishedAt ?? null };
   }
 }
 
@@ -82,7 +82,7 @@ async function lastLogLines(host: GpuHost, id: string): Promise<string | null> {
 export async function tellEnded(deps: OpsDeps, row: Container, host: GpuHost, dockerId: string, fallback: Partial<ExitInfo> = {}): Promise<void> {
   const key = `ended:${row.id}:${row.allocationId ?? row.updatedAt.toISOString()}`;
   await sendOnce(deps.db, key, row.userId, async () => {
-    const [exit, logs] = await Promise.all([exitOf(host, dockerId, fallback), lastLogLines(host, dockerId)]);
+    const [exit, logs] = await Promise.all([exitOf(host, dockerId, { startedAt: row.createdAt, finishedAt: deps.now(), ...fallback }), lastLogLines(host, dockerId)]);
     await deps.notify(row.userId, endedReply(row, exit, logs));
   });
 }
