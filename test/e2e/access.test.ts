@@ -194,15 +194,11 @@ describe('who may use the bot, and output that stays inert (Slack and Discord st
     const name = '@everyone <!channel> [click](https://evil.example/x) **bold**';
     await bed.updateGpuState('h1', (s) => s.processes.push({ gpuIndex: 3, pid: process.pid, name, usedMemoryMiB: 100 }));
     try {
-      // status reads the live feed: the process shows from the next sample on.
-      const field = await waitFor(
-        async () => {
-          const { message } = await gpu('D1', 'status');
-          const value = String(message.embeds[0].fields[0].value);
-          return value.includes('evil.example') ? value : null;
-        },
-        { what: 'the process in status' },
-      );
+      // status reads the live feed: the process shows from the next sample on (polled off chat, so
+      // no one's command rate limit is spent on it).
+      await waitFor(async () => JSON.stringify(await app.cluster.snapshot(['h1'])).includes('evil.example'), { what: 'the process in the live feed' });
+      const { message } = await gpu('D1', 'status');
+      const field = String(message.embeds[0].fields[0].value);
       expect(field).toContain('@\u200beveryone');
       expect(field).toContain('\\<!channel\\>');
       expect(field).toContain('\\[click\\](https://evil.example/x)');
