@@ -10,8 +10,18 @@ import pg from 'pg';
 
 export type TestDatabaseKind = 'sqlite' | 'postgres';
 
-/** Every PostgreSQL test database is named with this prefix (globalSetup drops them). */
+/** Every PostgreSQL test database is named with this prefix, then the pid of the vitest run that made it. */
 export const TEST_DATABASE_PREFIX = 'gpubot_t_';
+
+/** The run's pid, set by globalSetup (workers inherit it); a run drops only its own databases and those of dead runs. */
+const RUN_ENV = 'GPUBOT_TEST_RUN';
+export function testRunId(env: NodeJS.ProcessEnv = process.env): string {
+  return env[RUN_ENV] ?? String(process.pid);
+}
+export function markTestRun(env: NodeJS.ProcessEnv = process.env): string {
+  env[RUN_ENV] = String(process.pid);
+  return env[RUN_ENV];
+}
 
 export function testDatabaseKind(env: NodeJS.ProcessEnv = process.env): TestDatabaseKind {
   const kind = env['GPUBOT_TEST_DATABASE'] ?? 'sqlite';
@@ -40,7 +50,7 @@ export function testDatabaseUrl(dir: string, name: string): Promise<string> {
 
 /** A new, empty PostgreSQL database; returns its URL. */
 export async function createPostgresDatabase(name: string, adminUrl: string = postgresAdminUrl()): Promise<string> {
-  const db = `${TEST_DATABASE_PREFIX}${name
+  const db = `${TEST_DATABASE_PREFIX}${testRunId()}_${name
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '_')
     .slice(0, 30)}_${randomBytes(4).toString('hex')}`;
@@ -50,13 +60,29 @@ export async function createPostgresDatabase(name: string, adminUrl: string = po
   return url.toString();
 }
 
-/** Drops every test database (leftovers of earlier runs included). */
-export async function dropTestDatabases(adminUrl: string = postgresAdminUrl()): Promise<number> {
+/**
+ * Drops this run's test databases and leftovers of runs that are gone (an interrupted run), never those of
+ * another run still going (two `npm test` at once on one server must not pull databases from under each other).
+ */
+export async function dropTestDatabases(adminUrl: string = postgresAdminUrl(), runId: string = testRunId()): Promise<number> {
   return withAdmin(adminUrl, async (c) => {
     const { rows } = await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [`${TEST_DATABASE_PREFIX}%`]);
-    for (const { datname } of rows) await c.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
-    return rows.length;
+    const ours = rows.filter(({ datname }) => {
+      const owner = /^gpubot_t_(\d+)_/.exec(datname)?.[1];
+      return owner === undefined || owner === runId || !processAlive(Number(owner));
+    });
+    for (const { datname } of ours) await c.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+    return ours.length;
   });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 async function withAdmin<T>(adminUrl: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
