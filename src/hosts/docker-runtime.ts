@@ -222,15 +222,38 @@ export class DockerRuntime implements ContainerRuntime {
     };
   }
 
-  async ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
-    const found = await this.call('listing networks', this.timeouts.actionMs, () => this.docker.listNetworks({ filters: { name: [name] } }));
-    if (found.some((n) => n.Name === name)) return;
-    try {
-      await this.call('creating a network', this.timeouts.actionMs, () => this.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: labels }));
-    } catch (err) {
-      // Made meanwhile by a launch running alongside: fine.
-      if (statusCode(err) !== 409) throw err;
+  /** Docker does not refuse a second network of the same name made at the same moment, so launches share one attempt. */
+  private readonly networksInFlight = new Map<string, Promise<void>>();
+
+  ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
+    let pending = this.networksInFlight.get(name);
+    if (!pending) {
+      pending = this.makeNetwork(name, labels).finally(() => this.networksInFlight.delete(name));
+      this.networksInFlight.set(name, pending);
     }
+    return pending;
+  }
+
+  private async makeNetwork(name: string, labels: Record<string, string>): Promise<void> {
+    const named = async () =>
+      (await this.call('listing networks', this.timeouts.actionMs, () => this.docker.listNetworks({ filters: { name: [name] } }))).filter((n) => n.Name === name);
+    let found = await named();
+    if (found.length === 0) {
+      try {
+        await this.call('creating a network', this.timeouts.actionMs, () => this.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: labels }));
+      } catch (err) {
+        // Made meanwhile by another process: fine.
+        if (statusCode(err) !== 409) throw err;
+      }
+      found = await named();
+    }
+    // Two processes raced and Docker kept both: a name that matches two networks breaks every later create, so keep the oldest.
+    const extra = found.sort((a, b) => (a.Created ?? '').localeCompare(b.Created ?? '') || a.Id.localeCompare(b.Id)).slice(1);
+    for (const n of extra)
+      await this.docker
+        .getNetwork(n.Id)
+        .remove()
+        .catch(() => undefined);
   }
 
   async hasImage(image: string): Promise<boolean> {

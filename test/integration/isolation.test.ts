@@ -130,4 +130,27 @@ describe('containers are addressed exactly, and kept apart', () => {
     expect(fromBob.code).not.toBe(0);
     expect((await get('alices2', alices)).stdout).toBe('alice page\n');
   });
+
+  it("a user's first runs at the same moment share one network, and a duplicate left by a second process is cleared", async () => {
+    for (const [user, name] of [
+      ['alice', 'alices'],
+      ['alice', 'alices2'],
+      ['bob', 'bobs'],
+    ]) {
+      const rm = await chat(app, user!, `rm ${name}`);
+      expect(rm.reply.tone, rm.text).toBe('success');
+    }
+    // A new user's two launches race to make gpubot-u-carol; Docker would keep both, and a name with two matches breaks every later run.
+    const both = await Promise.all(['carol1', 'carol2'].map((name) => chat(app, 'carol', `run --image ${BUSYBOX} --name ${name}`)));
+    for (const r of both) expect(r.reply.tone, r.text).toBe('success');
+    const named = async (name: string) =>
+      (await bed.dockerCli('h1', ['network', 'ls', '--filter', `name=^${name}$`, '--format', '{{.ID}}'])).stdout.trim().split('\n').filter(Boolean);
+    expect(await named('gpubot-u-carol')).toHaveLength(1);
+    // Another bot process made the same network at the same moment: Docker's own duplicate check is not atomic.
+    await Promise.all(Array.from({ length: 6 }, () => bed.dockerCli('h1', ['network', 'create', 'gpubot-u-dave'])));
+    expect((await named('gpubot-u-dave')).length).toBeGreaterThan(1);
+    const dave = await chat(app, 'dave', `run --image ${BUSYBOX} --name daves`);
+    expect(dave.reply.tone, dave.text).toBe('success');
+    expect(await named('gpubot-u-dave')).toHaveLength(1);
+  });
 });
