@@ -73,6 +73,8 @@ export interface BuildStep {
 export interface BuildOptions {
   dir: string;
   dockerfile: string;
+  /** The Dockerfile as it was checked: the one built, whatever the workspace holds by the time the context streams. */
+  dockerfileContent: Buffer;
   ignore: DockerIgnore;
   tag: string;
   buildArgs: Record<string, string>;
@@ -165,7 +167,7 @@ export async function buildOnHost(host: GpuHost, opts: BuildOptions): Promise<Bu
     try {
       await host.runtime.build(
         context.body,
-        { tag: opts.tag, dockerfile: opts.dockerfile, buildArgs: opts.buildArgs, memoryBytes: opts.memoryBytes, cpus: opts.cpus },
+        { tag: opts.tag, dockerfile: CHECKED_DOCKERFILE, buildArgs: opts.buildArgs, memoryBytes: opts.memoryBytes, cpus: opts.cpus },
         onMessage,
         abort.signal,
       );
@@ -203,7 +205,10 @@ export const plainText = (text: string): string =>
  * Dockerfile and .dockerignore always go, as with the docker CLI), special files are skipped, and
  * the total is capped.
  */
-function filterContext(source: Readable, opts: Pick<BuildOptions, 'ignore' | 'dockerfile' | 'maxContextBytes'>) {
+/** Where the checked Dockerfile goes in the context; a workspace file of that name is left out. */
+export const CHECKED_DOCKERFILE = '.gpubot-checked.Dockerfile';
+
+function filterContext(source: Readable, opts: Pick<BuildOptions, 'ignore' | 'dockerfile' | 'dockerfileContent' | 'maxContextBytes'>) {
   const extract = tarStream.extract();
   const pack = tarStream.pack();
   const body = new PassThrough();
@@ -216,7 +221,8 @@ function filterContext(source: Readable, opts: Pick<BuildOptions, 'ignore' | 'do
   };
   extract.on('entry', (header, stream, next) => {
     const path = contextPath(header.name);
-    const keep = path === opts.dockerfile || path === '.dockerignore' || !opts.ignore.excludes(path);
+    // The workspace's own Dockerfile could have been swapped since it was checked (a FROM nobody allowed): the checked copy is sent instead.
+    const keep = path !== opts.dockerfile && path !== CHECKED_DOCKERFILE && (path === '.dockerignore' || !opts.ignore.excludes(path));
     const kinds = ['file', 'directory', 'symlink', 'link'];
     if (!keep || !kinds.includes(header.type ?? 'file')) {
       stream.on('end', () => next());
@@ -231,6 +237,7 @@ function filterContext(source: Readable, opts: Pick<BuildOptions, 'ignore' | 'do
     const into = pack.entry(header, (err) => next(err ?? undefined));
     stream.pipe(into);
   });
+  pack.entry({ name: CHECKED_DOCKERFILE, mode: 0o644, mtime: new Date(0) }, opts.dockerfileContent);
   extract.on('finish', () => pack.finalize());
   extract.on('error', (err) => fail(`reading the context failed: ${err.message}`));
   source.on('error', (err) => fail(`reading the context failed: ${err.message}`));

@@ -214,6 +214,7 @@ async function buildLocked(deps: OpsDeps, req: Extract<ImageRequest, { action: '
   const result = await buildOnHost(host, {
     dir,
     dockerfile: req.file,
+    dockerfileContent: entry.content!,
     ignore: new DockerIgnore(ignoreEntry?.content?.toString('utf8') ?? ''),
     tag: row.tag,
     buildArgs: req.buildArgs,

@@ -1,6 +1,7 @@
 // "image build" on the real test bed: the context comes from the host's copy of the user's
 // directory (tar over SSH), Docker's classic builder builds it, and the image runs, moves to a
 // second host (docker save → docker load through the bot), and is kept within the user's budget.
+import { writeFileSync } from 'node:fs';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -165,6 +166,19 @@ describe('your own images', () => {
     expect((await say('hank', 'image build x --host h1')).reply.title).toBe('There is no /workspace/Dockerfile on h1');
   });
 
+  it('builds the Dockerfile it checked, even when the workspace copy is swapped for a stranger’s base as the build starts', async () => {
+    await put('ivan', 'Dockerfile', `FROM ${BASE}\nRUN echo checked > /checked\n`);
+    const swap = (line: string) => {
+      // Inside the window between the check and the context stream: what an attacker racing the build would do.
+      if (line.startsWith('building ')) writeFileSync(path.join(dir('ivan'), 'Dockerfile'), 'FROM gpubot/alice/trainer:2\nRUN echo swapped > /checked\n');
+    };
+    const reply = await app.engine.handleText(await app.actor('ivan'), 'image build swap --host h1', swap);
+    expect(reply.tone, textOf(reply)).toBe('success');
+    expect((await bed.dockerCli('h1', ['run', '--rm', 'gpubot/ivan/swap:1', 'cat', '/checked'])).stdout).toBe('checked\n');
+    expect((await bed.dockerCli('h1', ['run', '--rm', 'gpubot/ivan/swap:1', 'cat', '/app/train.py'])).code).not.toBe(0);
+    expect((await say('ivan', 'image rm swap:1')).reply.tone).toBe('success');
+  });
+
   it('fails a broken RUN with that step’s output in the reply, and keeps the log', async () => {
     await put('alice', 'broken/Dockerfile', `FROM ${BASE}\nRUN echo preparing\nRUN echo about to fail && printf '\\033[31mred\\033[0m\\n' && ls /no/such/dir\nRUN echo never\n`);
     const { reply, text } = await say('alice', 'image build broken --file broken/Dockerfile --host h1');
@@ -295,7 +309,16 @@ describe('your own images', () => {
     const h1 = app.pool.get('h1')!;
     await put('frank', 'Dockerfile', `FROM ${BASE}\nRUN echo started && sleep 60\n`);
     await put('frank', 'big.bin', 'z'.repeat(300_000));
-    const common = { dir: dir('frank'), dockerfile: 'Dockerfile', ignore: new DockerIgnore(''), buildArgs: {}, memoryBytes: 512 * 1024 ** 2, cpus: 1, onStep: () => {} };
+    const common = {
+      dir: dir('frank'),
+      dockerfile: 'Dockerfile',
+      dockerfileContent: Buffer.from(`FROM ${BASE}\nRUN echo started && sleep 60\n`),
+      ignore: new DockerIgnore(''),
+      buildArgs: {},
+      memoryBytes: 512 * 1024 ** 2,
+      cpus: 1,
+      onStep: () => {},
+    };
     const started = Date.now();
     const slow = await buildOnHost(h1, { ...common, tag: 'gpubot/frank/slow:1', timeoutMs: 6_000, maxContextBytes: 10 ** 9 });
     expect(slow.ok).toBe(false);
