@@ -25,6 +25,50 @@ export const hostSchema = z.strictObject({
   gpuMode: z.enum(['device-requests', 'nvidia-runtime']).default('device-requests'),
 });
 
+/** A Unix user name on the cluster (it reaches runuser/sudo argv and Slurm's job owner). */
+const unixUserPattern = /^[a-z_][a-z0-9_-]{0,31}$/;
+
+/** A Slurm cluster driven through its login node: jobs instead of containers, Slurm decides placement. */
+export const slurmSchema = z.strictObject({
+  /** How the cluster is named in chat: "status NAME", "run --host NAME". Not a host name in use. */
+  name: z.string().regex(slugPattern, 'must match [a-z0-9-]+').default('slurm'),
+  /** The login node, reached like a host. Its user must be root (jobs are submitted with runuser) or may sudo -u to the mapped users. */
+  ssh: sshSchema,
+  partition: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a Slurm partition name'),
+  account: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a Slurm account name')
+    .optional(),
+  /** --time when run has no --hours, and the longest a job may ask for (also through extend). */
+  defaultHours: z
+    .number()
+    .positive()
+    .max(24 * 365)
+    .default(24),
+  maxHours: z
+    .number()
+    .positive()
+    .max(24 * 365)
+    .default(72),
+  /** run without --host goes to the cluster (true) or to the hosts (false). */
+  default: z.boolean().default(false),
+  /** Chat user handle -> Unix user on the cluster. */
+  users: z.record(z.string(), z.strictObject({ unixUser: z.string().regex(unixUserPattern, 'must be a plain Unix user name') })).default({}),
+  /** For users not listed: a pattern with {handle}, e.g. "{handle}" or "lab-{handle}". Unset: unlisted users may not use the cluster. */
+  unixUser: z
+    .string()
+    .regex(/^[a-z0-9_-]*\{handle\}[a-z0-9_-]*$/, 'must contain {handle} and otherwise only a-z 0-9 _ -')
+    .optional(),
+  /** The user's directory on the cluster's shared filesystem (job's working dir and output): {unixUser} or {handle} is replaced. */
+  workspace: z
+    .string()
+    .startsWith('/', 'must be an absolute path')
+    .regex(/^[A-Za-z0-9_./{}-]+$/, 'only letters, digits and _ . / - {unixUser} {handle}')
+    .default('/home/{unixUser}'),
+  /** none: the command runs as a plain process in the allocation. */
+  containers: z.enum(['none']).default('none'),
+});
+
 const sharedMountSchema = z.strictObject({
   hostPath: z.string().startsWith('/', 'must be an absolute path'),
   containerPath: z.string().startsWith('/', 'must be an absolute path'),
@@ -268,6 +312,7 @@ export const configSchema = z
         hostMs: z.number().int().positive().default(3000),
       })
       .prefault({}),
+    slurm: slurmSchema.optional(),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Set<string>();
@@ -275,8 +320,11 @@ export const configSchema = z
       if (seen.has(h.name)) ctx.addIssue({ code: 'custom', path: ['hosts', i, 'name'], message: `duplicate host name "${h.name}"` });
       seen.add(h.name);
     });
+    if (cfg.slurm && seen.has(cfg.slurm.name)) ctx.addIssue({ code: 'custom', path: ['slurm', 'name'], message: `"${cfg.slurm.name}" is also a host name` });
+    if (cfg.slurm && cfg.slurm.defaultHours > cfg.slurm.maxHours) ctx.addIssue({ code: 'custom', path: ['slurm', 'defaultHours'], message: 'must not exceed maxHours' });
   });
 
 export type Config = z.output<typeof configSchema>;
 export type HostConfig = z.output<typeof hostSchema>;
+export type SlurmConfig = z.output<typeof slurmSchema>;
 export type QuotaLimits = Config['quotas']['default'];

@@ -171,7 +171,11 @@ export async function startSlurmBed(opts: SlurmBedOptions = {}): Promise<SlurmBe
     await fs.writeFile(
       conf,
       [
-        `ClusterName=gpb${path.basename(dir).slice(4).toLowerCase().replace(/[^a-z0-9]/g, '')}`,
+        `ClusterName=gpb${path
+          .basename(dir)
+          .slice(4)
+          .toLowerCase()
+          .replace(/[^a-z0-9]/g, '')}`,
         'SlurmctldHost=localhost',
         `SlurmctldPort=${ctldPort}`,
         'SlurmUser=root',
@@ -210,13 +214,13 @@ export async function startSlurmBed(opts: SlurmBedOptions = {}): Promise<SlurmBe
         '',
       ].join('\n'),
     );
-    await fs.writeFile(
-      path.join(dir, 'gres.conf'),
-      nodes.map((n) => `NodeName=${n} Name=gpu File=${devDir}/${n}-gpu[0-${gpus - 1}]`).join('\n') + '\n',
-    );
+    await fs.writeFile(path.join(dir, 'gres.conf'), nodes.map((n) => `NodeName=${n} Name=gpu File=${devDir}/${n}-gpu[0-${gpus - 1}]`).join('\n') + '\n');
 
     pids.push(await daemon('/usr/sbin/slurmctld', ['-D', '-c', '-f', conf], path.join(dir, 'slurmctld.out'), env));
-    await waitFor('slurmctld', async () => (await exec('scontrol', ['ping'], { env })).stdout.includes('UP'), 30_000, [path.join(dir, 'slurmctld.log'), path.join(dir, 'slurmctld.out')]);
+    await waitFor('slurmctld', async () => (await exec('scontrol', ['ping'], { env })).stdout.includes('UP'), 30_000, [
+      path.join(dir, 'slurmctld.log'),
+      path.join(dir, 'slurmctld.out'),
+    ]);
     for (const n of nodes) pids.push(await daemon('/usr/sbin/slurmd', ['-D', '-N', n, '-f', conf], path.join(dir, `slurmd-${n}.out`), env));
     await waitFor(
       'slurmd nodes',
@@ -269,12 +273,9 @@ export async function startSlurmBed(opts: SlurmBedOptions = {}): Promise<SlurmBe
       ].join('\n'),
     );
     pids.push(await daemon('/usr/sbin/sshd', ['-D', '-e', '-f', path.join(sshDir, 'sshd_config')], path.join(sshDir, 'sshd.log'), env));
-    await waitFor(
-      'login sshd',
-      async () => (await fs.readFile(path.join(sshDir, 'sshd.log'), 'utf8').catch(() => '')).includes('Server listening'),
-      10_000,
-      [path.join(sshDir, 'sshd.log')],
-    );
+    await waitFor('login sshd', async () => (await fs.readFile(path.join(sshDir, 'sshd.log'), 'utf8').catch(() => '')).includes('Server listening'), 10_000, [
+      path.join(sshDir, 'sshd.log'),
+    ]);
     const hostKey = (await fs.readFile(path.join(sshDir, 'host_key.pub'), 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
 
     return {
