@@ -39,7 +39,7 @@ export const slurmSchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a Slurm account name')
     .optional(),
-  /** --time when run has no --hours, and the longest a job may ask for (also through extend). */
+  /** --time when run has no --hours (never more than maxHours), and the longest a job may ask for (also through extend). */
   defaultHours: z
     .number()
     .positive()
@@ -321,7 +321,6 @@ export const configSchema = z
       seen.add(h.name);
     });
     if (cfg.slurm && seen.has(cfg.slurm.name)) ctx.addIssue({ code: 'custom', path: ['slurm', 'name'], message: `"${cfg.slurm.name}" is also a host name` });
-    if (cfg.slurm && cfg.slurm.defaultHours > cfg.slurm.maxHours) ctx.addIssue({ code: 'custom', path: ['slurm', 'defaultHours'], message: 'must not exceed maxHours' });
   });
 
 export type Config = z.output<typeof configSchema>;

@@ -101,7 +101,7 @@ export async function runOnSlurm(deps: OpsDeps, slurm: SlurmCluster, req: Req<'r
       'An admin maps chat users to cluster users under slurm.users (unixUser) or slurm.unixUser in the config.',
     );
   const usage = await usageOf(deps.db, deps.config, actor.userId, actor.handle, deps.now());
-  const hours = req.hours ?? Math.min(cfg.defaultHours, usage.limits.maxHours);
+  const hours = req.hours ?? Math.min(cfg.defaultHours, cfg.maxHours, usage.limits.maxHours);
   if (hours > cfg.maxHours)
     return refuse('over-quota', 'That is longer than the cluster allows', `${slurm.name} takes jobs of at most ${cfg.maxHours} h; you asked for ${hours} h.`);
   const name = req.name ?? `${actor.handle}-${randomBytes(2).toString('hex')}`;
