@@ -105,8 +105,33 @@ export async function startSlurmBed(opts: SlurmBedOptions = {}): Promise<SlurmBe
   const env = { ...process.env, SLURM_CONF: conf };
   const homeRoot = path.join(dir, 'home');
 
+  /** slurmstepd processes of this bed (their log or output files are under dir). */
+  const stepds = async (): Promise<number[]> => {
+    const out: number[] = [];
+    for (const entry of await fs.readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const comm = await fs.readFile(`/proc/${entry}/comm`, 'utf8').catch(() => '');
+      if (comm.trim() !== 'slurmstepd') continue;
+      const fds = await fs.readdir(`/proc/${entry}/fd`).catch(() => [] as string[]);
+      for (const fd of fds) {
+        const target = await fs.readlink(`/proc/${entry}/fd/${fd}`).catch(() => '');
+        if (target.startsWith(`${dir}/`)) {
+          out.push(Number(entry));
+          break;
+        }
+      }
+    }
+    return out;
+  };
+
   const teardown = async () => {
-    for (const pid of pids.reverse()) {
+    // Jobs first, so their steps end while slurmd still runs them.
+    if (pids.length > 2) {
+      await exec('scancel', ['--partition=gpu'], { env, timeoutMs: 10_000 });
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline && (await stepds()).length) await sleep(200);
+    }
+    for (const pid of [...pids].reverse()) {
       try {
         process.kill(-pid, 'SIGTERM');
       } catch {
@@ -129,11 +154,9 @@ export async function startSlurmBed(opts: SlurmBedOptions = {}): Promise<SlurmBe
         /* gone */
       }
     }
-    // Job steps' slurmstepd may outlive their slurmd for a moment.
-    const leftovers = await exec('pgrep', ['-f', `slurmstepd.*${path.basename(dir)}`]);
-    for (const pid of leftovers.stdout.split('\n').filter(Boolean)) {
+    for (const pid of await stepds()) {
       try {
-        process.kill(Number(pid), 'SIGKILL');
+        process.kill(pid, 'SIGKILL');
       } catch {
         /* gone */
       }
