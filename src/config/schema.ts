@@ -212,6 +212,8 @@ export const configSchema = z
         idle: cronSchema.default('*/5 * * * *'),
         queue: cronSchema.default('* * * * *'),
         telemetry: cronSchema.default('17 * * * *'),
+        /** Slurm job start/end DMs (only with slurm:). */
+        slurm: cronSchema.default('* * * * *'),
       })
       .prefault({}),
     cleanup: z

@@ -26,6 +26,8 @@ describe('Slurm: run, queue, logs, extend, stop and refusals against a real clus
   let bed: Bed;
   let slurm: SlurmBed;
   let app: App;
+  const inbox: { to: string; title: string }[] = [];
+  const events = async () => expect((await chat(app, 'boss', 'admin run-job slurm')).reply.tone).toBe('success');
 
   /** squeue as an admin on the cluster sees it, not through gpubot. */
   const squeue = async (): Promise<Row[]> => {
@@ -51,6 +53,9 @@ describe('Slurm: run, queue, logs, extend, stop and refusals against a real clus
       slurm: slurm.config({ maxHours: 8, users: { alice: { unixUser: 'gpbalice' }, bob: { unixUser: 'gpbbob' }, boss: { unixUser: 'gpbbob' } } }),
     });
     await waitFor(() => app.ops.slurm!.connection().state === 'up', { what: 'the login node' });
+    app.registerNotifier('console', async (to, reply) => void inbox.push({ to, title: reply.title }));
+    // The first round only records what runs already.
+    await events();
   }, 120_000);
   afterAll(async () => {
     await app?.close();
@@ -71,6 +76,8 @@ describe('Slurm: run, queue, logs, extend, stop and refusals against a real clus
     expect(j).toMatchObject({ user: 'gpbalice', gres: 'gres:gpu:2', limit: '3:00:00', comment: `gpubot:${app.instanceId}:alice` });
     expect(text).toContain(`exp1 is job ${j.id} on cluster`);
     await waitFor(async () => (await job('exp1'))?.state === 'RUNNING', { what: 'exp1 running' });
+    await events();
+    expect(inbox).toContainEqual({ to: 'alice', title: expect.stringMatching(/^exp1 started on node\d after .+ in the queue$/) });
     await waitFor(async () => (await chat(app, 'alice', 'logs exp1')).text.includes('gpus=0,1'), { what: 'the job output in logs', intervalMs: 1000 });
   });
 
@@ -170,6 +177,9 @@ describe('Slurm: run, queue, logs, extend, stop and refusals against a real clus
     expect((await chat(app, 'alice', 'stop exp3')).reply.tone).toBe('success');
     expect((await chat(app, 'alice', 'stop exp1')).reply.tone).toBe('success');
     await waitFor(async () => ['COMPLETED', 'FAILED'].includes((await job('quoted'))?.state ?? ''), { what: 'the quoted job to end', timeoutMs: 60_000 });
+    await events();
+    expect(inbox).toContainEqual({ to: 'bob', title: 'quoted finished (exit 0)' });
+    expect(inbox).toContainEqual({ to: 'alice', title: 'exp3 was cancelled' });
     const logs = await chat(app, 'bob', 'logs quoted');
     expect(logs.text).toContain(`'; touch ${marker}; echo ' $(touch ${marker}) \`touch ${marker}\``);
     expect(fs.existsSync(marker)).toBe(false);
