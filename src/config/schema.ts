@@ -65,8 +65,13 @@ export const slurmSchema = z.strictObject({
     .startsWith('/', 'must be an absolute path')
     .regex(/^[A-Za-z0-9_./{}-]+$/, 'only letters, digits and _ . / - {unixUser} {handle}')
     .default('/home/{unixUser}'),
-  /** none: the command runs as a plain process in the allocation. */
-  containers: z.enum(['none']).default('none'),
+  /** none: the command runs as a plain process in the allocation; docker: in a container on the allocated node's Docker, with the job's GPUs. */
+  containers: z.enum(['none', 'docker']).default('none'),
+  /** containers: docker: the Docker socket on the compute nodes (the mapped users must be allowed to use it). */
+  dockerSocket: z
+    .string()
+    .regex(/^\/[A-Za-z0-9_./-]+$/, 'must be an absolute path of letters, digits and _ . / -')
+    .default('/var/run/docker.sock'),
 });
 
 const sharedMountSchema = z.strictObject({

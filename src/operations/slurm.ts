@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { CommandContext, Handlers } from '../core/engine.js';
 import { duration, isoMinute } from '../core/format.js';
+import { imageAllowed } from '../core/policy/images.js';
 import { checkRequest, quotaCode } from '../core/policy/quota.js';
 import { refuse, reply, type Block, type Reply } from '../core/reply.js';
 import type { Actor, Request } from '../core/requests.js';
@@ -78,21 +79,54 @@ const stateText = (job: SlurmJob): string => {
 const startText = (job: SlurmJob): string =>
   job.state === 'PENDING' ? (job.startAt ? `expected ${isoMinute(job.startAt)}` : 'no estimate yet') : job.startAt ? isoMinute(job.startAt) : '-';
 
-/** The batch script: fixed text around validated values; the command's words are each single-quoted. */
-export function batchScript(name: string, handle: string, workspace: string, cmd: string[] | undefined): string {
-  return ['#!/bin/bash', `# gpubot job ${name} for ${handle}`, `export HOME=${shellWords([workspace])}`, `exec ${shellWords(cmd?.length ? cmd : ['sleep', 'infinity'])}`, ''].join(
-    '\n',
-  );
+/** What a job runs: a plain command, or (containers: docker) an image and a command in it. */
+export interface JobPayload {
+  cmd?: string[];
+  container?: { image: string; shm: string; dockerSocket: string; mountPath: string };
+}
+
+/** The batch script: fixed text around validated values; every word from chat is single-quoted. */
+export function batchScript(name: string, handle: string, workspace: string, payload: JobPayload): string {
+  const head = ['#!/bin/bash', `# gpubot job ${name} for ${handle}`, `export HOME=${shellWords([workspace])}`];
+  const c = payload.container;
+  if (!c) return [...head, `exec ${shellWords(payload.cmd?.length ? payload.cmd : ['sleep', 'infinity'])}`, ''].join('\n');
+  const docker = shellWords(['docker', '-H', `unix://${c.dockerSocket}`]);
+  const run = shellWords([
+    '--rm',
+    '--label',
+    `gpubot.slurm-job=${name}`,
+    '-v',
+    `${workspace}:${c.mountPath}`,
+    '-w',
+    c.mountPath,
+    '-e',
+    `HOME=${c.mountPath}`,
+    `--shm-size=${c.shm}`,
+  ]);
+  const image = shellWords([c.image, ...(payload.cmd ?? [])]);
+  // The GPUs are the allocation's (CUDA_VISIBLE_DEVICES from Slurm's gres); a cancelled job stops its container.
+  return [
+    ...head,
+    'cname="gpubot-slurm-$SLURM_JOB_ID"',
+    `${docker} run ${run} --name "$cname" --user "$(id -u):$(id -g)" --gpus "\\"device=$CUDA_VISIBLE_DEVICES\\"" ${image} &`,
+    'pid=$!',
+    `trap '${docker} stop -t 10 "$cname" >/dev/null 2>&1' TERM INT`,
+    'wait "$pid"; code=$?',
+    'while kill -0 "$pid" 2>/dev/null; do wait "$pid"; code=$?; done',
+    'exit "$code"',
+    '',
+  ].join('\n');
 }
 
 export async function runOnSlurm(deps: OpsDeps, slurm: SlurmCluster, req: Req<'run'>, { actor, progress }: CommandContext): Promise<Reply> {
   const cfg = deps.config.slurm!;
-  if (req.image !== undefined || req.jupyter || req.shm !== undefined)
-    return refuse(
-      'invalid',
-      `--image, --jupyter and --shm do not apply on ${slurm.name}`,
-      `The cluster runs plain commands (containers: ${cfg.containers}); give the command after "--".`,
-    );
+  const docker = cfg.containers === 'docker';
+  if (req.jupyter) return refuse('invalid', `--jupyter does not apply on ${slurm.name}`, 'JupyterLab needs the SSH gateway into a host container.');
+  if (!docker && (req.image !== undefined || req.shm !== undefined))
+    return refuse('invalid', `--image and --shm do not apply on ${slurm.name}`, 'The cluster runs plain commands (slurm.containers: none); give the command after "--".');
+  const image = req.image ?? deps.config.images.default;
+  if (docker && !imageAllowed(image, deps.config.images.allowed))
+    return refuse('not-allowed', 'That image is not allowed', `${image} is not on the allow-list: ${deps.config.images.allowed.join(', ')}`);
   const unixUser = unixUserFor(deps, actor.handle);
   if (!unixUser)
     return refuse(
@@ -129,7 +163,10 @@ export async function runOnSlurm(deps: OpsDeps, slurm: SlurmCluster, req: Req<'r
       minutes: Math.max(1, Math.ceil(hours * 60)),
       comment: markerFor(deps, actor.handle),
       workdir: workspace,
-      script: batchScript(name, actor.handle, workspace, req.cmd),
+      script: batchScript(name, actor.handle, workspace, {
+        cmd: req.cmd,
+        container: docker ? { image, shm: req.shm ?? deps.config.storage.shmSize, dockerSocket: cfg.dockerSocket, mountPath: deps.config.storage.mountPath } : undefined,
+      }),
     });
   } catch (err) {
     await audit(deps.db, { actor: actor.handle, action: 'run', target: name, result: 'refused', detail: `${slurm.name}: ${errorMessage(err)}` });
@@ -147,6 +184,7 @@ export async function runOnSlurm(deps: OpsDeps, slurm: SlurmCluster, req: Req<'r
     { label: 'GPUs', value: String(req.gpus) },
     { label: 'Time limit', value: `${hours} h` },
     { label: 'Runs as', value: unixUser },
+    ...(docker ? [{ label: 'Image', value: image }] : []),
     { label: 'Output', value: `${workspace}/gpubot-${name}-${id}.out` },
   ];
   if (job?.state === 'PENDING') fields.push({ label: 'Start', value: startText(job) });

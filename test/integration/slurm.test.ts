@@ -202,3 +202,47 @@ describe('Slurm: run, queue, logs, extend, stop and refusals against a real clus
     expect(text).not.toMatch(/node2\s.*drained/);
   });
 });
+
+describe('Slurm with containers: docker: the job runs the image on the node’s Docker with the allocation’s GPUs', () => {
+  let bed: Bed;
+  let slurm: SlurmBed;
+  let app: App;
+
+  beforeAll(async () => {
+    expect(slurmMissing()).toBeUndefined();
+    [bed, slurm] = await Promise.all([startBed({ hosts: 1, gpusPerHost: 4 }), startSlurmBed({ nodes: 1, gpusPerNode: 2, users: ['gpbalice'] })]);
+    // Every node of this cluster is this machine: h1's dockerd is the node's Docker. The mapped
+    // user may use it (as the docker group would allow on a real node): test bed only.
+    const sock = bed.host('h1').dockerSocket;
+    for (let d = path.dirname(sock); d !== '/' && d !== path.dirname(bed.baseDir); d = path.dirname(d)) fs.chmodSync(d, fs.statSync(d).mode | 0o005);
+    fs.chmodSync(sock, 0o666);
+    app = await appFor(bed, {
+      slurm: slurm.config({ containers: 'docker', dockerSocket: sock, users: { alice: { unixUser: 'gpbalice' } } }),
+    });
+    await waitFor(() => app.ops.slurm!.connection().state === 'up', { what: 'the login node' });
+  }, 120_000);
+  afterAll(async () => {
+    await app?.close();
+    await Promise.all([bed?.teardown(), slurm?.teardown()]);
+  });
+
+  it('run starts the container with the GPUs Slurm allocated; stop (scancel) ends the container too', async () => {
+    const refused = await chat(app, 'alice', 'run --host cluster --image evil/miner:latest -- true');
+    expect(refused.reply.code).toBe('not-allowed');
+    const { reply, text } = await chat(
+      app,
+      'alice',
+      `run --host cluster --gpus 2 --image gpubot-test/busybox:latest --name c1 -- sh -c "echo nvd=$NVIDIA_VISIBLE_DEVICES uid=$(id -u); sleep 600"`,
+    );
+    expect(reply.tone, text).toBe('success');
+    const id = /is job (\d+)/.exec(reply.title)![1]!;
+    const container = `gpubot-slurm-${id}`;
+    await waitFor(async () => (await bed.dockerCli('h1', ['ps', '--format', '{{.Names}}'])).stdout.includes(container), { what: 'the job’s container', timeoutMs: 30_000 });
+    const uid = String(fs.statSync(path.join(slurm.homeRoot, 'gpbalice')).uid);
+    await waitFor(async () => (await chat(app, 'alice', 'logs c1')).text.includes(`nvd=0,1 uid=${uid}`), { what: 'the GPUs and uid in the output', intervalMs: 1000 });
+    const inspect = await bed.dockerCli('h1', ['inspect', '--format', '{{json .HostConfig.DeviceRequests}} {{.Config.User}}', container]);
+    expect(inspect.stdout).toContain('"DeviceIDs":["0","1"]');
+    expect((await chat(app, 'alice', 'stop c1')).reply.tone).toBe('success');
+    await waitFor(async () => !(await bed.dockerCli('h1', ['ps', '-a', '--format', '{{.Names}}'])).stdout.includes(container), { what: 'the container gone', timeoutMs: 40_000 });
+  });
+});

@@ -23,6 +23,7 @@ describe('slurm: config', () => {
     [{ ssh, partition: 'gpu', workspace: 'home/{unixUser}' }, 'slurm.workspace'],
     [{ ssh, partition: 'gpu', workspace: '/home/$USER' }, 'slurm.workspace'],
     [{ ssh, partition: 'gpu', containers: 'podman' }, 'slurm.containers'],
+    [{ ssh, partition: 'gpu', dockerSocket: '/run/$(id).sock' }, 'slurm.dockerSocket'],
     [{ ssh: { ...ssh, user: 'root;id' }, partition: 'gpu' }, 'slurm.ssh.user'],
     [{ ssh, partition: 'gpu', name: 'local' }, 'slurm.name'],
   ])('refuses %j at %s', (slurm, where) => {
@@ -50,7 +51,7 @@ describe('slurm: reading its output', () => {
 describe('slurm: the batch script', () => {
   it('gives bash the command words back verbatim, shell text included', () => {
     const words = ['printf', '%s\\n', "it's", '$(id)', '`id`', 'a;b', '"q"', 'x\ny', '*'];
-    const script = batchScript('exp1', 'alice', '/shared/home/alice', words);
+    const script = batchScript('exp1', 'alice', '/shared/home/alice', { cmd: words });
     expect(script.startsWith('#!/bin/bash\n')).toBe(true);
     // Run the script's exec line with printf in place: each word comes back alone and unchanged.
     const out = execFileSync('bash', ['-c', script.replace('export HOME=', 'true ').replace('#!/bin/bash', ''), 'x'], { encoding: 'utf8' });
@@ -58,6 +59,6 @@ describe('slurm: the batch script', () => {
   });
 
   it('holds the allocation when no command is given', () => {
-    expect(batchScript('exp1', 'alice', '/w', undefined)).toContain('\nexec sleep infinity\n');
+    expect(batchScript('exp1', 'alice', '/w', {})).toContain('\nexec sleep infinity\n');
   });
 });
