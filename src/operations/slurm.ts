@@ -53,10 +53,11 @@ async function ourJobs(deps: OpsDeps, slurm: SlurmCluster): Promise<{ job: Slurm
 }
 
 /** Slurm failures as replies: the cluster away, or Slurm's own refusal in its words. */
-function failure(slurm: SlurmCluster, what: string, err: unknown): Reply {
-  if (err instanceof HostUnavailable || err instanceof Timeout)
-    return refuse('host-unavailable', `The cluster ${slurm.name} is not reachable`, `${errorMessage(err)}. Nothing was done.`);
-  if (err instanceof SlurmRefused) return refuse('failed', `Slurm refused to ${what}`, err.message);
+function failure(slurm: SlurmCluster, what: string, err: unknown, refusedCode: 'failed' | 'not-allowed' = 'failed'): Reply {
+  if (err instanceof Timeout)
+    return refuse('failed', `The cluster ${slurm.name} did not answer in time`, `${errorMessage(err)}. Slurm may still have done it: "ls" shows what it has.`);
+  if (err instanceof HostUnavailable) return refuse('host-unavailable', `The cluster ${slurm.name} is not reachable`, `${errorMessage(err)}. Nothing was done.`);
+  if (err instanceof SlurmRefused) return refuse(refusedCode, `Slurm refused to ${what}`, err.message);
   throw err;
 }
 
@@ -170,7 +171,7 @@ export async function runOnSlurm(deps: OpsDeps, slurm: SlurmCluster, req: Req<'r
     });
   } catch (err) {
     await audit(deps.db, { actor: actor.handle, action: 'run', target: name, result: 'refused', detail: `${slurm.name}: ${errorMessage(err)}` });
-    return failure(slurm, `take ${name}`, err);
+    return failure(slurm, `take ${name}`, err, 'not-allowed');
   }
   await audit(deps.db, { actor: actor.handle, action: 'run', target: name, result: 'ok', detail: `${slurm.name} job ${id} as ${unixUser}, ${req.gpus} GPU(s), ${hours} h` });
   deps.log.info({ job: id, container: name, unixUser, gpus: req.gpus }, 'Slurm job submitted');

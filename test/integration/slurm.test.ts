@@ -109,6 +109,11 @@ describe('Slurm: run, queue, logs, extend, stop and refusals against a real clus
       expect(reply.code, cmd).toBe('not-owner');
     }
     expect((await job('exp1'))!).toMatchObject({ state: 'RUNNING', limit: '3:00:00' });
+    // Slurm's own refusal comes back in its words, as a refusal.
+    const tooBig = await chat(app, 'boss', 'run --host cluster --gpus 3 --name big -- true');
+    expect(tooBig.reply.code).toBe('not-allowed');
+    expect(tooBig.text).toContain('Slurm refused to take big');
+    expect(tooBig.text).toContain('Requested node configuration is not available');
     // A user with no Unix user on the cluster cannot submit.
     const before = (await squeue()).length;
     const carol = await chat(app, 'carol', 'run --host cluster -- sleep 1');
@@ -186,11 +191,11 @@ describe('Slurm: run, queue, logs, extend, stop and refusals against a real clus
   });
 
   it('stop is scancel; stopping again says it already ended', async () => {
-    expect((await job('exp1'))!.state).toBe('CANCELLED');
+    await waitFor(async () => (await job('exp1'))?.state === 'CANCELLED', { what: 'exp1 cancelled' });
     expect((await chat(app, 'alice', 'stop exp1')).reply.code).toBe('conflict');
     // An admin may cancel anyone's gpubot job.
     expect((await chat(app, 'boss', 'stop b1')).reply.tone).toBe('success');
-    expect((await job('b1'))!.state).toBe('CANCELLED');
+    await waitFor(async () => (await job('b1'))?.state === 'CANCELLED', { what: 'b1 cancelled' });
   });
 
   it('a node drained in Slurm shows as drained in status', async () => {
