@@ -191,6 +191,29 @@ export class SlurmCluster {
     return id;
   }
 
+  /**
+   * An allocation without a command (salloc --no-shell) as the user, granted within a few seconds
+   * or refused: the job id, or SlurmRefused with Slurm's reason.
+   */
+  async allocate(spec: Omit<SubmitSpec, 'script'>): Promise<string> {
+    const argv = [
+      'salloc',
+      '--no-shell',
+      '--immediate=5',
+      `--job-name=${spec.name}`,
+      `--partition=${this.config.partition}`,
+      ...(this.config.account ? [`--account=${this.config.account}`] : []),
+      `--gres=gpu:${spec.gpus}`,
+      `--time=${spec.minutes}`,
+      `--comment=${spec.comment}`,
+      `--chdir=${spec.workdir}`,
+    ];
+    const r = await this.ssh.exec(this.asUser(spec.unixUser, argv), Math.max(this.timeoutMs, 15_000));
+    const granted = /Granted job allocation (\d+)/.exec(`${r.stderr}\n${r.stdout}`);
+    if (r.code !== 0 || !granted) throw new SlurmRefused(slurmMessage(r.stderr || r.stdout) || `salloc exited with ${r.code}`);
+    return granted[1]!;
+  }
+
   /** scancel as the job's own user: Slurm checks the owner too. */
   async cancel(id: string, unixUser: string): Promise<void> {
     if (!JOB_ID.test(id)) throw new Error(`not a job id: ${id}`);

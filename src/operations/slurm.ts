@@ -199,6 +199,84 @@ export async function runOnSlurm(deps: OpsDeps, slurm: SlurmCluster, req: Req<'r
   );
 }
 
+/** The job name of an allocation made by `reserve` (they are numbered by their job id). */
+export const RESERVATION = 'gpubot-reserve';
+
+/** `reserve N --host CLUSTER`: a Slurm allocation (salloc --no-shell), granted now or refused. */
+export async function reserveOnSlurm(deps: OpsDeps, slurm: SlurmCluster, req: Req<'reserve'>, actor: Actor): Promise<Reply> {
+  const cfg = deps.config.slurm!;
+  const unixUser = unixUserFor(deps, actor.handle);
+  if (!unixUser)
+    return refuse(
+      'not-allowed',
+      `You have no Unix user on ${slurm.name}`,
+      'An admin maps chat users to cluster users under slurm.users (unixUser) or slurm.unixUser in the config.',
+    );
+  const usage = await usageOf(deps.db, deps.config, actor.userId, actor.handle, deps.now());
+  const hours = req.hours ?? Math.min(cfg.defaultHours, cfg.maxHours, usage.limits.maxHours);
+  if (hours > cfg.maxHours)
+    return refuse('over-quota', 'That is longer than the cluster allows', `${slurm.name} takes jobs of at most ${cfg.maxHours} h; you asked for ${hours} h.`);
+  let jobs;
+  try {
+    jobs = await ourJobs(deps, slurm);
+  } catch (err) {
+    return failure(slurm, 'list jobs', err);
+  }
+  const heldOnCluster = jobs.filter(({ job, owner }) => owner === actor.handle && isActive(job)).reduce((n, { job }) => n + job.gpus, 0);
+  const quota = checkRequest(usage.limits, usage.heldGpus + heldOnCluster, req.gpus, hours, usage.used);
+  if (!quota.ok) return refuse(quotaCode(quota.limit), 'Over your quota', `${quota.reason}.`);
+  let id: string;
+  try {
+    id = await slurm.allocate({
+      name: RESERVATION,
+      unixUser,
+      gpus: req.gpus,
+      minutes: Math.max(1, Math.ceil(hours * 60)),
+      comment: markerFor(deps, actor.handle),
+      workdir: workspaceOf(deps, actor.handle, unixUser),
+    });
+  } catch (err) {
+    return failure(slurm, `allocate ${req.gpus} GPU(s) now`, err, 'not-allowed');
+  }
+  await audit(deps.db, {
+    actor: actor.handle,
+    action: 'reserve',
+    target: id,
+    result: 'ok',
+    detail: `${slurm.name} salloc job ${id} as ${unixUser}, ${req.gpus} GPU(s), ${hours} h`,
+  });
+  const job = (await slurm.jobs().catch(() => [])).find((j) => j.id === id);
+  return reply('success', `Allocated ${req.gpus} GPU${req.gpus === 1 ? '' : 's'} on ${slurm.name}${job?.nodes ? ` (${job.nodes})` : ''} for ${hours} h: job ${id}`, [
+    { type: 'text', text: 'A Slurm allocation with no command: use it from the login node with' },
+    { type: 'code', text: `srun --jobid=${id} --pty bash` },
+    { type: 'actions', actions: [{ id: 'release', label: 'Release', command: `release ${id}`, style: 'danger', confirm: `Give back the allocation ${id}?` }] },
+  ]);
+}
+
+/** `release JOBID` / `release all` for the cluster's allocations (scancel as the owner's user). */
+export async function releaseOnSlurm(deps: OpsDeps, slurm: SlurmCluster, target: number | 'all', actor: Actor): Promise<Reply | undefined> {
+  let jobs;
+  try {
+    jobs = (await ourJobs(deps, slurm)).filter(({ job }) => job.name === RESERVATION && isActive(job));
+  } catch (err) {
+    return failure(slurm, 'list allocations', err);
+  }
+  const mine = (owner: string, user: string) => owner === actor.handle && user === unixUserFor(deps, actor.handle);
+  const chosen = target === 'all' ? jobs.filter(({ job, owner }) => mine(owner, job.user)) : jobs.filter(({ job }) => job.id === String(target));
+  if (target !== 'all' && !chosen.length) return undefined;
+  for (const { job, owner } of chosen) {
+    if (!mine(owner, job.user) && !actor.isAdmin) return refuse('not-owner', `Allocation ${job.id} belongs to ${owner}`, 'Only they or an admin can release it.');
+    try {
+      await slurm.cancel(job.id, job.user);
+    } catch (err) {
+      return failure(slurm, `release ${job.id}`, err);
+    }
+    await audit(deps.db, { actor: actor.handle, action: 'release', target: job.id, result: 'ok', detail: `${slurm.name} scancel ${job.id}` });
+  }
+  if (!chosen.length) return undefined;
+  return reply('success', `Released ${chosen.map(({ job }) => `allocation ${job.id}`).join(', ')} on ${slurm.name}`);
+}
+
 /** The one job a command names: the user's own (admins: anyone's), never a job gpubot did not start. */
 async function findJob(deps: OpsDeps, slurm: SlurmCluster, actor: Actor, name: string): Promise<{ job: SlurmJob; owner: string } | Reply> {
   let jobs;
@@ -387,6 +465,15 @@ export function withSlurm(deps: OpsDeps, slurm: SlurmCluster, base: Handlers): H
     run: (r, ctx) => {
       const toCluster = r.host === slurm.name || (r.host === undefined && deps.config.slurm!.default);
       return toCluster ? runOnSlurm(deps, slurm, r, ctx) : base.run!(r, ctx);
+    },
+    reserve: (r, ctx) => (r.host === slurm.name || (r.host === undefined && deps.config.slurm!.default) ? reserveOnSlurm(deps, slurm, r, ctx.actor) : base.reserve!(r, ctx)),
+    release: async (r, ctx) => {
+      // A reservation on the hosts with that number comes first; else the cluster's allocation.
+      if (r.target !== 'all' && (await deps.db.allocation.findFirst({ where: { id: r.target, kind: 'reservation', state: 'active' } }))) return base.release!(r, ctx);
+      const onCluster = await releaseOnSlurm(deps, slurm, r.target, ctx.actor);
+      if (r.target !== 'all') return onCluster ?? base.release!(r, ctx);
+      const own = await base.release!(r, ctx);
+      return onCluster ? { ...onCluster, blocks: [{ type: 'text', text: own.title }] } : own;
     },
     stop: byName('stop', (r, ctx) => stopOnSlurm(deps, slurm, r.name, 'stop', ctx.actor)),
     rm: byName('rm', (r, ctx) => stopOnSlurm(deps, slurm, r.name, 'rm', ctx.actor)),

@@ -198,6 +198,23 @@ describe('Slurm: run, queue, logs, extend, stop and refusals against a real clus
     await waitFor(async () => (await job('b1'))?.state === 'CANCELLED', { what: 'b1 cancelled' });
   });
 
+  it('reserve is a Slurm allocation (salloc --no-shell): only its owner releases it', async () => {
+    const { reply, text } = await chat(app, 'alice', 'reserve 2 --host cluster --hours 1');
+    expect(reply.tone, text).toBe('success');
+    const id = /job (\d+)$/.exec(reply.title)![1]!;
+    expect(text).toContain(`srun --jobid=${id} --pty bash`);
+    const alloc = (await squeue()).find((j) => j.id === id)!;
+    expect(alloc).toMatchObject({ name: 'gpubot-reserve', user: 'gpbalice', state: 'RUNNING', gres: 'gres:gpu:2', limit: '1:00:00', comment: `gpubot:${app.instanceId}:alice` });
+    expect((await chat(app, 'bob', `release ${id}`)).reply.code).toBe('not-owner');
+    expect((await chat(app, 'bob', 'release all')).reply.title).toBe('You have no reservations');
+    expect((await squeue()).find((j) => j.id === id)!.state).toBe('RUNNING');
+    // More than the cluster can give now: refused at once, not queued.
+    const busy = await chat(app, 'boss', 'reserve 3 --host cluster --hours 1');
+    expect(busy.reply.code).toBe('not-allowed');
+    expect((await chat(app, 'alice', `release ${id}`)).reply.tone).toBe('success');
+    await waitFor(async () => (await squeue()).find((j) => j.id === id)?.state === 'CANCELLED', { what: 'the allocation cancelled' });
+  });
+
   it('a node drained in Slurm shows as drained in status', async () => {
     expect((await slurm.cmd(['scontrol', 'update', 'NodeName=node1', 'State=DRAIN', 'Reason=fan broken'])).code).toBe(0);
     const { text, reply } = await chat(app, 'alice', 'status cluster');
