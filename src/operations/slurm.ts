@@ -285,12 +285,14 @@ async function findJob(deps: OpsDeps, slurm: SlurmCluster, actor: Actor, name: s
   } catch (err) {
     return failure(slurm, 'list jobs', err);
   }
-  const named = jobs.filter(({ job }) => job.name === name);
+  const isMine = ({ job, owner }: { job: SlurmJob; owner: string }) => owner === actor.handle && job.user === unixUserFor(deps, actor.handle);
+  // Ended jobs may share a name: the asker's own come first.
+  const all = jobs.filter(({ job }) => job.name === name);
+  const named = all.some(isMine) ? all.filter(isMine) : all;
   // The newest still active, else the newest ended one.
   const pick = named.filter(({ job }) => isActive(job)).at(-1) ?? named.sort((a, b) => Number(a.job.id) - Number(b.job.id)).at(-1);
   if (!pick) return refuse('not-found', `You have no job "${name}" on ${slurm.name}`, '"ls" lists yours.');
-  const mine = pick.owner === actor.handle && pick.job.user === unixUserFor(deps, actor.handle);
-  if (!mine && !actor.isAdmin) return refuse('not-owner', `${name} is not yours`, `It belongs to ${pick.owner}.`);
+  if (!isMine(pick) && !actor.isAdmin) return refuse('not-owner', `${name} is not yours`, `It belongs to ${pick.owner}.`);
   return pick;
 }
 
