@@ -27,6 +27,8 @@ import { createHandlers } from './operations/handlers.js';
 import { exitWatcher } from './operations/exits.js';
 import { recordMinutes } from './db/telemetry.js';
 import { GatewayService } from './gateway/service.js';
+import { SlurmCluster } from './hosts/slurm.js';
+import { statusSection } from './operations/slurm.js';
 
 export interface AppOptions {
   config: Config;
@@ -96,6 +98,7 @@ export class App implements ChatPort {
       limiters: { linkCodes: new RateLimiter(limits.linkCodes, clock), keyAdditions: new RateLimiter(limits.keyAdditions, clock) },
       notify: (userId, message) => this.notifyUser(userId, message),
       stopping: () => !this.accepting,
+      slurm: options.config.slurm ? new SlurmCluster(options.config.slurm, log, options.config.timeouts.hostMs * 3) : undefined,
     };
     if (options.watchHosts ?? options.reconcileOnStart !== false) {
       const exits = exitWatcher(this.ops);
@@ -115,8 +118,10 @@ export class App implements ChatPort {
       },
     };
     this.cluster = cluster;
+    const slurm = this.ops.slurm;
     this.engine = new Engine({
       cluster,
+      moreStatus: slurm && { names: [slurm.name], sections: async () => [await statusSection(this.ops, slurm)] },
       handlers: options.handlers ?? createHandlers(this.ops),
       around: (actor, request, work) => {
         if (!this.accepting) return Promise.resolve(refuse('unavailable', 'gpubot is restarting', 'Nothing was done; try again in a minute.'));
@@ -322,6 +327,7 @@ export class App implements ChatPort {
     await this.reconciling;
     await this.lease.release().catch(() => {});
     this.pool.close();
+    this.ops.slurm?.close();
     await Promise.all([this.db.$disconnect(), this.txDb.$disconnect()]);
   }
 }

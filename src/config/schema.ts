@@ -25,6 +25,55 @@ export const hostSchema = z.strictObject({
   gpuMode: z.enum(['device-requests', 'nvidia-runtime']).default('device-requests'),
 });
 
+/** A Unix user name on the cluster (it reaches runuser/sudo argv and Slurm's job owner). */
+const unixUserPattern = /^[a-z_][a-z0-9_-]{0,31}$/;
+
+/** A Slurm cluster driven through its login node: jobs instead of containers, Slurm decides placement. */
+export const slurmSchema = z.strictObject({
+  /** How the cluster is named in chat: "status NAME", "run --host NAME". Not a host name in use. */
+  name: z.string().regex(slugPattern, 'must match [a-z0-9-]+').default('slurm'),
+  /** The login node, reached like a host. Its user must be root (jobs are submitted with runuser) or may sudo -u to the mapped users. */
+  ssh: sshSchema,
+  partition: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a Slurm partition name'),
+  account: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a Slurm account name')
+    .optional(),
+  /** --time when run has no --hours (never more than maxHours), and the longest a job may ask for (also through extend). */
+  defaultHours: z
+    .number()
+    .positive()
+    .max(24 * 365)
+    .default(24),
+  maxHours: z
+    .number()
+    .positive()
+    .max(24 * 365)
+    .default(72),
+  /** run without --host goes to the cluster (true) or to the hosts (false). */
+  default: z.boolean().default(false),
+  /** Chat user handle -> Unix user on the cluster. */
+  users: z.record(z.string(), z.strictObject({ unixUser: z.string().regex(unixUserPattern, 'must be a plain Unix user name') })).default({}),
+  /** For users not listed: a pattern with {handle}, e.g. "{handle}" or "lab-{handle}". Unset: unlisted users may not use the cluster. */
+  unixUser: z
+    .string()
+    .regex(/^[a-z0-9_-]*\{handle\}[a-z0-9_-]*$/, 'must contain {handle} and otherwise only a-z 0-9 _ -')
+    .optional(),
+  /** The user's directory on the cluster's shared filesystem (job's working dir and output): {unixUser} or {handle} is replaced. */
+  workspace: z
+    .string()
+    .startsWith('/', 'must be an absolute path')
+    .regex(/^[A-Za-z0-9_./{}-]+$/, 'only letters, digits and _ . / - {unixUser} {handle}')
+    .default('/home/{unixUser}'),
+  /** none: the command runs as a plain process in the allocation; docker: in a container on the allocated node's Docker, with the job's GPUs. */
+  containers: z.enum(['none', 'docker']).default('none'),
+  /** containers: docker: the Docker socket on the compute nodes (the mapped users must be allowed to use it). */
+  dockerSocket: z
+    .string()
+    .regex(/^\/[A-Za-z0-9_./-]+$/, 'must be an absolute path of letters, digits and _ . / -')
+    .default('/var/run/docker.sock'),
+});
+
 const sharedMountSchema = z.strictObject({
   hostPath: z.string().startsWith('/', 'must be an absolute path'),
   containerPath: z.string().startsWith('/', 'must be an absolute path'),
@@ -168,6 +217,8 @@ export const configSchema = z
         idle: cronSchema.default('*/5 * * * *'),
         queue: cronSchema.default('* * * * *'),
         telemetry: cronSchema.default('17 * * * *'),
+        /** Slurm job start/end DMs (only with slurm:). */
+        slurm: cronSchema.default('* * * * *'),
       })
       .prefault({}),
     cleanup: z
@@ -268,6 +319,7 @@ export const configSchema = z
         hostMs: z.number().int().positive().default(3000),
       })
       .prefault({}),
+    slurm: slurmSchema.optional(),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Set<string>();
@@ -275,8 +327,10 @@ export const configSchema = z
       if (seen.has(h.name)) ctx.addIssue({ code: 'custom', path: ['hosts', i, 'name'], message: `duplicate host name "${h.name}"` });
       seen.add(h.name);
     });
+    if (cfg.slurm && seen.has(cfg.slurm.name)) ctx.addIssue({ code: 'custom', path: ['slurm', 'name'], message: `"${cfg.slurm.name}" is also a host name` });
   });
 
 export type Config = z.output<typeof configSchema>;
 export type HostConfig = z.output<typeof hostSchema>;
+export type SlurmConfig = z.output<typeof slurmSchema>;
 export type QuotaLimits = Config['quotas']['default'];

@@ -2,7 +2,7 @@ import type { ClusterView } from './cluster.js';
 import { helpReply } from './commands/help.js';
 import { statusReply } from './commands/status.js';
 import { parseCommand, parseWords } from './grammar.js';
-import { refuse, type ProgressSink, type RefusalCode, type Reply } from './reply.js';
+import { refuse, reply, type Block, type ProgressSink, type RefusalCode, type Reply } from './reply.js';
 import type { ChatIdentity } from './port.js';
 import type { Actor, CommandName, Request } from './requests.js';
 import { InputError } from './validate.js';
@@ -19,6 +19,8 @@ export type Handlers = { [K in CommandName]?: Handler<Extract<Request, { command
 
 export interface EngineDeps {
   cluster: ClusterView;
+  /** Clusters beside the hosts (Slurm): their names, and a status section for each. */
+  moreStatus?: { names: string[]; sections: (name?: string) => Promise<Block[]> };
   handlers?: Handlers;
   /**
    * Runs around each parsed command (its handling and onCommand): the app uses it for log
@@ -92,10 +94,14 @@ export class Engine {
       case 'help':
         return helpReply(request.topic);
       case 'status': {
+        const more = this.deps.moreStatus;
+        if (more && request.host && more.names.includes(request.host)) return reply('info', `Status of ${request.host}`, await more.sections(request.host), 'channel');
         if (request.host && !this.deps.cluster.hostNames().includes(request.host)) {
-          return refuse('not-found', `There is no host "${request.host}"`, `Known hosts: ${this.deps.cluster.hostNames().join(', ')}`);
+          return refuse('not-found', `There is no host "${request.host}"`, `Known hosts: ${[...this.deps.cluster.hostNames(), ...(more?.names ?? [])].join(', ')}`);
         }
-        return statusReply(await this.deps.cluster.snapshot(request.host ? [request.host] : undefined));
+        const [hosts, extra] = await Promise.all([this.deps.cluster.snapshot(request.host ? [request.host] : undefined), more && !request.host ? more.sections() : []]);
+        const base = statusReply(hosts);
+        return extra.length ? { ...base, blocks: [...base.blocks, ...extra] } : base;
       }
       default: {
         const handler = this.deps.handlers?.[request.command] as Handler | undefined;

@@ -106,8 +106,8 @@ export class SshConnection {
     }
   }
 
-  /** Runs a fixed argv on the host. The exit code is returned, not thrown. */
-  async exec(argv: string[], timeoutMs: number): Promise<CommandOutput> {
+  /** Runs a fixed argv on the host, `input` (if any) on its stdin. The exit code is returned, not thrown. */
+  async exec(argv: string[], timeoutMs: number, input?: string): Promise<CommandOutput> {
     const client = await this.ready(timeoutMs);
     const command = quoteArgv(argv);
     const deadline = Date.now() + timeoutMs;
@@ -133,6 +133,7 @@ export class SshConnection {
             // A channel that opens after the deadline is closed at once, not leaked.
             if (timedOut) return void stream.close();
             channel = stream;
+            if (input !== undefined) stream.end(input);
             const out: Buffer[] = [];
             const errOut: Buffer[] = [];
             let size = 0;

@@ -32,10 +32,14 @@ export async function choicesFor(deps: OpsDeps, source: ChoiceSource, actor: Act
         .map((s) => ({ name: s.name, free: s.gpus!.filter(isFree).length }))
         .filter((h) => h.free > 0)
         .sort((a, b) => b.free - a.free)
-        .map((h) => ({ value: h.name, label: `${h.name} (${h.free} free)`, free: h.free }));
+        .map((h): Choice => ({ value: h.name, label: `${h.name} (${h.free} free)`, free: h.free }))
+        .concat(deps.slurm ? [{ value: deps.slurm.name, label: `${deps.slurm.name} (Slurm: queues)` }] : []);
     }
     case 'host':
-      return deps.pool.all().map((h) => ({ value: h.name, label: h.connection().state === 'up' ? h.name : `${h.name} (${h.connection().state})` }));
+      return deps.pool
+        .all()
+        .map((h): Choice => ({ value: h.name, label: h.connection().state === 'up' ? h.name : `${h.name} (${h.connection().state})` }))
+        .concat(deps.slurm ? [{ value: deps.slurm.name, label: `${deps.slurm.name} (Slurm)` }] : []);
     case 'job':
       return jobs.map((j) => ({ value: j.name, label: j.name }));
   }

@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { Reply } from '../core/reply.js';
 import type { RateLimiter } from '../core/policy/rate-limit.js';
 import type { GatewayInfo } from '../gateway/service.js';
+import type { SlurmCluster } from '../hosts/slurm.js';
 
 /** What the command handlers work with. */
 export interface OpsDeps {
@@ -33,6 +34,8 @@ export interface OpsDeps {
   failpoint?: string;
   /** The SSH gateway, when it runs in this process. */
   gateway?: GatewayInfo;
+  /** The Slurm cluster (config slurm:), when there is one. */
+  slurm?: SlurmCluster;
 }
 
 /**

@@ -13,10 +13,11 @@ import { runContainer } from './run.js';
 import { imageCommand } from './user-images.js';
 import { showUsage } from './usage.js';
 import { keyCommand, sshConfig } from './keys.js';
+import { withSlurm } from './slurm.js';
 
 /** The commands that read or change allocations and containers. */
 export function createHandlers(deps: OpsDeps): Handlers {
-  return {
+  const handlers: Handlers = {
     run: (r, ctx) => runContainer(deps, r, ctx),
     reserve: (r, ctx) => reserveGpus(deps, r, ctx),
     release: (r, ctx) => releaseReservation(deps, r, ctx),
@@ -37,4 +38,5 @@ export function createHandlers(deps: OpsDeps): Handlers {
     key: (r, ctx) => keyCommand(deps, r, ctx),
     'ssh-config': (r, ctx) => sshConfig(deps, r, ctx),
   };
+  return deps.slurm ? withSlurm(deps, deps.slurm, handlers) : handlers;
 }
