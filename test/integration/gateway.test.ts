@@ -160,6 +160,39 @@ describe('the SSH gateway, with the real OpenSSH client', () => {
     expect(sftp.stdout).toContain('Remote working directory: /workspace');
   });
 
+  it("makes what scp and sftp write the container user's (their uid, not the host's SSH user): editable inside, unreadable to others", async () => {
+    const uidOf = async (handle: string) => (await app.db.user.findUniqueOrThrow({ where: { handle } })).uid!;
+    const [aliceUid, bobUid] = [await uidOf('alice'), await uidOf('bob')];
+    expect(aliceUid).toBeGreaterThanOrEqual(20000);
+    expect((await inContainer('exp1', ['id', '-u'])).trim()).toBe(String(aliceUid));
+    const local = join(keys, 'notes.txt');
+    await writeFile(local, 'line one\n', { mode: 0o644 });
+    const up = await runTool('scp', [...clientOptions(alice.path, port), local, 'exp1@127.0.0.1:/workspace/notes.txt']);
+    expect(up.code, up.stderr).toBe(0);
+    const sftp = await runTool('sftp', [...clientOptions(alice.path, port), '-b', '-', 'exp1@127.0.0.1'], `mkdir made\nput ${local} made/inner.txt\n`);
+    expect(sftp.code, sftp.stderr).toBe(0);
+    const home = join(bed.baseDir, 'users', 'alice');
+    const dirStat = await stat(home);
+    expect([dirStat.uid, dirStat.mode & 0o777]).toEqual([aliceUid, 0o700]);
+    for (const path of ['notes.txt', 'made', 'made/inner.txt']) {
+      const st = await stat(join(home, path));
+      expect([path, st.uid, st.gid], path).toEqual([path, aliceUid, aliceUid]);
+      expect(st.mode & 0o022, path).toBe(0);
+    }
+    // The container's user edits them and writes next to them.
+    await inContainer('exp1', ['sh', '-c', 'echo line two >> /workspace/notes.txt && echo inside > /workspace/made/from-inside.txt && rm /workspace/made/inner.txt']);
+    expect(await readFile(join(home, 'notes.txt'), 'utf8')).toBe('line one\nline two\n');
+    expect((await stat(join(home, 'made', 'from-inside.txt'))).uid).toBe(aliceUid);
+    // Another gpubot user's uid on that host gets nowhere near them.
+    const asBob = await runTool('setpriv', [`--reuid=${bobUid}`, `--regid=${bobUid}`, '--clear-groups', 'cat', join(home, 'notes.txt')]);
+    expect(asBob.code).not.toBe(0);
+    expect(asBob.stderr).toContain('Permission denied');
+    // A directory that exists already is refused (OpenSSH's sftp prints only "Failure"), and keeps what it held.
+    const again = await runTool('sftp', [...clientOptions(alice.path, port), '-b', '-', 'exp1@127.0.0.1'], 'mkdir made\n');
+    expect(again.code).not.toBe(0);
+    expect(await readFile(join(home, 'made', 'from-inside.txt'), 'utf8')).toBe('inside\n');
+  });
+
   it("never lets SFTP out of the user's directory: .., absolute paths, symlinks planted in the container", async () => {
     const bobDir = join(bed.baseDir, 'users', 'bob');
     await mkdir(bobDir, { recursive: true });
@@ -241,6 +274,61 @@ describe('the SSH gateway, with the real OpenSSH client', () => {
     expect(remote.stderr).toMatch(/remote port forwarding failed/i);
   });
 
+  it('run --jupyter: refuses images without JupyterLab naming those with it; replies the ssh -L line and URL, which answer through the gateway', async () => {
+    const plain = await chat(app, 'alice', 'run --gpus 1 --host h1 --jupyter');
+    expect(plain.reply.tone).toBe('error');
+    expect(plain.text).toContain('gpubot-test/busybox:latest has no JupyterLab');
+    expect(plain.text).toContain('images.jupyter: gpubot-test/jupyter:*');
+    // A stand-in for JupyterLab (the bed's images are busybox): `jupyter lab ...` serves /lab on the
+    // given port, and only with the given token.
+    const maker = 'make-jupyter-image';
+    const jupyter = [
+      '#!/bin/sh',
+      'for a; do case "$a" in --port=*) PORT=${a#*=};; --ServerApp.token=*) TOKEN=${a#*=};; --ServerApp.root_dir=*) ROOT=${a#*=};; esac; done',
+      'export TOKEN ROOT',
+      'exec nc -ll -p "$PORT" -e /usr/local/bin/lab-handler',
+    ].join('\n');
+    const handler = [
+      '#!/bin/sh',
+      'read -r method target version',
+      'while IFS= read -r line && [ ${#line} -gt 1 ]; do :; done',
+      'if [ "$target" = "/lab?token=$TOKEN" ]; then printf "HTTP/1.0 200 OK\\r\\n\\r\\nJupyterLab in %s\\n" "$ROOT"',
+      'else printf "HTTP/1.0 403 Forbidden\\r\\n\\r\\nbad token\\n"; fi',
+    ].join('\n');
+    const install = 'cd /usr/local/bin && printf "%s\\n" "$1" > jupyter && printf "%s\\n" "$2" > lab-handler && chmod 755 jupyter lab-handler';
+    const made = await bed.dockerCli('h1', ['run', '--name', maker, 'gpubot-test/busybox:latest', 'sh', '-c', install, 'sh', jupyter, handler]);
+    expect(made.code, made.stderr).toBe(0);
+    expect((await bed.dockerCli('h1', ['commit', maker, 'gpubot-test/jupyter:latest'])).code).toBe(0);
+    await bed.dockerCli('h1', ['rm', maker]);
+
+    const r = await chat(app, 'alice', 'run --gpus 1 --host h1 --name nb --jupyter --image gpubot-test/jupyter:latest');
+    expect(r.reply.tone, r.text).toBe('success');
+    const codes = r.reply.blocks.flatMap((b) => (b.type === 'code' ? [b.text] : []));
+    expect(codes).toContain(`ssh -N -L 8888:localhost:8888 -p ${port} nb@127.0.0.1`);
+    const url = codes.find((c) => c.startsWith('http://localhost:8888/lab?token='))!;
+    expect(url).toMatch(/^http:\/\/localhost:8888\/lab\?token=[0-9a-f]{48}$/);
+    // The reply's line as the user runs it, on a free local port instead of 8888 (shared machine).
+    const local = await freePort();
+    const line = `ssh -N -L 8888:localhost:8888 -p ${port} nb@127.0.0.1`.split(' ');
+    const fwd = spawnTool('ssh', [...clientOptions(alice.path, 0), ...line.slice(1).map((w) => w.replace(/^8888:/, `${local}:`))]);
+    try {
+      const at = url.replace('localhost:8888', `127.0.0.1:${local}`);
+      const page = await waitFor(
+        async () =>
+          fetch(at)
+            .then(async (x) => (x.ok ? x.text() : null))
+            .catch(() => null),
+        { what: 'JupyterLab through the forward' },
+      );
+      expect(page).toContain('JupyterLab in /workspace');
+      const wrong = await fetch(at.replace(/token=.*/, 'token=guess'));
+      expect(wrong.status).toBe(403);
+    } finally {
+      fwd.kill();
+    }
+    expect((await chat(app, 'alice', 'rm nb')).reply.tone).toBe('success');
+  });
+
   it('gives a ssh-config block that works, as VS Code Remote-SSH uses it: a script opens a port, then -L to it', async () => {
     const r = await chat(app, 'alice', 'ssh-config');
     const block = r.reply.blocks.find((b) => b.type === 'code')!;
@@ -283,7 +371,7 @@ describe('the SSH gateway, with the real OpenSSH client', () => {
     await waitFor(() => !app.ops.gateway!.activeContainers().has('exp1'), { what: 'earlier sessions to end' });
     const before = (await app.db.auditEvent.aggregate({ _max: { id: true } }))._max.id ?? 0;
     const open = spawnTool('ssh', [...clientOptions(alice.path, port), 'exp1@127.0.0.1', 'read word; echo started-$word; sleep 30']);
-    open.stdin.write('now\n');
+    open.stdin!.write('now\n');
     try {
       await waitFor(() => open.output().includes('started-now'), { what: 'the session' });
       expect(app.ops.gateway!.activeContainers().has('exp1')).toBe(true);
