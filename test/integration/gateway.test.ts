@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, writeFile, mkdir, stat } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, realpath, writeFile, mkdir, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.js';
 import { startBed, type Bed } from '../bed/testbed.js';
@@ -327,6 +327,49 @@ describe('the SSH gateway, with the real OpenSSH client', () => {
       fwd.kill();
     }
     expect((await chat(app, 'alice', 'rm nb')).reply.tone).toBe('success');
+  });
+
+  it("syncs with rsync -e 'ssh -p PORT' where the image has rsync, both ways, as the container's user", async () => {
+    // An image with rsync: this machine's rsync and the libraries ldd names, added to the bed's busybox image.
+    const stage = await mkdtemp(join(tmpdir(), 'gpb-rsync-image-'));
+    const libs = (await runTool('ldd', ['/usr/bin/rsync'])).stdout.match(/\/\S+/g) ?? [];
+    for (const file of ['/usr/bin/rsync', ...libs]) {
+      await mkdir(join(stage, dirname(file)), { recursive: true });
+      await copyFile(await realpath(file), join(stage, file));
+    }
+    await runTool('chmod', ['755', join(stage, 'usr/bin/rsync')]);
+    const maker = 'make-rsync-image';
+    expect((await bed.dockerCli('h1', ['create', '--name', maker, 'gpubot-test/busybox:latest', 'true'])).code).toBe(0);
+    expect((await bed.dockerCli('h1', ['cp', `${stage}/.`, `${maker}:/`])).code).toBe(0);
+    expect((await bed.dockerCli('h1', ['commit', maker, 'gpubot-test/rsync:latest'])).code).toBe(0);
+    await bed.dockerCli('h1', ['rm', maker]);
+    const r = await chat(app, 'alice', 'run --gpus 1 --host h1 --name rs --image gpubot-test/rsync:latest');
+    expect(r.reply.tone, r.text).toBe('success');
+
+    const src = await mkdtemp(join(tmpdir(), 'gpb-rsync-src-'));
+    await mkdir(join(src, 'data'));
+    await writeFile(join(src, 'train.py'), 'print("hi")\n');
+    await writeFile(join(src, 'data', 'big.bin'), randomBytes(512 * 1024));
+    const e = ['-e', `ssh ${clientOptions(alice.path, port).join(' ')}`];
+    const up = await runTool('rsync', ['-a', '--stats', ...e, `${src}/`, 'rs@127.0.0.1:/workspace/proj/']);
+    expect(up.code, up.stderr).toBe(0);
+    const proj = join(bed.baseDir, 'users', 'alice', 'proj');
+    expect(await readFile(join(proj, 'train.py'), 'utf8')).toBe('print("hi")\n');
+    expect((await readFile(join(proj, 'data', 'big.bin'))).equals(await readFile(join(src, 'data', 'big.bin')))).toBe(true);
+    const aliceUid = (await app.db.user.findUniqueOrThrow({ where: { handle: 'alice' } })).uid!;
+    expect((await stat(join(proj, 'data', 'big.bin'))).uid).toBe(aliceUid);
+    // A change inside the container comes back; only what changed is sent again.
+    await inContainer('rs', ['sh', '-c', 'echo "print(2)" > /workspace/proj/train.py']);
+    const down = await runTool('rsync', ['-a', ...e, 'rs@127.0.0.1:/workspace/proj/', `${src}/`]);
+    expect(down.code, down.stderr).toBe(0);
+    expect(await readFile(join(src, 'train.py'), 'utf8')).toBe('print(2)\n');
+    const again = await runTool('rsync', ['-a', '--stats', ...e, `${src}/`, 'rs@127.0.0.1:/workspace/proj/']);
+    expect(again.stdout).toMatch(/Number of regular files transferred: 0/);
+    // Where the image has no rsync, the user is told so by rsync itself (nothing is left half done).
+    const none = await runTool('rsync', ['-a', ...e, `${src}/`, 'exp1@127.0.0.1:/workspace/proj2/']);
+    expect(none.code).not.toBe(0);
+    expect(none.stderr).toMatch(/rsync: not found|command not found/);
+    expect((await chat(app, 'alice', 'rm rs')).reply.tone).toBe('success');
   });
 
   it('gives a ssh-config block that works, as VS Code Remote-SSH uses it: a script opens a port, then -L to it', async () => {
