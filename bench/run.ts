@@ -1,4 +1,4 @@
-/** npm run bench [-- one|two|slack|live|slurm]: the benchmarks in one run; figures go to docs/BENCHMARKS.md. */
+/** npm run bench [-- one|two|slack|live|slurm|gateway]: the benchmarks in one run; figures go to docs/BENCHMARKS.md. */
 const only = process.argv[2];
 const report = (line: string) => process.stdout.write(`${line}\n`);
 report(`gpubot benchmarks (${new Date().toISOString()}, node ${process.version})`);
@@ -21,4 +21,8 @@ if (!only || only === 'live') {
 if (!only || only === 'slurm') {
   report('\n## Slurm backend');
   await (await import('./slurm.js')).benchSlurm(report);
+}
+if (!only || only === 'gateway') {
+  report('\n## SSH gateway');
+  await (await import('./gateway.js')).benchGateway(report);
 }

@@ -142,7 +142,9 @@ export class GatewayService implements GatewayInfo {
     if (!host) return `${name} is on ${c.hostName}, which is no longer configured`;
     const state = host.connection();
     if (state.state !== 'up') return `${name}'s host ${c.hostName} cannot be reached now (${state.lastError ?? state.state})`;
-    return { name, host, container: c.dockerId ?? c.name, hostDir: userDir(this.deps.config, c.user.handle), mountPath: this.deps.config.storage.mountPath };
+    const { storage } = this.deps.config;
+    const uid = storage.runAs === 'user' ? (c.user.uid ?? undefined) : undefined;
+    return { name, host, container: c.dockerId ?? c.name, hostDir: userDir(this.deps.config, c.user.handle), mountPath: storage.mountPath, uid };
   }
 
   private opened(conn: GatewayConnection): void {

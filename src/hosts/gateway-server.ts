@@ -25,6 +25,8 @@ export interface GatewayTarget {
   /** The owner's directory on the host, and where the container sees it. */
   hostDir: string;
   mountPath: string;
+  /** The uid/gid the container runs as (storage.runAs: user): files sent in become theirs. */
+  uid?: number;
 }
 
 export interface GatewayConnection {
@@ -231,7 +233,14 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
             log.warn({ host: remote.name, err: errorMessage(err) }, 'gateway: no SFTP channel to the host');
             sftp.end();
           });
-          serveSftp(sftp, { host: hostSftp, hostDir: t.hostDir, mountPath: t.mountPath, onBytes: (dir, n) => (dir === 'in' ? (conn.bytesIn += n) : (conn.bytesOut += n)) });
+          serveSftp(sftp, {
+            host: hostSftp,
+            hostDir: t.hostDir,
+            mountPath: t.mountPath,
+            uid: t.uid,
+            makeDirInContainer: (path, mode) => makeDirInContainer(t, path, mode),
+            onBytes: (dir, n) => (dir === 'in' ? (conn.bytesIn += n) : (conn.bytesOut += n)),
+          });
         });
       }
     }
@@ -280,6 +289,21 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
         for (const c of clients) c.end();
       }),
   };
+}
+
+/**
+ * mkdir run inside the container, as its user: the new directory is theirs, and links in the path
+ * resolve in the container's own view (its mounts), never on the host. Group/other write bits dropped.
+ */
+async function makeDirInContainer(target: GatewayTarget, path: string, mode: number): Promise<void> {
+  const p = await execInContainer(target.host, target.container, { argv: ['mkdir', '-m', (mode & 0o755).toString(8), '--', path], tty: false });
+  p.stdin.end();
+  p.stdout.resume();
+  let err = '';
+  p.stderr.on('data', (d: Buffer) => (err += String(d)));
+  const code = await p.exited;
+  await ended(p.stderr);
+  if (code !== 0) throw new Error(err.replace(/^mkdir: /, '').trim() || `mkdir failed (exit ${code ?? 'unknown'})`);
 }
 
 const ended = (s: Readable): Promise<void> => (s.readableEnded ? Promise.resolve() : new Promise((r) => s.once('end', r).once('close', r)));

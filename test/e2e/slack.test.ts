@@ -6,6 +6,10 @@ import { startBed, type Bed } from '../bed/testbed.js';
 import { appFor } from '../support/app.js';
 import { startSlackStandin, type SlackStandin } from '../support/slack-standin.js';
 import { freePort } from '../bed/testbed.js';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeKey } from '../support/openssh.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const texts = (blocks: Json[] = []): string =>
@@ -117,6 +121,41 @@ describe('Slack adapter over Socket Mode, real Bolt against a local Slack', () =
     expect(inspect.Config.Cmd).toEqual(['sleep', '1000']);
     expect(inspect.Config.Image).toBe('gpubot-test/busybox:latest');
     expect(inspect.Config.Labels['gpubot.owner']).toBe('carol');
+  });
+
+  it('opens a form for /gpu key add: a bad key is shown under the field, a good one is added and confirmed by DM', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gpb-slack-keys-'));
+    const [good, weak] = [await makeKey(dir, 'carol'), await makeKey(dir, 'weak', 'rsa', 2048)];
+    const { payload } = slack.slashCommand({ userId: 'U3', text: 'key add' });
+    expect((await slack.sendEnvelope('slash_commands', payload)).ackMs).toBeLessThan(3000);
+    const opened = await slack.waitForCall('views.open', (a) => JSON.stringify(a.view).includes('gpubot_key_add'));
+    const view = (typeof opened.view === 'string' ? JSON.parse(opened.view) : opened.view) as Json;
+    expect(view.title.text).toBe('Add an SSH key');
+    expect(view.blocks.map((b: Json) => [b.block_id, b.element.type])).toEqual([['key', 'plain_text_input']]);
+    const submit = async (text: string) => {
+      const s = slack.viewSubmission({ userId: 'U3', callbackId: 'gpubot_key_add', values: { key: { value: { type: 'plain_text_input', value: text } } } });
+      const ack = await slack.sendEnvelope('interactive', s.payload);
+      expect(ack.ackMs).toBeLessThan(3000);
+      return ack.payload as Json;
+    };
+    const carolKeys = async () => {
+      const who = await app.db.chatIdentity.findUnique({ where: { platform_externalId: { platform: 'slack', externalId: 'U3' } } });
+      return who ? app.db.sshKey.count({ where: { userId: who.userId } }) : 0;
+    };
+    expect(await submit(weak.publicLine)).toEqual({
+      response_action: 'errors',
+      errors: { key: 'That key was not added: This RSA key has 2048 bits; at least 3072 are needed (ssh-keygen -t ed25519 makes a better one)' },
+    });
+    expect((await submit('-----BEGIN OPENSSH PRIVATE KEY----- b3BlbnNzaC1rZXktdjEAAAAA')).errors.key).toContain('That is a private key');
+    expect(await carolKeys()).toBe(0);
+    // Pasted with the line break a copy often brings along.
+    expect(await submit(`${good.publicLine}\n`)).toEqual({});
+    const dm = await slack.waitForCall('chat.postMessage', (a) => String(a.text).startsWith('Key added'));
+    expect(texts(dm.blocks as Json[])).toContain('carol@laptop');
+    expect(await carolKeys()).toBe(1);
+    // The same key again: refused in the form, still one.
+    expect((await submit(good.publicLine)).errors.key).toContain('is registered already');
+    expect(await carolKeys()).toBe(1);
   });
 
   it('never hands a chat user a handle the config names (here the admin "admin")', async () => {

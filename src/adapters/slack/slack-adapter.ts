@@ -10,6 +10,7 @@ import { errorMessage } from '../../util/errors.js';
 import type { ChatAdapter } from '../adapter.js';
 import { escapeText, toSlackMessage } from './blocks.js';
 import { RUN_MODAL_ID, runModal, runWords } from './run-modal.js';
+import { fieldError, KEY_BLOCK, KEY_MODAL_ID, keyModal, keyWords } from './key-modal.js';
 import type { SlackSettings } from './settings.js';
 import { slackGuestRefusal, slackTeamRefusal, type SlackAccess } from './access.js';
 
@@ -59,6 +60,10 @@ export class SlackAdapter implements ChatAdapter {
         await client.views.open({ trigger_id: command.trigger_id, view: (await runModal(port, this.identity(client, command.user_id))) as never });
         return;
       }
+      if (/^key\s+add$/i.test(text)) {
+        await client.views.open({ trigger_id: command.trigger_id, view: keyModal() as never });
+        return;
+      }
       await this.answer(port, client, command.user_id, text, respond);
     });
 
@@ -98,6 +103,22 @@ export class SlackAdapter implements ChatAdapter {
       const message = toSlackMessage(reply);
       if (progressTs) await client.chat.update({ channel, ts: progressTs, ...message });
       else await client.chat.postMessage({ channel, ...message });
+    });
+
+    // Checked before the form closes (key add is quick): a bad key is shown under the field, to fix in place.
+    bolt.view(KEY_MODAL_ID, async ({ ack, body, view, client }) => {
+      const refused = await this.refusal(port, client, body.team?.id ?? body.user.team_id, body.user.id, 'key form');
+      if (refused) {
+        await ack({ response_action: 'errors', errors: { [KEY_BLOCK]: fieldError(refused) } });
+        return;
+      }
+      const reply = await port.handle(this.identity(client, body.user.id), keyWords(view.state.values as never));
+      if (reply.tone === 'error') {
+        await ack({ response_action: 'errors', errors: { [KEY_BLOCK]: fieldError(reply) } });
+        return;
+      }
+      await ack();
+      await client.chat.postMessage({ channel: await this.dmChannel(client, body.user.id), ...toSlackMessage(reply) });
     });
 
     bolt.error(async (err) => {

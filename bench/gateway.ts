@@ -1,0 +1,157 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App } from '../src/app.js';
+import { parseConfig } from '../src/config/load.js';
+import { silentLogger } from '../src/log.js';
+import { startBed } from '../test/bed/testbed.js';
+import { testDatabaseUrl } from '../test/support/database.js';
+import { clientOptions, makeKey, runTool, spawnTool } from '../test/support/openssh.js';
+import { waitFor } from '../test/support/wait.js';
+import { median } from './stats.js';
+
+const ROUNDS = 5;
+// eslint-disable-next-line no-control-regex -- terminal escape sequences are what it matches
+const ANSI_ESCAPE = /\x1b\[[0-9;?]*[A-Za-z]/g;
+const MB = 100;
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+
+/** Milliseconds from starting `ssh -tt` to the first shell prompt (a line ending in "$ " or "# "). */
+async function toPrompt(args: string[]): Promise<number> {
+  const t = performance.now();
+  const child = spawnTool('ssh', ['-tt', ...args]);
+  try {
+    // busybox's shell asks where the cursor is (ESC [6n) right after its prompt.
+    await waitFor(() => /[$#] $/.test(child.output().replace(ANSI_ESCAPE, '')), { timeoutMs: 20_000, intervalMs: 2, what: 'a shell prompt' }).catch((err: Error) => {
+      throw new Error(`${err.message}; ssh ${args.join(' ')} printed ${JSON.stringify(child.output())}`);
+    });
+    return performance.now() - t;
+  } finally {
+    child.kill();
+  }
+}
+
+async function timed(what: string, fn: () => Promise<{ code: number | null; stderr: string }>): Promise<number> {
+  const t = performance.now();
+  const r = await fn();
+  if (r.code !== 0) throw new Error(`${what}: ${r.stderr}`);
+  return performance.now() - t;
+}
+
+/** Seconds to pull `url` to the end, as MB/s. */
+async function download(url: string): Promise<number> {
+  const t = performance.now();
+  const res = await fetch(url);
+  let n = 0;
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) n += chunk.length;
+  if (n !== MB * 1048576) throw new Error(`got ${n} bytes from ${url}`);
+  return performance.now() - t;
+}
+
+/**
+ * The SSH gateway against a direct ssh to the host's own sshd, same bed, same container:
+ * time to a shell prompt, a 100 MB scp, a 100 MB download through an -L forward.
+ */
+export async function benchGateway(report: (line: string) => void): Promise<void> {
+  const bed = await startBed({ hosts: 1 });
+  const work = await mkdtemp(join(tmpdir(), 'gpb-bench-gw-'));
+  const app = await App.create({
+    config: parseConfig(
+      bed.config({
+        gateway: { port: 0, listen: '127.0.0.1', hostKeyPath: join(work, 'host_key'), publicHost: '127.0.0.1' },
+        images: { default: 'gpubot-test/busybox:latest', allowed: ['gpubot-test/*'] },
+      }),
+    ),
+    log: silentLogger(),
+    databaseUrl: await testDatabaseUrl(bed.baseDir, 'bench-gateway'),
+  });
+  try {
+    await waitFor(() => app.pool.all().every((h) => h.connection().state === 'up'), { what: 'SSH connections' });
+    const port = (await app.startGateway())!.port;
+    const key = await makeKey(work, 'bench');
+    const actor = await app.actor('bench');
+    for (const cmd of [`key add ${key.publicLine}`, 'run --gpus 1 --host h1 --name exp1']) {
+      const r = await app.engine.handleText(actor, cmd);
+      if (r.tone !== 'success') throw new Error(`${cmd}: ${r.title}`);
+    }
+    const h1 = bed.host('h1');
+    const gw = [...clientOptions(key.path, port), 'exp1@127.0.0.1'];
+    const direct = [...clientOptions(bed.clientKeyPath, h1.sshPort), 'root@127.0.0.1'];
+    const row = (what: string, g: number[], d: number[], unit: (x: number) => string) =>
+      report(`| ${what} | ${unit(median(g))} | ${unit(median(d))} | **${(median(g) / median(d)).toFixed(2)}x** | ≤ 1.5x |`);
+    report('| what (median of 5) | through the gateway | direct ssh to the host | ratio | target |');
+    report('| --- | --- | --- | --- | --- |');
+
+    // The old reply, `ssh HOST docker exec -it NAME bash`, is the direct way to the same shell.
+    const promptGw: number[] = [];
+    const promptDirect: number[] = [];
+    const promptHost: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      promptGw.push(await toPrompt(gw));
+      promptDirect.push(await toPrompt([...direct, 'docker', 'exec', '-it', 'exp1', 'sh', '-l']));
+      promptHost.push(await toPrompt(direct));
+    }
+    const ms = (x: number) => `${x.toFixed(0)} ms`;
+    row('time to the first shell prompt in the container (`ssh -tt`; direct: `ssh HOST docker exec -it exp1 sh -l`)', promptGw, promptDirect, ms);
+
+    const file = join(work, 'blob.bin');
+    await writeFile(file, randomBytes(MB * 1048576));
+    const userDir = join(bed.baseDir, 'users', 'bench');
+    const scpGw: number[] = [];
+    const scpDirect: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      scpGw.push(await timed('scp via gateway', () => runTool('scp', [...clientOptions(key.path, port), file, 'exp1@127.0.0.1:/workspace/blob.bin'], undefined, 300_000)));
+      scpDirect.push(
+        await timed('scp direct', () => runTool('scp', [...clientOptions(bed.clientKeyPath, h1.sshPort), file, `root@127.0.0.1:${userDir}/blob.bin`], undefined, 300_000)),
+      );
+    }
+    const mbps = (x: number) => `${(MB / (x / 1000)).toFixed(0)} MB/s`;
+    // A throughput ratio: direct speed / gateway speed, i.e. gateway time / direct time.
+    row(`\`scp\` of ${MB} MB into /workspace (direct: into the same directory on the host)`, scpGw, scpDirect, mbps);
+
+    // The same server (busybox httpd) and file: in the container, reached by -L through the gateway;
+    // on the host, reached by -L through the host's sshd.
+    await bed.dockerCli('h1', ['exec', 'exp1', 'httpd', '-p', '127.0.0.1:8080', '-h', '/workspace']);
+    const onHost = spawnTool('ssh', [...direct, 'timeout', '600', 'busybox', 'httpd', '-f', '-p', '127.0.0.1:18080', '-h', userDir]);
+    const fwdGw: number[] = [];
+    const fwdDirect: number[] = [];
+    for (const [args, target, out] of [
+      [clientOptions(key.path, port).concat('exp1@127.0.0.1'), 'localhost:8080', fwdGw],
+      [direct, 'localhost:18080', fwdDirect],
+    ] as const) {
+      const local = await freePort();
+      const fwd = spawnTool('ssh', ['-N', '-o', 'ExitOnForwardFailure=yes', '-L', `${local}:${target}`, ...args]);
+      try {
+        const url = `http://127.0.0.1:${local}/blob.bin`;
+        await waitFor(async () => (await fetch(url, { method: 'HEAD' }).catch(() => null))?.ok, { what: `the forward to ${target}` });
+        for (let i = 0; i < ROUNDS; i++) out.push(await download(url));
+      } finally {
+        fwd.kill();
+      }
+    }
+    onHost.kill();
+    row(`download of ${MB} MB through \`ssh -L\` from busybox httpd in the container (direct: the same on the host)`, fwdGw, fwdDirect, mbps);
+    // Where a forward's bytes go: out of a Docker exec. The same exec, reached directly.
+    const catGw: number[] = [];
+    const catDirect: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      catGw.push(await timed('cat via gateway', () => runTool('sh', ['-c', `ssh "$@" cat /workspace/blob.bin > /dev/null`, 'sh', ...gw], undefined, 300_000)));
+      catDirect.push(await timed('cat direct', () => runTool('sh', ['-c', `ssh "$@" docker exec exp1 cat /workspace/blob.bin > /dev/null`, 'sh', ...direct], undefined, 300_000)));
+    }
+    row(`(reference) ${MB} MB out of \`cat\` in the container (\`ssh exp1@GATEWAY cat\`; direct: \`ssh HOST docker exec exp1 cat\`)`, catGw, catDirect, mbps);
+    report(`| (reference) time to a prompt of the host's own shell, direct | | ${ms(median(promptHost))} | | |`);
+  } finally {
+    await app.close();
+    await bed.teardown();
+    await rm(work, { recursive: true, force: true });
+  }
+}
