@@ -16,7 +16,9 @@ if (!only || only === 'slack') {
 }
 if (!only || only === 'live') {
   report('\n## Live feed');
-  await (await import('./live.js')).benchLive(report);
+  const live = await import('./live.js');
+  await live.benchLive(report);
+  await live.benchExitNotice(report);
 }
 if (!only || only === 'memory') {
   report('\n## Memory');
