@@ -5,10 +5,11 @@ import { gpuKey, leaseHolders, type LeaseHolder } from '../db/allocations.js';
 import { sharedRead } from '../db/shared-read.js';
 import type { OpsDeps } from './deps.js';
 
-const ledgers = new WeakMap<object, () => Promise<[Map<string, LeaseHolder>, Set<string>]>>();
+type Ledger = [Map<string, LeaseHolder>, Set<string>];
+const ledgers = new WeakMap<object, () => Promise<Ledger>>();
 
 /** Who holds what and which hosts are drained: one read shared by concurrent callers (db/shared-read.ts). */
-function ledger(db: OpsDeps['db']): Promise<[Map<string, LeaseHolder>, Set<string>]> {
+function ledger(db: OpsDeps['db']): Promise<Ledger> {
   let read = ledgers.get(db);
   if (!read) ledgers.set(db, (read = sharedRead(() => Promise.all([leaseHolders(db), drainedHosts(db)]))));
   return read();
@@ -16,7 +17,11 @@ function ledger(db: OpsDeps['db']): Promise<[Map<string, LeaseHolder>, Set<strin
 
 /** Status snapshots with holders from the database (reservations included) and drained flags. */
 export async function snapshotWithHolders(deps: Pick<OpsDeps, 'db' | 'pool' | 'instanceId'>, hosts?: string[]): Promise<HostSnapshot[]> {
-  const [probed, [leases, drained]] = await Promise.all([deps.pool.live(hosts), ledger(deps.db)]);
+  const [probed, ledgerRead] = await Promise.all([deps.pool.live(hosts), ledger(deps.db)]);
+  // The same live snapshots and the same shared read as the last caller: the same view (read-only).
+  const last = views.get(deps.db);
+  if (last && last.ledger === ledgerRead && last.instanceId === deps.instanceId && sameItems(last.probed, probed)) return last.view;
+  const [leases, drained] = ledgerRead;
   // The probes are shared (read-only): copy only what this view adds to (holders, drained), not all.
   const snapshots = probed.map((s) => ({
     ...s,
@@ -29,8 +34,12 @@ export async function snapshotWithHolders(deps: Pick<OpsDeps, 'db' | 'pool' | 'i
         return { ...g, holders };
       }) ?? null,
   }));
+  views.set(deps.db, { probed, ledger: ledgerRead, instanceId: deps.instanceId, view: snapshots });
   return snapshots;
 }
+
+const views = new WeakMap<object, { probed: HostSnapshot[]; ledger: Ledger; instanceId: string; view: HostSnapshot[] }>();
+const sameItems = <T>(a: readonly T[], b: readonly T[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /**
  * Hosts as the allocator sees them. A GPU is free when no lease holds it, no running container of
