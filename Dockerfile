@@ -50,6 +50,8 @@ RUN npm run build && chmod 755 dist/cli/main.js
 # runtime
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
+# A small young generation: the idle bot stays well under 150 MB RSS (docs/BENCHMARKS.md, "Memory").
+ENV NODE_OPTIONS=--max-semi-space-size=2
 WORKDIR /app
 # data/: the default SQLite location (DATABASE_URL=file:./data/gpubot.db), writable by the bot;
 # mount a volume there to keep a SQLite database. `gpubot` on PATH for `docker exec ... gpubot chat`.

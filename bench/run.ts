@@ -1,4 +1,4 @@
-/** npm run bench [-- one|two|slack|live|slurm|gateway]: the benchmarks in one run; figures go to docs/BENCHMARKS.md. */
+/** npm run bench [-- one|two|slack|live|memory|slurm|gateway]: the benchmarks in one run; figures go to docs/BENCHMARKS.md. */
 const only = process.argv[2];
 const report = (line: string) => process.stdout.write(`${line}\n`);
 report(`gpubot benchmarks (${new Date().toISOString()}, node ${process.version})`);
@@ -16,7 +16,13 @@ if (!only || only === 'slack') {
 }
 if (!only || only === 'live') {
   report('\n## Live feed');
-  await (await import('./live.js')).benchLive(report);
+  const live = await import('./live.js');
+  await live.benchLive(report);
+  await live.benchExitNotice(report);
+}
+if (!only || only === 'memory') {
+  report('\n## Memory');
+  await (await import('./memory.js')).benchMemory(report);
 }
 if (!only || only === 'slurm') {
   report('\n## Slurm backend');

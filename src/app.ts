@@ -63,6 +63,7 @@ export class App implements ChatPort {
   /** Only the holder runs the scheduled jobs (and the reconciliation at start). */
   readonly lease: SchedulerLease;
   private reconciling: Promise<unknown> = Promise.resolve();
+  private inventoryWrite: Promise<unknown> = Promise.resolve();
   /** False once shutdown began: new commands are turned away, those in flight finish. */
   private accepting = true;
   private readonly inFlight = new Map<Promise<unknown>, 'command' | 'job'>();
@@ -113,7 +114,9 @@ export class App implements ChatPort {
       hostNames: () => pool.hostNames(),
       snapshot: async (hosts?: string[]) => {
         const snapshots = await snapshotWithHolders({ db, pool, instanceId }, hosts);
-        this.inventory.record(snapshots).catch((err) => log.warn({ err: errorMessage(err) }, 'could not record GPU inventory'));
+        // Not awaited by the command; close() waits for it (a one-shot `chat` would cut it off).
+        const write = this.inventory.record(snapshots).catch((err) => log.warn({ err: errorMessage(err) }, 'could not record GPU inventory'));
+        this.inventoryWrite = Promise.all([this.inventoryWrite, write]);
         return snapshots;
       },
     };
@@ -325,6 +328,7 @@ export class App implements ChatPort {
     this.exits?.close();
     await this.gatewayService?.stop();
     await this.reconciling;
+    await this.inventoryWrite;
     await this.lease.release().catch(() => {});
     this.pool.close();
     this.ops.slurm?.close();

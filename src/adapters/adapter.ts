@@ -15,5 +15,6 @@ export interface AdapterFactory {
   name: string;
   /** Whether the environment has what this adapter needs (its tokens). */
   isConfigured(env: NodeJS.ProcessEnv): boolean;
-  create(env: NodeJS.ProcessEnv, log: Logger): ChatAdapter;
+  /** May load its chat SDK first: only configured adapters' SDKs are ever loaded. */
+  create(env: NodeJS.ProcessEnv, log: Logger): ChatAdapter | Promise<ChatAdapter>;
 }

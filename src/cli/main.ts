@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { setFlagsFromString } from 'node:v8';
 import { App } from '../app.js';
 import { ConsoleAdapter, runOnce } from '../adapters/console/console-adapter.js';
 import { adapterFactories, fallbackAdapterFactory } from '../adapters/registry.js';
@@ -42,6 +43,11 @@ function chatArgs(args: string[]): { user?: string; message: string[] } {
   }
   return { user, message: args.slice(i) };
 }
+
+// Prisma's query compiler is WebAssembly; V8's optimizing tier would keep a second, larger copy
+// of its code (~15 MB resident) for no measurable speed-up. Read when the module compiles, at the
+// first database open, so setting it here is in time (docs/BENCHMARKS.md, "Memory").
+setFlagsFromString('--liftoff-only');
 
 async function main(argv: string[]): Promise<number> {
   const [sub = 'help', ...rest] = argv;
@@ -103,10 +109,10 @@ async function main(argv: string[]): Promise<number> {
 
     // start
     const env = process.env;
-    const adapters: ChatAdapter[] = adapterFactories.filter((f) => f.isConfigured(env)).map((f) => f.create(env, log));
+    const adapters: ChatAdapter[] = await Promise.all(adapterFactories.filter((f) => f.isConfigured(env)).map((f) => f.create(env, log)));
     if (adapters.length === 0) {
       log.info('no chat token is set: starting the console adapter');
-      adapters.push(fallbackAdapterFactory.create(env, log));
+      adapters.push(await fallbackAdapterFactory.create(env, log));
     }
     for (const a of adapters) await a.start(app);
     app.startJobs();

@@ -1,6 +1,7 @@
 import type { Placement } from '../core/policy/allocation.js';
 import type { QuotaCheck, QuotaLimit } from '../core/policy/quota.js';
 import { isPostgres, type Allocation, type PrismaClient } from './client.js';
+import { holdersChanged } from './shared-read.js';
 
 export type AllocationKind = 'container' | 'reservation';
 
@@ -76,7 +77,7 @@ async function retrying<T>(work: () => Promise<T>): Promise<T> {
  * and retry. SQLite transactions are serializable already (one writer at a time).
  */
 export async function allocate(db: PrismaClient, req: AllocateRequest): Promise<AllocateResult> {
-  return retrying(() =>
+  const result = await retrying(() =>
     db.$transaction(
       async (tx): Promise<AllocateResult> => {
         const held = await tx.gpuLease.count({ where: { allocation: { userId: req.userId } } });
@@ -102,15 +103,19 @@ export async function allocate(db: PrismaClient, req: AllocateRequest): Promise<
       { maxWait: 20_000, timeout: 20_000, ...(isPostgres(db) ? { isolationLevel: 'Serializable' as const } : {}) },
     ),
   );
+  if (result.ok) holdersChanged();
+  return result;
 }
 
 /** Frees the GPUs of an allocation; a no-op when already released. */
 export async function release(db: PrismaClient, allocationId: number, reason: string, at: Date = new Date()): Promise<boolean> {
-  return retrying(() =>
+  const released = await retrying(() =>
     db.$transaction(async (tx) => {
       await tx.gpuLease.deleteMany({ where: { allocationId } });
       const { count } = await tx.allocation.updateMany({ where: { id: allocationId, state: 'active' }, data: { state: 'released', releasedAt: at, releaseReason: reason } });
       return count > 0;
     }),
   );
+  holdersChanged();
+  return released;
 }

@@ -7,6 +7,7 @@ import { LABEL, parseGpuList } from '../hosts/labels.js';
 import type { ContainerSummary } from '../hosts/runtime.js';
 import type { OpsDeps } from '../operations/deps.js';
 import { errorMessage } from '../util/errors.js';
+import { holdersChanged } from '../db/shared-read.js';
 
 const HANDLE = /^[a-z0-9](?:[a-z0-9-]{0,34}[a-z0-9])?$/;
 const CONTAINER = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
@@ -93,6 +94,7 @@ export async function adopt(deps: OpsDeps, hostName: string, c: ContainerSummary
       throw err;
     });
   if (!result) return null;
+  holdersChanged();
 
   const detail = `${hostName} ${c.id.slice(0, 12)} owner ${handle} GPUs ${gpus.join(',') || 'none'} ${running ? 'running' : 'stopped'} until ${endsAt.toISOString()}${result.conflicts.length ? `; ${result.conflicts.join('; ')}` : ''}`;
   await audit(deps.db, { actor: 'gpubot', action: 'adopt', target: name, result: 'ok', detail });

@@ -8,6 +8,7 @@ import { markRemoved } from '../db/containers.js';
 import { jobNamed, jobs } from '../jobs/index.js';
 import type { OpsDeps } from './deps.js';
 import { setQuota } from './quota.js';
+import { holdersChanged } from '../db/shared-read.js';
 
 export async function adminCommand(deps: OpsDeps, req: Extract<Request, { command: 'admin' }>, { actor }: CommandContext): Promise<Reply> {
   if (!actor.isAdmin) return refuse('not-admin', 'Only admins can do that', 'Ask one of the admins listed in the config.');
@@ -114,6 +115,7 @@ async function forget(deps: OpsDeps, host: string, by: string): Promise<Reply> {
 async function drain(deps: OpsDeps, host: string, drained: boolean, by: string): Promise<Reply> {
   if (!deps.pool.get(host)) return refuse('not-found', `There is no host "${host}"`, `Known hosts: ${deps.pool.hostNames().join(', ')}`);
   await deps.db.host.upsert({ where: { name: host }, create: { name: host, drained }, update: { drained } });
+  holdersChanged();
   await audit(deps.db, { actor: by, action: drained ? 'drain' : 'undrain', target: host, result: 'ok' });
   return reply('success', drained ? `${host} is drained: nothing new goes there; what runs keeps running` : `${host} takes work again`);
 }

@@ -15,6 +15,7 @@ import { errorMessage } from '../util/errors.js';
 import { SNAPSHOT_MAX_AGE_MS, type OpsDeps } from './deps.js';
 import { ownedContainer } from './ownership.js';
 import { failpoint } from './launch.js';
+import { holdersChanged } from '../db/shared-read.js';
 
 type Named<C extends string> = Extract<Request, { command: C }>;
 
@@ -114,6 +115,7 @@ export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor
     }
     // Tied to the row at once, so reconciliation never sees it as an allocation without a container.
     await deps.db.container.update({ where: { id: c.id }, data: { allocationId: taken.allocation.id } });
+    holdersChanged();
     try {
       await host.runtime.start(c.dockerId!);
     } catch (err) {

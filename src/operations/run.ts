@@ -16,6 +16,7 @@ import { createAndStart, ensureImage, ensureNetwork, ensureUserDir, removeIfPres
 import { userUid } from '../db/users.js';
 import { ensureUserImageOn, resolveUserImage } from './user-images.js';
 import { gatewayAddress, gatewayBlocks } from './keys.js';
+import { holdersChanged } from '../db/shared-read.js';
 
 type RunRequest = Extract<Request, { command: 'run' }>;
 
@@ -65,6 +66,7 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
         endsAt,
       },
     });
+    holdersChanged();
   } catch (err) {
     deps.launching.delete(name);
     await release(deps.txDb, taken.allocation.id, 'launch failed', deps.now());

@@ -44,7 +44,14 @@ describe('Discord adapter, real discord.js against a local Discord', () => {
 
   beforeAll(async () => {
     bed = await startBed({ hosts: 1 });
-    discord = await startDiscordStandin({ users: { D1: { username: 'alice' }, D2: { username: 'bob' }, D3: { username: 'carol', global_name: 'Carol C' } } });
+    discord = await startDiscordStandin({
+      users: {
+        D1: { username: 'alice' },
+        D2: { username: 'bob' },
+        D3: { username: 'carol', global_name: 'Carol C' },
+        ...Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`C${i}`, { username: `crowd${i}` }])),
+      },
+    });
     app = await appFor(bed, {
       admins: ['D1'],
       images: { default: 'pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime', allowed: ['pytorch/pytorch:*', 'gpubot-test/*', '127.0.0.1:*'] },
@@ -260,6 +267,19 @@ describe('Discord adapter, real discord.js against a local Discord', () => {
     expect(discord.identifies()).toBe(1);
     const { message } = await gpu('D2', 'help');
     expect(message.embeds[0].title).toBe('gpubot commands');
+  });
+
+  it('answers 20 concurrent /gpu status from 20 people: each in time, each right', async () => {
+    const reference = (await gpu('D1', 'status')).message.embeds[0];
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => gpu(`C${i}`, 'status')));
+    // Nothing changes meanwhile; a sample late on a loaded machine is shown as stale, with its figures.
+    const unstale = (s: string) => s.replace(/, (1 )?stale( \d+ s)?/g, '');
+    for (const { callback, message } of answers) {
+      expect(callback.ms).toBeLessThan(3000);
+      const embed = message.embeds[0];
+      expect(unstale(embed.title)).toBe(unstale(reference.title));
+      expect(embed.fields.map((f: Json) => [unstale(f.name), f.value])).toEqual(reference.fields.map((f: Json) => [unstale(f.name), f.value]));
+    }
   });
 
   it('never answered an interaction late', () => {

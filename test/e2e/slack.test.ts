@@ -36,7 +36,13 @@ describe('Slack adapter over Socket Mode, real Bolt against a local Slack', () =
   beforeAll(async () => {
     bed = await startBed({ hosts: 1 });
     slack = await startSlackStandin({
-      users: { U1: { name: 'alice', display_name: 'Alice' }, U2: { name: 'bob' }, U3: { name: 'carol' }, U4: { name: 'mallory', display_name: 'admin' } },
+      users: {
+        U1: { name: 'alice', display_name: 'Alice' },
+        U2: { name: 'bob' },
+        U3: { name: 'carol' },
+        U4: { name: 'mallory', display_name: 'admin' },
+        ...Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`C${i}`, { name: `crowd${i}` }])),
+      },
     });
     app = await appFor(bed);
     adapter = new SlackAdapter({ botToken: slack.botToken, appToken: slack.appToken, port: 0, apiUrl: slack.apiUrl, retries: 0 }, silentLogger());
@@ -181,11 +187,17 @@ describe('Slack adapter over Socket Mode, real Bolt against a local Slack', () =
     expect(body.text).toBe('gpubot commands');
   });
 
-  it('acks 20 concurrent slash commands well within 3 s', async () => {
-    const results = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => slack.sendEnvelope('slash_commands', slack.slashCommand({ userId: i % 2 ? 'U1' : 'U2', text: i % 3 ? 'status' : 'ls' }).payload)),
-    );
-    expect(Math.max(...results.map((r) => r.ackMs))).toBeLessThan(1000);
+  // How fast acks come is a benchmark (bench/slack.ts); here: Slack's 3 s limit and the right answers.
+  it('answers 20 concurrent /gpu status from 20 people: each acked within 3 s, each answer right', async () => {
+    const reference = await slash('U1', 'status');
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => slash(`C${i}`, 'status')));
+    // Nothing changes meanwhile; a sample late on a loaded machine is shown as stale, with its figures.
+    const unstale = (s: string) => s.replace(/, (1 )?stale( \d+ s)?/g, '');
+    for (const body of answers) {
+      expect(body.response_type).toBe('in_channel');
+      expect(unstale(String(body.text))).toBe(unstale(String(reference.text)));
+      expect(unstale(texts(body.blocks as Json[]))).toBe(unstale(texts(reference.blocks as Json[])));
+    }
     expect(slack.lateAcks()).toBe(0);
   });
 });

@@ -1,3 +1,5 @@
+import { rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { App } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -99,5 +101,32 @@ describe('idle GPU reclaim over the sample window', () => {
     // Unbroken for warnAfter after the gap: now it is idle.
     await sleep(4000);
     expect(await runJob()).toEqual({ type: 'text', text: '1 owner(s) asked, 0 idle container(s) stopped' });
+  }, 90_000);
+
+  it('takes a gap from a killed sampling channel as unknown: restarted, and the idle clock restarts', async () => {
+    await chat(app, 'erin', 'stop idle2');
+    expect((await chat(app, 'frank', `run --name idle3 --hours 12 ${IDLE}`)).reply.title).toMatch(/^idle3 is running on h1/);
+    await sleep(4000);
+    // Every sampling loop (the first and each restart) is killed by its first nvidia-smi, before it gives a sample.
+    const monitor = app.pool.monitor('h1')!;
+    const restarts = monitor.restarts.sampler;
+    const bin = path.join(bed.host('h1').dir, 'bin');
+    await rename(path.join(bin, 'nvidia-smi'), path.join(bin, 'nvidia-smi.real'));
+    await writeFile(path.join(bin, 'nvidia-smi'), '#!/bin/sh\nkill -9 $PPID\nexit 1\n', { mode: 0o755 });
+    try {
+      await sleep(2500);
+    } finally {
+      await rename(path.join(bin, 'nvidia-smi.real'), path.join(bin, 'nvidia-smi'));
+    }
+    expect(monitor.restarts.sampler).toBeGreaterThan(restarts);
+    await waitFor(() => monitor.fresh(1000), { timeoutMs: 30_000, what: 'samples again' });
+    // 4 s idle before the gap and ~3 s after it: not idle for warnAfter (6 s) without a break.
+    await sleep(3000);
+    await runJob();
+    expect(inbox.filter((m) => m.to === 'frank')).toEqual([]);
+    // Unbroken for warnAfter after the gap: now it is idle.
+    await sleep(4000);
+    await runJob();
+    expect(inbox.filter((m) => m.to === 'frank')).toHaveLength(1);
   }, 90_000);
 });

@@ -186,17 +186,15 @@ describe('the live feed: status, exits, faults (2 real hosts)', () => {
     await waitFor(async () => headings((await chat(app, 'bob', 'status h2')).reply)[0] === 'h2: 4/4 GPUs free', { timeoutMs: 30_000, what: 'h2 back' });
   }, 60_000);
 
-  it('answers 20 concurrent status correctly and at once', async () => {
+  // How fast is a benchmark (bench/live.ts: p99 over 16 hosts); here: every answer right, none waits on a host.
+  it('answers 20 concurrent status correctly', async () => {
     await bed.updateGpuState('h1', (s) => (s.gpus[2]!.utilization = 77));
     await waitFor(async () => JSON.stringify((await chat(app, 'bob', 'status h1')).reply.blocks).includes('77 %'), { what: 'the new sample' });
-    const started = performance.now();
     const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => chat(app, `u${i}`, 'status')));
-    const ms = performance.now() - started;
     for (const { reply } of replies) {
       // On a loaded test machine a sample may be late: then it says so ("stale"), still with its figures.
       expect(reply.title).toMatch(/^8\/8 GPUs free on 2 hosts(, [12] stale)?$/);
       expect(JSON.stringify(reply.blocks)).toContain('77 %');
     }
-    expect(ms).toBeLessThan(3000);
   }, 30_000);
 });

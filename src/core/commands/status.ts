@@ -45,7 +45,16 @@ function hostSection(h: HostSnapshot): Block {
   };
 }
 
+const rendered = new WeakMap<readonly HostSnapshot[], Reply>();
+
+/** The status reply; callers handed the same snapshots (a burst of `status`, see cluster-state.ts) share one rendering. Read-only. */
 export function statusReply(hosts: HostSnapshot[]): Reply {
+  let reply = rendered.get(hosts);
+  if (!reply) rendered.set(hosts, (reply = renderStatus(hosts)));
+  return reply;
+}
+
+function renderStatus(hosts: HostSnapshot[]): Reply {
   // Stale hosts still show their last sample; connecting and down ones show none.
   const shown = hosts.filter((h) => h.state === 'up' || h.state === 'stale');
   const gpus = shown.flatMap((h) => h.gpus ?? []);
