@@ -13,6 +13,7 @@ import { runContainer } from './run.js';
 import { imageCommand } from './user-images.js';
 import { showUsage } from './usage.js';
 import { keyCommand, sshConfig } from './keys.js';
+import { dashboardCommand } from './dashboard.js';
 
 /** The commands that read or change allocations and containers. */
 export function createHandlers(deps: OpsDeps): Handlers {
@@ -36,5 +37,6 @@ export function createHandlers(deps: OpsDeps): Handlers {
     image: (r, ctx) => imageCommand(deps, r, ctx),
     key: (r, ctx) => keyCommand(deps, r, ctx),
     'ssh-config': (r, ctx) => sshConfig(deps, r, ctx),
+    dashboard: (r, ctx) => dashboardCommand(deps, r, ctx),
   };
 }
