@@ -215,7 +215,11 @@ export const configSchema = z
         dashboard: z
           .strictObject({
             /** How long a link from "dashboard" in chat stays valid. */
-            linkHours: z.number().min(0.01).max(24 * 90).default(12),
+            linkHours: z
+              .number()
+              .min(0.01)
+              .max(24 * 90)
+              .default(12),
             /** Open a team view at /dashboard/public with no link (trusted networks only). */
             public: z.boolean().default(false),
           })

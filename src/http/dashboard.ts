@@ -42,7 +42,8 @@ export const dashboardAssets = (): Map<string, Asset> => (assets ??= loadAssets(
 
 const SECURITY_HEADERS = {
   // Only our own origin: no CDN, no inline script; the data is drawn with textContent, never as HTML.
-  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'; form-action 'none'",
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'; form-action 'none'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'cache-control': 'no-store',

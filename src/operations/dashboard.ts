@@ -66,7 +66,9 @@ export async function dashboardCommand(deps: OpsDeps, req: Extract<Request, { co
   if (req.revoke) {
     await deps.db.dashboardAccess.upsert({ where: { userId: actor.userId }, create: { userId: actor.userId, generation: 1 }, update: { generation: { increment: 1 } } });
     await audit(deps.db, { actor: actor.handle, action: 'dashboard revoke', result: 'ok' });
-    return reply('success', 'Your dashboard links are revoked', [{ type: 'text', text: 'Every link you were given so far gets "403 Forbidden" now. Say "dashboard" for a new one.' }]);
+    return reply('success', 'Your dashboard links are revoked', [
+      { type: 'text', text: 'Every link you were given so far gets "403 Forbidden" now. Say "dashboard" for a new one.' },
+    ]);
   }
   if (!base) return refuse('unavailable', 'The dashboard is off in this deployment', 'It runs on the side port: an admin sets http.port (and http.publicUrl) in the config.');
   const hours = deps.config.http!.dashboard.linkHours;
@@ -142,7 +144,13 @@ export async function liveState(deps: OpsDeps, snapshots: HostSnapshot[], viewer
     state.me = {
       containers: containers.map((c) => ({ name: c.name, host: c.hostName, gpus: c.gpuIndexes, state: c.state, endsAt: c.endsAt?.toISOString() ?? null })),
       reservations: reservations.map((r) => ({ id: r.id, host: r.hostName, gpus: r.gpuIndexes, endsAt: r.endsAt?.toISOString() ?? null })),
-      quota: { used: usage.used, budget: usage.limits.gpuHoursPerWeek, windowEnds: usage.window.end?.toISOString() ?? null, heldGpus: usage.heldGpus, maxGpus: usage.limits.maxGpus },
+      quota: {
+        used: usage.used,
+        budget: usage.limits.gpuHoursPerWeek,
+        windowEnds: usage.window.end?.toISOString() ?? null,
+        heldGpus: usage.heldGpus,
+        maxGpus: usage.limits.maxGpus,
+      },
       // The estimate: the soonest a held allocation ends on its own (a guess; runs end early too).
       queue: order.flatMap((w, i) =>
         w.userId === viewer.userId ? [{ id: w.id, position: i + 1, gpus: (JSON.parse(w.request) as { gpus: number }).gpus, estimate: nextEnd?.endsAt?.toISOString() ?? null }] : [],
@@ -185,14 +193,15 @@ export async function historyState(deps: OpsDeps, viewer: Viewer): Promise<Histo
   const perUser = new Map<string, { hours: number[]; utilSum: number; utilCount: number }>();
   const weekSamples = await deps.db.gpuSample.findMany({ where: { at: { gte: new Date(firstDay) }, utilization: { not: null } } });
   const byGpu = new Map<string, { at: number; u: number }[]>();
-  for (const s of weekSamples) (byGpu.get(`${s.hostName}:${s.gpuIndex}`) ?? byGpu.set(`${s.hostName}:${s.gpuIndex}`, []).get(`${s.hostName}:${s.gpuIndex}`)!).push({ at: s.at.getTime(), u: s.utilization! });
+  for (const s of weekSamples)
+    (byGpu.get(`${s.hostName}:${s.gpuIndex}`) ?? byGpu.set(`${s.hostName}:${s.gpuIndex}`, []).get(`${s.hostName}:${s.gpuIndex}`)!).push({ at: s.at.getTime(), u: s.utilization! });
   for (const a of allocations) {
     const gpus = parseIndexes(a.gpuIndexes);
     const start = Math.max(a.createdAt.getTime(), firstDay);
     const end = Math.min(a.state === 'active' ? now : (a.releasedAt?.getTime() ?? now), now);
     if (end <= start || gpus.length === 0) continue;
     const u = perUser.get(a.user.handle) ?? perUser.set(a.user.handle, { hours: days.map(() => 0), utilSum: 0, utilCount: 0 }).get(a.user.handle)!;
-    for (let t = start; t < end; ) {
+    for (let t = start; t < end;) {
       const next = Math.min(end, (Math.floor(t / DAY_MS) + 1) * DAY_MS);
       u.hours[Math.floor((t - firstDay) / DAY_MS)]! += ((next - t) * gpus.length) / HOUR_MS;
       t = next;

@@ -84,14 +84,50 @@
       );
     });
     card.append(
-      el('table', {}, el('thead', {}, el('tr', {}, ['GPU', 'Model', 'Memory', 'Util', 'Last hour', 'Held by', 'Not gpubot'].map((c) => el('th', {}, c)))), el('tbody', {}, rows)),
+      el(
+        'table',
+        {},
+        el(
+          'thead',
+          {},
+          el(
+            'tr',
+            {},
+            ['GPU', 'Model', 'Memory', 'Util', 'Last hour', 'Held by', 'Not gpubot'].map((c) => el('th', {}, c)),
+          ),
+        ),
+        el('tbody', {}, rows),
+      ),
     );
     return card;
   }
 
   function table(columns, rows, attrs) {
     if (!rows.length) return el('p', { class: 'muted' }, 'none');
-    return el('table', attrs || {}, el('thead', {}, el('tr', {}, columns.map((c) => el('th', {}, c)))), el('tbody', {}, rows.map((r) => el('tr', {}, r.map((c) => el('td', {}, c))))));
+    return el(
+      'table',
+      attrs || {},
+      el(
+        'thead',
+        {},
+        el(
+          'tr',
+          {},
+          columns.map((c) => el('th', {}, c)),
+        ),
+      ),
+      el(
+        'tbody',
+        {},
+        rows.map((r) =>
+          el(
+            'tr',
+            {},
+            r.map((c) => el('td', {}, c)),
+          ),
+        ),
+      ),
+    );
   }
 
   let lastState = null;
