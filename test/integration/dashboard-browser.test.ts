@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -118,8 +117,8 @@ describe('dashboard in a real browser: the signed link, the live grid, charts, r
     // A run from the console shows up in the open page without a reload.
     const run = await chat(app, 'alice', 'run --gpus 1 --host h1 --name live1');
     expect(run.reply.tone, run.text).toBe('success');
-    await page.waitForFunction(() => [...document.querySelectorAll('tr.gpu .holders')].some((td) => td.textContent === 'alice (live1)'), undefined, { timeout: 5_000 });
-    await page.waitForFunction(() => document.querySelector('#my-containers')?.textContent?.includes('live1'), undefined, { timeout: 5_000 });
+    await page.locator('tr.gpu .holders', { hasText: /^alice \(live1\)$/ }).waitFor({ timeout: 5_000 });
+    await page.locator('#my-containers', { hasText: 'live1' }).waitFor({ timeout: 5_000 });
 
     // Charts: the sparkline of h1:0 has its hour; the GPU-hours chart has bob's and alice's series.
     await waitFor(async () => Number(await page.getAttribute('tr.gpu[data-gpu="h1:0"] svg.spark', 'data-points')) >= 50, { what: 'sparkline points' });
@@ -143,8 +142,8 @@ describe('dashboard in a real browser: the signed link, the live grid, charts, r
   it('renders hostile model and process names as text', async () => {
     const { page, errors } = await open(await linkFor('carol'));
     expect(await page.textContent('tr.gpu[data-gpu="h2:1"] .model')).toBe(HOSTILE_MODEL);
-    await page.waitForFunction((name) => document.querySelector('tr.gpu[data-gpu="h1:1"]')?.textContent?.includes(name), HOSTILE_PROCESS);
-    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+    await page.locator('tr.gpu[data-gpu="h1:1"] .unmanaged', { hasText: HOSTILE_PROCESS }).waitFor();
+    expect(await page.evaluate('typeof window.__pwned')).toBe('undefined');
     expect(await page.locator('#grid img, #grid script').count()).toBe(0);
     expect(errors).toEqual([]);
     await page.close();
