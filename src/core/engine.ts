@@ -92,9 +92,12 @@ export class Engine {
       case 'help':
         return helpReply(request.topic);
       case 'status': {
+        const chart = request.chart ? this.deps.handlers?.status : undefined;
+        if (request.chart && !chart) return refuse('unavailable', '"status --chart" is not available in this deployment');
         if (request.host && !this.deps.cluster.hostNames().includes(request.host)) {
           return refuse('not-found', `There is no host "${request.host}"`, `Known hosts: ${this.deps.cluster.hostNames().join(', ')}`);
         }
+        if (chart) return chart(request, ctx);
         return statusReply(await this.deps.cluster.snapshot(request.host ? [request.host] : undefined));
       }
       default: {
