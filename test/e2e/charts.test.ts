@@ -35,7 +35,8 @@ describe('charts in chat: status --chart and usage --chart as PNGs through each 
     const now = Date.now();
     const minute = Math.floor(now / 60_000) * 60_000;
     const rows = [];
-    for (let i = 180; i >= 1; i--) for (const gpu of [0, 1]) rows.push({ hostName: 'h1', gpuIndex: gpu, at: new Date(minute - i * 60_000), utilization: gpu ? 20 : 80, samples: 30 });
+    for (let i = 180; i >= 1; i--)
+      for (const gpu of [0, 1]) rows.push({ hostName: 'h1', gpuIndex: gpu, at: new Date(minute - i * 60_000), utilization: gpu ? 20 : 80, samples: 30 });
     await app.db.gpuSample.createMany({ data: rows });
     for (const [handle, hours] of [
       ['alice', 10],
@@ -43,7 +44,15 @@ describe('charts in chat: status --chart and usage --chart as PNGs through each 
     ] as const) {
       const user = await app.db.user.create({ data: { handle } });
       await app.db.allocation.create({
-        data: { userId: user.id, kind: 'reservation', hostName: 'h2', gpuIndexes: '0', state: 'released', createdAt: new Date(now - 48 * 3_600_000), releasedAt: new Date(now - (48 - hours) * 3_600_000) },
+        data: {
+          userId: user.id,
+          kind: 'reservation',
+          hostName: 'h2',
+          gpuIndexes: '0',
+          state: 'released',
+          createdAt: new Date(now - 48 * 3_600_000),
+          releasedAt: new Date(now - (48 - hours) * 3_600_000),
+        },
       });
     }
     slack = await startSlackStandin({ users: { U1: { name: 'alice' } } });
