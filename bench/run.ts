@@ -1,4 +1,4 @@
-/** npm run bench [-- one|two|slack|live]: the benchmarks in one run; figures go to docs/BENCHMARKS.md. */
+/** npm run bench [-- one|two|slack|live|dashboard]: the benchmarks in one run; figures go to docs/BENCHMARKS.md. */
 const only = process.argv[2];
 const report = (line: string) => process.stdout.write(`${line}\n`);
 report(`gpubot benchmarks (${new Date().toISOString()}, node ${process.version})`);
@@ -17,4 +17,8 @@ if (!only || only === 'slack') {
 if (!only || only === 'live') {
   report('\n## Live feed');
   await (await import('./live.js')).benchLive(report);
+}
+if (!only || only === 'dashboard') {
+  report('\n## Dashboard');
+  await (await import('./dashboard.js')).benchDashboard(report);
 }

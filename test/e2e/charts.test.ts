@@ -75,7 +75,7 @@ describe('charts in chat: status --chart and usage --chart as PNGs through each 
   it('Slack: /gpu status --chart answers with text and uploads a PNG with alt text to the same channel (upload v2)', async () => {
     const { payload, responseId } = slack.slashCommand({ userId: 'U1', text: 'status --chart' });
     await slack.sendEnvelope('slash_commands', payload);
-    const body = await slack.waitForResponse(responseId);
+    const body = await slack.waitForResponse(responseId, (b) => !String(b.text ?? '').startsWith(':hourglass'), 20_000);
     expect(body.text).toBe('GPU utilization per host, last 6 h (UTC)');
     expect(JSON.stringify(body.blocks)).toContain('50 %'); // h1's mean, the text fallback
     const upload = await slack.waitForUpload((u) => u.filename === 'gpubot-utilization.png', 15_000);
@@ -91,7 +91,7 @@ describe('charts in chat: status --chart and usage --chart as PNGs through each 
   it('Slack: /gpu usage --chart uploads GPU-hours per user', async () => {
     const { payload, responseId } = slack.slashCommand({ userId: 'U1', text: 'usage --chart' });
     await slack.sendEnvelope('slash_commands', payload);
-    const body = await slack.waitForResponse(responseId);
+    const body = await slack.waitForResponse(responseId, (b) => !String(b.text ?? '').startsWith(':hourglass'), 20_000);
     expect(body.text).toMatch(/^GPU-hours per user, last 7 days/);
     const upload = await slack.waitForUpload((u) => u.filename === 'gpubot-gpu-hours.png', 15_000);
     expect(pngSize(upload.data!)).toEqual({ width: 900, height: 380 });
