@@ -64,7 +64,7 @@ export default tseslint.config(
     files: ['static/**/*.js'],
     languageOptions: {
       sourceType: 'script',
-      globals: Object.fromEntries(['document', 'location', 'Node', 'fetch', 'setInterval', 'EventSource', 'window'].map((g) => [g, 'readonly'])),
+      globals: Object.fromEntries(['document', 'location', 'Node', 'fetch', 'setInterval', 'EventSource', 'window', 'performance'].map((g) => [g, 'readonly'])),
     },
   },
   {

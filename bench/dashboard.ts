@@ -43,13 +43,21 @@ export async function benchDashboard(report: (line: string) => void): Promise<vo
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/dashboard/${link.split('/dashboard/')[1]}`;
     const page = await browser.newPage();
     const renders: number[] = [];
+    const states: number[] = [];
     for (let i = 0; i < 6; i++) {
-      const t = performance.now();
       await page.goto(url);
       await page.waitForSelector(`.host[data-host="h${HOSTS}"] tr.gpu`);
-      if (i > 0) renders.push(performance.now() - t); // the first load warms the browser's caches
+      // The page marks the moment its grid is drawn, counted from the start of navigation.
+      const mark = (await page.evaluate("performance.getEntriesByName('gpubot-first-render')[0].startTime")) as number;
+      if (i > 0) renders.push(mark); // the first load warms the browser's caches
+      const t = performance.now();
+      await (await fetch(`${url}/state`)).json();
+      states.push(performance.now() - t);
     }
-    report(`| time to first render: navigation to the grid of ${HOSTS} hosts × 4 GPUs drawn (5 loads) | median ${median(renders).toFixed(0)} ms | |`);
+    report(
+      `| time to first render: navigation start to the grid of ${HOSTS} hosts × 4 GPUs drawn, in the page's own clock (5 loads) | median ${median(renders).toFixed(0)} ms | |`,
+    );
+    report(`| of which \`/state\` (link check, snapshot, queue, my part) | median ${median(states).toFixed(0)} ms | |`);
     await page.locator('#live', { hasText: 'live' }).waitFor();
     const updates: number[] = [];
     for (let i = 0; i < 6; i++) {

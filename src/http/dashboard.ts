@@ -10,6 +10,8 @@ import { errorMessage } from '../util/errors.js';
 const TICK_MS = 1_000;
 /** A link revoked or expired while its page is open: the stream ends within this. */
 const RECHECK_MS = 10_000;
+/** The charts change by the minute: one computation serves every page of the same kind for this long. */
+const HISTORY_TTL_MS = 30_000;
 
 interface Asset {
   type: string;
@@ -69,6 +71,7 @@ const forbidden = (res: ServerResponse, why: string): void => {
 /** The read-only dashboard: /dashboard/<signed token>[/state|/history|/events], /dashboard/public[...], /dashboard/static/*. */
 export class Dashboard {
   private readonly streams = new Set<ServerResponse>();
+  private readonly history = new Map<string, { at: number; version: string; value: Promise<unknown> }>();
 
   constructor(private readonly app: App) {}
 
@@ -112,9 +115,27 @@ export class Dashboard {
     }
     if (view === undefined) sendAsset(req, res, 'index.html');
     else if (view === 'state') json(res, 200, await liveState(this.app.ops, await this.app.cluster.snapshot(), viewer));
-    else if (view === 'history') json(res, 200, await historyState(this.app.ops, viewer));
+    else if (view === 'history') json(res, 200, await this.historyFor(viewer));
     else this.openStream(res, first, viewer);
     return true;
+  }
+
+  /**
+   * The week's charts, shared for HISTORY_TTL_MS by viewers who see the same (admins; each user; the
+   * public view), and made again at once when an allocation was made or released.
+   */
+  private async historyFor(viewer: Viewer): Promise<unknown> {
+    const { db } = this.app;
+    const [newest, active] = await Promise.all([db.allocation.aggregate({ _max: { id: true } }), db.allocation.count({ where: { state: 'active' } })]);
+    const key = `${viewer === null ? 'public' : viewer.isAdmin ? 'admin' : `user:${viewer.userId}`}`;
+    const version = `${newest._max.id ?? 0}:${active}`;
+    const cached = this.history.get(key);
+    if (cached && cached.version === version && Date.now() - cached.at < HISTORY_TTL_MS) return cached.value;
+    if (this.history.size > 1000) this.history.clear();
+    const value = historyState(this.app.ops, viewer);
+    this.history.set(key, { at: Date.now(), version, value });
+    value.catch(() => this.history.delete(key));
+    return value;
   }
 
   /** Server-sent events: the whole state whenever it changed (compared as JSON), checked every TICK_MS. */

@@ -244,6 +244,7 @@
     const res = await fetch(`${base}/state`, { cache: 'no-store' });
     if (!res.ok) return denied(await res.text());
     render(await res.json());
+    performance.mark('gpubot-first-render'); // read by bench/dashboard.ts
     await loadHistory();
     setInterval(() => void loadHistory().catch(() => {}), 60_000);
     const events = new EventSource(`${base}/events`);

@@ -154,6 +154,10 @@ describe('dashboard in a real browser: the signed link, the live grid, charts, r
     await page.waitForSelector('#admin:not([hidden])');
     expect(await page.textContent('#audit')).toContain('reserve');
     expect(await page.textContent('#connections')).toContain('h1');
+    // A drained host shows as such, live.
+    expect((await chat(app, 'boss', 'admin drain h2')).reply.tone).toBe('success');
+    await page.locator('.host[data-host="h2"] .badge.drained').waitFor({ timeout: 5_000 });
+    expect((await chat(app, 'boss', 'admin undrain h2')).reply.tone).toBe('success');
     await page.close();
     // Nobody else gets them from the data behind the page either.
     const alice = (await (await fetch(`${await linkFor('alice')}/state`)).json()) as Record<string, unknown>;
