@@ -180,8 +180,13 @@ describe('dashboard in a real browser: the signed link, the live grid, charts, r
     await page.close();
 
     expect((await fetch(good)).status).toBe(200);
+    const { page: opened } = await open(good);
+    await opened.locator('#live', { hasText: 'live' }).waitFor();
     expect((await chat(app, 'dave', 'dashboard revoke')).reply.tone).toBe('success');
     expect((await fetch(good)).status).toBe(403);
+    // The page already open stops updating and says why (the stream checks its link every 10 s).
+    await opened.locator('#notice', { hasText: 'revoked' }).waitFor({ timeout: 15_000 });
+    await opened.close();
     expect((await fetch(await linkFor('dave'))).status).toBe(200);
 
     const { page: team } = await open(`${base}/dashboard/public`);
@@ -189,7 +194,11 @@ describe('dashboard in a real browser: the signed link, the live grid, charts, r
     expect(await team.isHidden('#me')).toBe(true);
     expect(await team.textContent('tr.gpu[data-gpu="h2:0"] .holders')).toBe('bob (reserved)');
     await team.close();
-  });
+    // Off unless the config opens it.
+    app.options.config.http!.dashboard.public = false;
+    expect((await fetch(`${base}/dashboard/public`)).status).toBe(403);
+    app.options.config.http!.dashboard.public = true;
+  }, 60_000);
 
   it('every request the pages made went to the bot’s own origin', () => {
     expect(requests.length).toBeGreaterThan(10);
