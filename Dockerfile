@@ -44,6 +44,8 @@ FROM deps AS build
 COPY tsconfig.json tsconfig.build.json prisma.config.ts ./
 COPY prisma ./prisma
 COPY src ./src
+# The dashboard's page and the charts' font; the build copies them into dist/static.
+COPY static ./static
 RUN npm run build && chmod 755 dist/cli/main.js
 
 # ---------------------------------------------------------------------------------------------
@@ -53,9 +55,7 @@ ENV NODE_ENV=production
 WORKDIR /app
 # data/: the default SQLite location (DATABASE_URL=file:./data/gpubot.db), writable by the bot;
 # mount a volume there to keep a SQLite database. `gpubot` on PATH for `docker exec ... gpubot chat`.
-# Fonts for the chart PNGs ("status --chart", "usage --chart").
-RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends fonts-dejavu-core && rm -rf /var/lib/apt/lists/* \
- && mkdir -p /app/data && chown node:node /app/data \
+RUN mkdir -p /app/data && chown node:node /app/data \
  && ln -s /app/dist/cli/main.js /usr/local/bin/gpubot
 # Everything below is owned by root and read-only for the bot. Least often changed first.
 COPY package.json ./

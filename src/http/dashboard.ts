@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
@@ -19,7 +19,10 @@ interface Asset {
   gzipped: Buffer;
 }
 
-const STATIC_DIR = new URL('../../static/dashboard/', import.meta.url);
+/** static/ is copied into dist/ by the build; from src/ (tsx, tests) it is the checkout's. */
+const STATIC_DIR =
+  [new URL('../static/dashboard/', import.meta.url), new URL('../../static/dashboard/', import.meta.url)].find((u) => existsSync(u)) ??
+  new URL('../../static/dashboard/', import.meta.url);
 
 /** The page, its script and style, and uPlot from node_modules: read once, served from memory, never from a CDN. */
 function loadAssets(): Map<string, Asset> {

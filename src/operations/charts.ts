@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Resvg } from '@resvg/resvg-js';
 import type { CommandContext } from '../core/engine.js';
 import { reply, type Reply } from '../core/reply.js';
@@ -17,9 +19,13 @@ const PALETTE = ['#5b8def', '#2ea44f', '#e36209', '#8250df', '#bf3989', '#1b7c83
 const xml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const clip = (s: string, n: number): string => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
+/** The font the charts are drawn with, shipped with gpubot (static/fonts): the same picture on every machine. */
+const FONT = ['../static/fonts/DejaVuSans.ttf', '../../static/fonts/DejaVuSans.ttf'].map((rel) => fileURLToPath(new URL(rel, import.meta.url))).find((p) => existsSync(p));
+
 /** An SVG drawn here, turned into a PNG without a browser (resvg). */
 export function svgToPng(svg: string): Buffer {
-  return new Resvg(svg, { font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' }, background: '#ffffff' }).render().asPng();
+  const font = { fontFiles: FONT ? [FONT] : [], loadSystemFonts: !FONT, defaultFontFamily: 'DejaVu Sans' };
+  return new Resvg(svg, { font, background: '#ffffff' }).render().asPng();
 }
 
 function frame(title: string, yLabel: string, yMax: number, body: string[], legend: { label: string; colour: string }[], xTicks: { x: number; label: string }[]): string {
