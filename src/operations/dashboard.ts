@@ -16,10 +16,17 @@ const DAY_MS = 86_400_000;
 /** Who looks at the dashboard: a signed link's user, or nobody in particular (http.dashboard.public). */
 export type Viewer = { userId: number; handle: string; isAdmin: boolean } | null;
 
-/** The key that signs links: one per database, so every process (and a restart) accepts the same links. */
-export async function dashboardKey(deps: Pick<OpsDeps, 'db'>): Promise<Buffer> {
-  const row = await deps.db.dashboardKey.upsert({ where: { id: 1 }, create: { id: 1, secret: randomBytes(32).toString('hex') }, update: {} });
-  return Buffer.from(row.secret, 'hex');
+const keys = new WeakMap<OpsDeps['db'], Promise<Buffer>>();
+
+/** The key that signs links: one per database, so every process (and a restart) accepts the same links. Read once per client. */
+export function dashboardKey(deps: Pick<OpsDeps, 'db'>): Promise<Buffer> {
+  let key = keys.get(deps.db);
+  if (!key) {
+    key = deps.db.dashboardKey.upsert({ where: { id: 1 }, create: { id: 1, secret: randomBytes(32).toString('hex') }, update: {} }).then((row) => Buffer.from(row.secret, 'hex'));
+    key.catch(() => keys.delete(deps.db));
+    keys.set(deps.db, key);
+  }
+  return key;
 }
 
 async function generationOf(deps: Pick<OpsDeps, 'db'>, userId: number): Promise<number> {
