@@ -204,15 +204,21 @@
       const xs = h.days.map((d) => Date.parse(`${d}T00:00:00Z`) / 1000);
       const palette = ['#5b8def', '#2ea44f', '#e36209', '#8250df', '#bf3989', '#1b7c83', '#9a6700', '#cf222e'];
       const bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.8, 40] }) : undefined;
+      // Stacked: each user's bar is drawn as the running total up to them, tallest first, so every
+      // user's own share shows as its own colour (the legend stays off: its values would be totals).
+      const cumulative = [];
+      h.gpuHours.forEach((u, i) => cumulative.push(u.hours.map((v, d) => v + (i ? cumulative[i - 1][d] : 0))));
+      const order = h.gpuHours.map((_, i) => i).reverse();
       gpuHoursPlot = new uPlot(
         {
           width: Math.min(900, box.clientWidth - 10 || 600),
           height: 220,
+          legend: { live: false },
           scales: { x: { time: true } },
           axes: [{}, { label: 'GPU-hours' }],
-          series: [{}, ...h.gpuHours.map((u, i) => ({ label: u.user, stroke: palette[i % palette.length], fill: `${palette[i % palette.length]}55`, paths: bars }))],
+          series: [{}, ...order.map((i) => ({ label: h.gpuHours[i].user, stroke: palette[i % palette.length], fill: palette[i % palette.length], paths: bars }))],
         },
-        [xs, ...h.gpuHours.map((u) => u.hours)],
+        [xs, ...order.map((i) => cumulative[i])],
         box,
       );
     }
