@@ -24,6 +24,11 @@ RUN npm ci --ignore-scripts --no-audit --no-fund \
  && npm_config_build_from_source=true npm_config_nodedir=/usr/local npm_config_jobs=max npm rebuild better-sqlite3 \
  && node -e "new (require('better-sqlite3'))(':memory:').close()" \
  && npm cache clean --force
+# resvg's native binary (an optional dependency per platform and libc) when npm skipped it.
+RUN node -e "require('@resvg/resvg-js')" 2>/dev/null \
+ || npm install --no-save --ignore-scripts --no-audit --no-fund --libc=glibc \
+      "@resvg/resvg-js-linux-$(node -p process.arch)-gnu@$(node -p "require('@resvg/resvg-js/package.json').version")" \
+ && node -e "require('@resvg/resvg-js')" && npm cache clean --force
 
 # prod-deps: the same tree without dev dependencies. --omit=optional too: the prisma CLI and
 # typescript are optional peers of @prisma/client ("devOptional" in the lockfile), which

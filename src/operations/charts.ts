@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Resvg } from '@resvg/resvg-js';
 import type { CommandContext } from '../core/engine.js';
 import { reply, type Reply } from '../core/reply.js';
 import type { Request } from '../core/requests.js';
+import { errorMessage } from '../util/errors.js';
 import type { OpsDeps } from './deps.js';
 import { historyState } from './dashboard.js';
 
@@ -22,10 +22,24 @@ const clip = (s: string, n: number): string => (s.length > n ? `${s.slice(0, n -
 /** The font the charts are drawn with, shipped with gpubot (static/fonts): the same picture on every machine. */
 const FONT = ['../static/fonts/DejaVuSans.ttf', '../../static/fonts/DejaVuSans.ttf'].map((rel) => fileURLToPath(new URL(rel, import.meta.url))).find((p) => existsSync(p));
 
-/** An SVG drawn here, turned into a PNG without a browser (resvg). */
-export function svgToPng(svg: string): Buffer {
+/**
+ * An SVG drawn here, turned into a PNG without a browser (resvg). Loaded on first use: a machine
+ * without resvg's native binary still runs the bot, and only the charts are refused.
+ */
+export async function svgToPng(svg: string): Promise<Buffer> {
+  const { Resvg } = await import('@resvg/resvg-js');
   const font = { fontFiles: FONT ? [FONT] : [], loadSystemFonts: !FONT, defaultFontFamily: 'DejaVu Sans' };
   return new Resvg(svg, { font, background: '#ffffff' }).render().asPng();
+}
+
+/** The chart as a PNG, or undefined (logged) when this machine cannot draw one: the reply keeps its text. */
+async function drawn(deps: OpsDeps, svg: string): Promise<Buffer | undefined> {
+  try {
+    return await svgToPng(svg);
+  } catch (err) {
+    deps.log.warn({ err: errorMessage(err) }, 'could not draw a chart (is @resvg/resvg-js installed for this platform?)');
+    return undefined;
+  }
 }
 
 function frame(title: string, yLabel: string, yMax: number, body: string[], legend: { label: string; colour: string }[], xTicks: { x: number; label: string }[]): string {
@@ -85,11 +99,11 @@ export async function statusChart(deps: OpsDeps, req: Extract<Request, { command
     return { x: x(t), label: `${new Date(t).toISOString().slice(11, 16)}` };
   });
   const title = `GPU utilization per host, last ${STATUS_CHART_HOURS} h (UTC)`;
-  const png = svgToPng(frame(title, 'mean utilization %', 100, body, legend, xTicks));
+  const png = await drawn(deps, frame(title, 'mean utilization %', 100, body, legend, xTicks));
   const alt = `Line chart: ${rows.map(([h, m]) => `${h} ${m}`).join(', ')} mean utilization over the last ${STATUS_CHART_HOURS} hours.`;
   return {
     ...reply('info', title, [{ type: 'table', columns: ['Host', 'Mean utilization', 'Minutes measured'], rows }], 'channel'),
-    image: { png, filename: 'gpubot-utilization.png', alt },
+    ...(png ? { image: { png, filename: 'gpubot-utilization.png', alt } } : {}),
   };
 }
 
@@ -109,7 +123,8 @@ export async function usageChart(deps: OpsDeps, _req: Extract<Request, { command
   });
   const xTicks = top.map((t, i) => ({ x: PAD.left + i * slot + slot / 2, label: clip(t.user, Math.max(4, Math.floor(slot / 7))) }));
   const title = `GPU-hours per user, last 7 days (${history.days[0]} to ${history.days.at(-1)})`;
-  const png = svgToPng(
+  const png = await drawn(
+    deps,
     frame(
       title,
       'GPU-hours',
@@ -133,6 +148,6 @@ export async function usageChart(deps: OpsDeps, _req: Extract<Request, { command
       totals.length ? [{ type: 'table', columns: ['User', 'GPU-hours'], rows }] : [{ type: 'text', text: 'Nobody held GPUs in the last 7 days.' }],
       'channel',
     ),
-    image: { png, filename: 'gpubot-gpu-hours.png', alt },
+    ...(png ? { image: { png, filename: 'gpubot-gpu-hours.png', alt } } : {}),
   };
 }
