@@ -24,6 +24,11 @@ RUN npm ci --ignore-scripts --no-audit --no-fund \
  && npm_config_build_from_source=true npm_config_nodedir=/usr/local npm_config_jobs=max npm rebuild better-sqlite3 \
  && node -e "new (require('better-sqlite3'))(':memory:').close()" \
  && npm cache clean --force
+# resvg's native binary (an optional dependency per platform and libc) when npm skipped it.
+RUN node -e "require('@resvg/resvg-js')" 2>/dev/null \
+ || npm install --no-save --ignore-scripts --no-audit --no-fund --libc=glibc \
+      "@resvg/resvg-js-linux-$(node -p process.arch)-gnu@$(node -p "require('@resvg/resvg-js/package.json').version")" \
+ && node -e "require('@resvg/resvg-js')" && npm cache clean --force
 
 # prod-deps: the same tree without dev dependencies. --omit=optional too: the prisma CLI and
 # typescript are optional peers of @prisma/client ("devOptional" in the lockfile), which
@@ -44,6 +49,8 @@ FROM deps AS build
 COPY tsconfig.json tsconfig.build.json prisma.config.ts ./
 COPY prisma ./prisma
 COPY src ./src
+# The dashboard's page and the charts' font; the build copies them into dist/static.
+COPY static ./static
 RUN npm run build && chmod 755 dist/cli/main.js
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-/** npm run bench [-- one|two|slack|live|memory|slurm|gateway]: the benchmarks in one run; figures go to docs/BENCHMARKS.md. */
+/** npm run bench [-- one|two|slack|live|memory|slurm|gateway|dashboard]: the benchmarks in one run; figures go to docs/BENCHMARKS.md. */
 const only = process.argv[2];
 const report = (line: string) => process.stdout.write(`${line}\n`);
 report(`gpubot benchmarks (${new Date().toISOString()}, node ${process.version})`);
@@ -31,4 +31,8 @@ if (!only || only === 'slurm') {
 if (!only || only === 'gateway') {
   report('\n## SSH gateway');
   await (await import('./gateway.js')).benchGateway(report);
+}
+if (!only || only === 'dashboard') {
+  report('\n## Dashboard');
+  await (await import('./dashboard.js')).benchDashboard(report);
 }

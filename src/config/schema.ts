@@ -260,6 +260,21 @@ export const configSchema = z
         host: z.string().default('127.0.0.1'),
         /** When set, /metrics answers only "Authorization: Bearer TOKEN"; /healthz stays open. */
         metricsToken: z.string().min(16, 'use at least 16 characters (openssl rand -hex 24)').optional(),
+        /** The address people open for the dashboard (behind a proxy, say); default http://host:port. */
+        publicUrl: z.url({ protocol: /^https?$/ }).optional(),
+        /** The read-only web dashboard at /dashboard. */
+        dashboard: z
+          .strictObject({
+            /** How long a link from "dashboard" in chat stays valid. */
+            linkHours: z
+              .number()
+              .min(0.01)
+              .max(24 * 90)
+              .default(12),
+            /** Open a team view at /dashboard/public with no link (trusted networks only). */
+            public: z.boolean().default(false),
+          })
+          .prefault({}),
       })
       .optional(),
     /** The live feed from each host. */

@@ -95,10 +95,13 @@ export class Engine {
         return helpReply(request.topic);
       case 'status': {
         const more = this.deps.moreStatus;
+        const chart = request.chart ? this.deps.handlers?.status : undefined;
+        if (request.chart && !chart) return refuse('unavailable', '"status --chart" is not available in this deployment');
         if (more && request.host && more.names.includes(request.host)) return reply('info', `Status of ${request.host}`, await more.sections(request.host), 'channel');
         if (request.host && !this.deps.cluster.hostNames().includes(request.host)) {
           return refuse('not-found', `There is no host "${request.host}"`, `Known hosts: ${[...this.deps.cluster.hostNames(), ...(more?.names ?? [])].join(', ')}`);
         }
+        if (chart) return chart(request, ctx);
         const [hosts, extra] = await Promise.all([this.deps.cluster.snapshot(request.host ? [request.host] : undefined), more && !request.host ? more.sections() : []]);
         const base = statusReply(hosts);
         return extra.length ? { ...base, blocks: [...base.blocks, ...extra] } : base;

@@ -84,13 +84,13 @@ export const commands: CommandSpec[] = [
   },
   {
     name: 'status',
-    usage: 'status [HOST]',
-    summary: 'Every GPU on every host: model, memory, utilization, who holds it, and processes gpubot did not start.',
-    examples: ['status', 'status gpu1'],
-    options: {},
+    usage: 'status [HOST] [--chart]',
+    summary: 'Every GPU on every host: model, memory, utilization, who holds it, and processes gpubot did not start (--chart: a picture of utilization over the last hours).',
+    examples: ['status', 'status gpu1', 'status --chart'],
+    options: { chart: { type: 'boolean', description: 'Post a chart of utilization per host over the last hours' } },
     positionals: [0, 1],
     args: [{ name: 'host', description: 'Only this host', complete: 'host', maxLength: 63 }],
-    build: (_v, [host]) => ({ command: 'status', host: host === undefined ? undefined : v.hostName(host) }),
+    build: (values, [host]) => ({ command: 'status', host: host === undefined ? undefined : v.hostName(host), ...(values.chart ? { chart: true } : {}) }),
   },
   {
     name: 'run',
@@ -324,16 +324,31 @@ export const commands: CommandSpec[] = [
   },
   {
     name: 'usage',
-    usage: 'usage [USER] [--days N]',
-    summary: 'GPU-hours per day and the mean utilization of the GPUs held, over the last N days (default 7; another user: admins).',
-    examples: ['usage', 'usage --days 30', 'usage alice'],
-    options: { days: { type: 'string' } },
+    usage: 'usage [USER] [--days N] [--chart]',
+    summary:
+      'GPU-hours per day and the mean utilization of the GPUs held, over the last N days (default 7; another user: admins). --chart: a picture of GPU-hours per user this week.',
+    examples: ['usage', 'usage --days 30', 'usage alice', 'usage --chart'],
+    options: { days: { type: 'string' }, chart: { type: 'boolean', description: 'Post a chart of GPU-hours per user this week' } },
     positionals: [0, 1],
     build: (values, [user]) => ({
       command: 'usage',
       user: user === undefined ? undefined : v.handle(user),
       days: values.days === undefined ? 7 : v.integer(str(values, 'days')!, 'days', 1, 90),
+      ...(values.chart ? { chart: true } : {}),
     }),
+  },
+  {
+    name: 'dashboard',
+    usage: 'dashboard [revoke]',
+    summary: 'A personal link to the live web dashboard (signed, expires after http.dashboard.linkHours); "dashboard revoke" voids all your links.',
+    examples: ['dashboard', 'dashboard revoke'],
+    options: {},
+    positionals: [0, 1],
+    args: [{ name: 'revoke', description: 'Say "revoke" to void all your links', maxLength: 6 }],
+    build: (_v, [word]) => {
+      if (word !== undefined && word !== 'revoke') throw new InputError(`"${printable(word)}" is not "revoke"; usage: dashboard [revoke]`);
+      return { command: 'dashboard', revoke: word === 'revoke' };
+    },
   },
   {
     name: 'key',

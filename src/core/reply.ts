@@ -56,6 +56,15 @@ export interface Reply {
   visibility: 'personal' | 'channel';
   /** Set on every refusal or failure (tone "error"), never on success. */
   code?: RefusalCode;
+  /** A picture (status --chart, usage --chart): uploaded where the chat can; the blocks are its text fallback. */
+  image?: ReplyImage;
+}
+
+export interface ReplyImage {
+  png: Uint8Array;
+  filename: string;
+  /** Says what the picture shows, for screen readers and chats without images. */
+  alt: string;
 }
 
 export const isFailure = (reply: Reply): boolean => reply.tone === 'error';

@@ -1,7 +1,7 @@
 /** Typed requests: what every adapter produces from chat input, whatever the chat. */
 export type Request =
   | { command: 'help'; topic?: string }
-  | { command: 'status'; host?: string }
+  | { command: 'status'; host?: string; chart?: boolean }
   | { command: 'run'; gpus: number; image?: string; host?: string; name?: string; hours?: number; shm?: string; cmd?: string[]; queue?: boolean; jupyter?: boolean }
   | { command: 'queue'; cancel?: number }
   | { command: 'reserve'; gpus: number; host?: string; hours?: number }
@@ -20,7 +20,8 @@ export type Request =
   | { command: 'image'; action: 'logs'; name: string }
   | { command: 'image'; action: 'ls' }
   | { command: 'image'; action: 'rm'; name: string; version?: number }
-  | { command: 'usage'; user?: string; days: number }
+  | { command: 'usage'; user?: string; days: number; chart?: boolean }
+  | { command: 'dashboard'; revoke: boolean }
   | { command: 'key'; action: 'add'; line: string }
   | { command: 'key'; action: 'ls' }
   | { command: 'key'; action: 'rm'; target: string }

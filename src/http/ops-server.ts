@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { App } from '../app.js';
 import { errorMessage } from '../util/errors.js';
+import { Dashboard } from './dashboard.js';
 
 /** How long /healthz waits for the database's answer. */
 const HEALTH_DB_TIMEOUT_MS = 3_000;
@@ -74,11 +75,13 @@ function metricsAllowed(app: App, req: IncomingMessage): boolean {
   return m !== null && timingSafeEqual(digest(m[1]!), digest(token));
 }
 
-/** The side port: /healthz (database reachable; each host's connection) and /metrics. */
+/** The side port: /healthz (database reachable; each host's connection), /metrics and the read-only /dashboard. */
 export function startOpsServer(app: App, port: number, host = '127.0.0.1'): Promise<Server> {
+  const dashboard = new Dashboard(app);
   const server = createServer((req, res) => {
     void (async () => {
       try {
+        if (await dashboard.handle(req, res)) return;
         if (req.url === '/healthz') {
           let database = 'ok';
           try {
@@ -108,6 +111,12 @@ export function startOpsServer(app: App, port: number, host = '127.0.0.1'): Prom
       }
     })();
   });
+  // Open event streams would keep close() waiting forever.
+  const close = server.close.bind(server);
+  server.close = (done) => {
+    dashboard.stop();
+    return close(done);
+  };
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve(server));

@@ -14,6 +14,8 @@ import { imageCommand } from './user-images.js';
 import { showUsage } from './usage.js';
 import { keyCommand, sshConfig } from './keys.js';
 import { withSlurm } from './slurm.js';
+import { dashboardCommand } from './dashboard.js';
+import { statusChart, usageChart } from './charts.js';
 
 /** The commands that read or change allocations and containers. */
 export function createHandlers(deps: OpsDeps): Handlers {
@@ -32,11 +34,14 @@ export function createHandlers(deps: OpsDeps): Handlers {
     quota: (r, ctx) => showQuota(deps, r, ctx),
     link: (r, ctx) => link(deps, r, ctx),
     queue: (r, ctx) => queueCommand(deps, r, ctx),
-    usage: (r, ctx) => showUsage(deps, r, ctx),
+    // Plain "status" is the engine's own; only the chart needs the database.
+    status: (r) => statusChart(deps, r),
+    usage: (r, ctx) => (r.chart ? usageChart(deps, r, ctx) : showUsage(deps, r, ctx)),
     admin: (r, ctx) => adminCommand(deps, r, ctx),
     image: (r, ctx) => imageCommand(deps, r, ctx),
     key: (r, ctx) => keyCommand(deps, r, ctx),
     'ssh-config': (r, ctx) => sshConfig(deps, r, ctx),
+    dashboard: (r, ctx) => dashboardCommand(deps, r, ctx),
   };
   return deps.slurm ? withSlurm(deps, deps.slurm, handlers) : handlers;
 }

@@ -88,6 +88,7 @@ describe('Discord adapter, real discord.js against a local Discord', () => {
       'link',
       'image',
       'usage',
+      'dashboard',
       'key',
       'ssh-config',
       'admin',

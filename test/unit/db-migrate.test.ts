@@ -87,6 +87,8 @@ describe('migrate (SQLite)', () => {
         'AuditEvent',
         'ChatIdentity',
         'Container',
+        'DashboardAccess',
+        'DashboardKey',
         'Gpu',
         'GpuLease',
         'GpuSample',

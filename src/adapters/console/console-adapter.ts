@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import type { ChatIdentity, ChatPort } from '../../core/port.js';
 import { isFailure, type Reply } from '../../core/reply.js';
@@ -18,7 +21,15 @@ export async function runOnce(port: ChatPort, handle: string, message: string | 
     output.write(`… ${line}\n`);
   });
   output.write(`${renderText(reply)}\n`);
+  if (reply.image) output.write(`  Chart: ${saveImage(reply.image.png, reply.image.filename)}\n  (${reply.image.alt})\n`);
   return reply;
+}
+
+/** A terminal shows no pictures: the PNG goes to a fresh private folder, and its path is printed. */
+function saveImage(png: Uint8Array, filename: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'gpubot-chart-')), filename.replace(/[^A-Za-z0-9._-]/g, '_'));
+  writeFileSync(path, png, { mode: 0o600 });
+  return path;
 }
 
 /** A terminal chat: each line is a command, as `/gpu ...` would be in Slack or Discord. */

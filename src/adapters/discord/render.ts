@@ -1,4 +1,4 @@
-import { ActionRowBuilder, ButtonBuilder, ButtonStyle, EmbedBuilder, MessageFlags, type APIEmbedField } from 'discord.js';
+import { ActionRowBuilder, AttachmentBuilder, ButtonBuilder, ButtonStyle, EmbedBuilder, MessageFlags, type APIEmbedField } from 'discord.js';
 import type { Action, Block, Reply, Tone } from '../../core/reply.js';
 
 const colour: Record<Tone, number> = { info: 0x5865f2, success: 0x57f287, warning: 0xfee75c, error: 0xed4245 };
@@ -77,6 +77,8 @@ export interface DiscordMessage {
   embeds: EmbedBuilder[];
   components: ActionRowBuilder<ButtonBuilder>[];
   allowedMentions: typeof NO_MENTIONS;
+  /** A chart, as an attachment the embed shows. */
+  files?: AttachmentBuilder[];
 }
 
 /**
@@ -109,5 +111,9 @@ export function toDiscordMessage(reply: Reply): DiscordMessage {
     .slice(0, 25)
     .map(actionButton);
   const components = Array.from({ length: Math.ceil(buttons.length / 5) }, (_, i) => new ActionRowBuilder<ButtonBuilder>().addComponents(buttons.slice(i * 5, i * 5 + 5)));
-  return { embeds: [embed], components, allowedMentions: NO_MENTIONS };
+  if (!reply.image) return { embeds: [embed], components, allowedMentions: NO_MENTIONS };
+  const name = reply.image.filename.replace(/[^A-Za-z0-9._-]/g, '_');
+  embed.setImage(`attachment://${name}`);
+  const file = new AttachmentBuilder(Buffer.from(reply.image.png), { name, description: clip(reply.image.alt, 1024) });
+  return { embeds: [embed], components, allowedMentions: NO_MENTIONS, files: [file] };
 }

@@ -64,7 +64,7 @@ export class SlackAdapter implements ChatAdapter {
         await client.views.open({ trigger_id: command.trigger_id, view: keyModal() as never });
         return;
       }
-      await this.answer(port, client, command.user_id, text, respond);
+      await this.answer(port, client, command.user_id, text, respond, command.channel_id);
     });
 
     // Buttons carry the command they run; the clicker's own rights apply (owner or admin).
@@ -76,7 +76,7 @@ export class SlackAdapter implements ChatAdapter {
         await respond({ response_type: 'ephemeral', replace_original: false, ...toSlackMessage(refused) });
         return;
       }
-      await this.answer(port, client, body.user.id, command, respond);
+      await this.answer(port, client, body.user.id, command, respond, (body as { channel?: { id?: string } }).channel?.id);
     });
 
     bolt.view(RUN_MODAL_ID, async ({ ack, body, view, client }) => {
@@ -103,6 +103,7 @@ export class SlackAdapter implements ChatAdapter {
       const message = toSlackMessage(reply);
       if (progressTs) await client.chat.update({ channel, ts: progressTs, ...message });
       else await client.chat.postMessage({ channel, ...message });
+      await this.upload(client, channel, reply);
     });
 
     // Checked before the form closes (key add is quick): a bad key is shown under the field, to fix in place.
@@ -128,6 +129,7 @@ export class SlackAdapter implements ChatAdapter {
     port.registerNotifier('slack', async (userId, reply) => {
       const channel = await this.dmChannel(bolt.client, userId);
       await bolt.client.chat.postMessage({ channel, ...toSlackMessage(reply) });
+      await this.upload(bolt.client, channel, reply);
     });
 
     if (s.appToken) await bolt.start();
@@ -136,7 +138,7 @@ export class SlackAdapter implements ChatAdapter {
   }
 
   /** Runs a command for a Slack user; progress replaces itself, the answer replaces the progress. */
-  private async answer(port: ChatPort, client: WebClient, userId: string, text: string, respond: RespondFn): Promise<void> {
+  private async answer(port: ChatPort, client: WebClient, userId: string, text: string, respond: RespondFn, channelId?: string): Promise<void> {
     let progressShown = false;
     // A response_url takes 5 messages: at most 3 progress updates, then the answer.
     let progressLeft = 3;
@@ -147,6 +149,21 @@ export class SlackAdapter implements ChatAdapter {
     });
     const inChannel = reply.visibility === 'channel';
     await respond({ ...toSlackMessage(reply), response_type: inChannel ? 'in_channel' : 'ephemeral', replace_original: progressShown && !inChannel });
+    if (reply.image) await this.upload(client, inChannel && channelId ? channelId : await this.dmChannel(client, userId), reply);
+  }
+
+  /**
+   * A reply's chart, through Slack's current upload API (files.getUploadURLExternal, the bytes,
+   * files.completeUploadExternal). A failed upload leaves the text answer standing.
+   */
+  private async upload(client: WebClient, channel: string, reply: Reply): Promise<void> {
+    if (!reply.image) return;
+    const { png, filename, alt } = reply.image;
+    try {
+      await client.filesUploadV2({ channel_id: channel, file: Buffer.from(png), filename, title: reply.title, alt_text: alt.slice(0, 1000) });
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'could not upload a chart to Slack');
+    }
   }
 
   /** A Slack user; their display name is looked up only the first time gpubot meets them. */

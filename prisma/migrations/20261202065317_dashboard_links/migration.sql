@@ -1,0 +1,13 @@
+-- CreateTable
+CREATE TABLE "DashboardKey" (
+    "id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    "secret" TEXT NOT NULL,
+    "createdAt" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+
+-- CreateTable
+CREATE TABLE "DashboardAccess" (
+    "userId" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    "generation" INTEGER NOT NULL DEFAULT 0
+);
+
