@@ -237,7 +237,7 @@ describe('Slurm: run, queue, logs, extend, stop and refusals against a real clus
     const ok = await chat(app, 'boss', 'run --host cluster --gpus 1 --hours 1 --name q2 -- true');
     expect(ok.reply.tone, ok.text).toBe('success');
     expect(await job('q2')).toMatchObject({ user: 'gpbbob', gres: 'gres:gpu:1' });
-  });
+  }, 90_000);
 
   it('a node drained in Slurm shows as drained in status', async () => {
     expect((await slurm.cmd(['scontrol', 'update', 'NodeName=node1', 'State=DRAIN', 'Reason=fan broken'])).code).toBe(0);
