@@ -4,6 +4,7 @@ import { gpuHours, usageWindow, type UsageWindow } from '../core/policy/usage.js
 import type { Config } from '../config/schema.js';
 import type { PrismaClient } from './client.js';
 import { chatIdKeys } from './users.js';
+import { clusterJobsHeld } from './cluster-jobs.js';
 
 export interface Usage {
   used: number;
@@ -27,7 +28,7 @@ export async function effectiveLimits(db: PrismaClient, config: Config, handle: 
   };
 }
 
-/** GPU-hours a user held in the current window (containers and reservations alike). */
+/** GPU-hours a user held in the current window (containers, reservations and Slurm jobs alike). */
 export async function usageOf(db: PrismaClient, config: Config, userId: number, handle: string, now: Date): Promise<Usage> {
   const window = usageWindow(config.quotas.window, now);
   const allocations = await db.allocation.findMany({
@@ -35,7 +36,10 @@ export async function usageOf(db: PrismaClient, config: Config, userId: number, 
     include: { _count: { select: { leases: true } } },
   });
   const used = gpuHours(
-    allocations.map((a) => ({ gpus: a.gpuIndexes ? a.gpuIndexes.split(',').length : 0, from: a.createdAt, until: a.state === 'active' ? null : a.releasedAt })),
+    [
+      ...allocations.map((a) => ({ gpus: a.gpuIndexes ? a.gpuIndexes.split(',').length : 0, from: a.createdAt, until: a.state === 'active' ? null : a.releasedAt })),
+      ...(await clusterJobsHeld(db, handle, window.start, now)),
+    ],
     window,
     now,
   );

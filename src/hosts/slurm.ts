@@ -21,6 +21,8 @@ export interface SlurmJob {
   /** Started at (running), or Slurm's estimate (pending, when the backfill scheduler has one). */
   startAt?: Date;
   submittedAt?: Date;
+  /** Ended at (ended jobs), or the time limit's end (running). */
+  endAt?: Date;
   partition: string;
   comment: string;
 }
@@ -49,7 +51,7 @@ export interface SubmitSpec {
 export class SlurmRefused extends Error {}
 
 const SEP = '\x1f';
-const JOB_FORMAT = ['%i', '%j', '%u', '%T', '%r', '%b', '%l', '%M', '%N', '%S', '%V', '%P', '%k'].join(SEP);
+const JOB_FORMAT = ['%i', '%j', '%u', '%T', '%r', '%b', '%l', '%M', '%N', '%S', '%V', '%P', '%e', '%k'].join(SEP);
 const JOB_ID = /^\d{1,12}$/;
 const UNIX_USER = /^[a-z_][a-z0-9_-]{0,31}$/;
 
@@ -128,7 +130,7 @@ export class SlurmCluster {
       .filter((l) => l.includes(SEP))
       .map((line) => {
         const f = line.split(SEP);
-        const comment = f.slice(12).join(SEP);
+        const comment = f.slice(13).join(SEP);
         return {
           id: f[0]!,
           name: f[1]!,
@@ -142,6 +144,7 @@ export class SlurmCluster {
           startAt: slurmTime(f[9]),
           submittedAt: slurmTime(f[10]),
           partition: f[11]!,
+          endAt: slurmTime(f[12]),
           comment: comment === '(null)' ? '' : comment,
         };
       });

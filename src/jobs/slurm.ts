@@ -1,7 +1,7 @@
 import { reply } from '../core/reply.js';
 import type { SlurmJob } from '../hosts/slurm.js';
 import type { OpsDeps } from '../operations/deps.js';
-import { isActive, jobOwner, jobWaited } from '../operations/slurm.js';
+import { isActive, jobOwner, jobWaited, recordJobs } from '../operations/slurm.js';
 import type { Job } from './job.js';
 
 /** Last state seen per job id, per app: transitions since the last round become DMs. */
@@ -22,14 +22,16 @@ function endText(job: SlurmJob, exitCode: string | undefined): string {
  */
 export const slurmJob: Job = {
   name: 'slurm',
-  description: 'Tell owners when their Slurm jobs start and end (squeue polling).',
+  description: 'Tell owners when their Slurm jobs start and end, and record their GPU-hours (squeue polling).',
   async run(deps) {
     const slurm = deps.slurm;
     if (!slurm) return 'no Slurm cluster configured';
+    const listedAt = deps.now();
     const jobs = (await slurm.jobs()).flatMap((job) => {
       const owner = jobOwner(deps, job);
       return owner ? [{ job, owner }] : [];
     });
+    await recordJobs(deps, slurm, jobs, listedAt);
     const first = !seen.has(deps);
     const last = seen.get(deps) ?? new Map<string, string>();
     const next = new Map<string, string>();

@@ -7,6 +7,7 @@ import { refuse, reply, type Block, type Reply } from '../core/reply.js';
 import type { Actor, Request } from '../core/requests.js';
 import { audit } from '../db/audit.js';
 import { usageOf } from '../db/usage.js';
+import { recordClusterJob, syncClusterJobs } from '../db/cluster-jobs.js';
 import { HostUnavailable, Timeout } from '../hosts/errors.js';
 import { shellWords, SlurmRefused, type SlurmCluster, type SlurmJob } from '../hosts/slurm.js';
 import { errorMessage } from '../util/errors.js';
@@ -50,6 +51,22 @@ async function ourJobs(deps: OpsDeps, slurm: SlurmCluster): Promise<{ job: Slurm
     const owner = jobOwner(deps, job);
     return owner ? [{ job, owner }] : [];
   });
+}
+
+/**
+ * The record of gpubot's jobs (for the weekly GPU-hours) brought in line with a full listing
+ * of them taken from `listedAt` on: starts, and ends with Slurm's own end time.
+ */
+export async function recordJobs(deps: OpsDeps, slurm: SlurmCluster, jobs: { job: SlurmJob; owner: string }[], listedAt: Date): Promise<void> {
+  const seen = jobs.map(({ job, owner }) => ({
+    jobId: job.id,
+    handle: owner,
+    gpus: job.gpus,
+    submittedAt: job.submittedAt,
+    startedAt: job.state === 'PENDING' ? undefined : job.startAt,
+    endedAt: isActive(job) ? undefined : (job.endAt ?? listedAt),
+  }));
+  await syncClusterJobs(deps.db, slurm.name, seen, listedAt);
 }
 
 /** Slurm failures as replies: the cluster away, or Slurm's own refusal in its words. */
@@ -135,17 +152,20 @@ export async function runOnSlurm(deps: OpsDeps, slurm: SlurmCluster, req: Req<'r
       `You have no Unix user on ${slurm.name}`,
       'An admin maps chat users to cluster users under slurm.users (unixUser) or slurm.unixUser in the config.',
     );
-  const usage = await usageOf(deps.db, deps.config, actor.userId, actor.handle, deps.now());
-  const hours = req.hours ?? Math.min(cfg.defaultHours, cfg.maxHours, usage.limits.maxHours);
-  if (hours > cfg.maxHours)
-    return refuse('over-quota', 'That is longer than the cluster allows', `${slurm.name} takes jobs of at most ${cfg.maxHours} h; you asked for ${hours} h.`);
   const name = req.name ?? `${actor.handle}-${randomBytes(2).toString('hex')}`;
   let jobs;
+  const listedAt = deps.now();
   try {
     jobs = await ourJobs(deps, slurm);
   } catch (err) {
     return failure(slurm, 'list jobs', err);
   }
+  // The weekly GPU-hours count the cluster jobs up to now, not as of the last polling round.
+  await recordJobs(deps, slurm, jobs, listedAt);
+  const usage = await usageOf(deps.db, deps.config, actor.userId, actor.handle, deps.now());
+  const hours = req.hours ?? Math.min(cfg.defaultHours, cfg.maxHours, usage.limits.maxHours);
+  if (hours > cfg.maxHours)
+    return refuse('over-quota', 'That is longer than the cluster allows', `${slurm.name} takes jobs of at most ${cfg.maxHours} h; you asked for ${hours} h.`);
   if (jobs.some(({ job }) => job.name === name && isActive(job)) || (await deps.db.container.findFirst({ where: { name, state: { not: 'removed' } } })))
     return refuse('conflict', `The name "${name}" is taken`, 'Pick another --name, or stop the old job with "stop".');
   // gpubot's own limits first: GPUs held on the hosts plus those of the user's jobs still in Slurm.
@@ -173,6 +193,7 @@ export async function runOnSlurm(deps: OpsDeps, slurm: SlurmCluster, req: Req<'r
     await audit(deps.db, { actor: actor.handle, action: 'run', target: name, result: 'refused', detail: `${slurm.name}: ${errorMessage(err)}` });
     return failure(slurm, `take ${name}`, err, 'not-allowed');
   }
+  await recordClusterJob(deps.db, slurm.name, { jobId: id, handle: actor.handle, gpus: req.gpus, submittedAt: deps.now() });
   await audit(deps.db, { actor: actor.handle, action: 'run', target: name, result: 'ok', detail: `${slurm.name} job ${id} as ${unixUser}, ${req.gpus} GPU(s), ${hours} h` });
   deps.log.info({ job: id, container: name, unixUser, gpus: req.gpus }, 'Slurm job submitted');
   const job = await slurm
@@ -212,16 +233,18 @@ export async function reserveOnSlurm(deps: OpsDeps, slurm: SlurmCluster, req: Re
       `You have no Unix user on ${slurm.name}`,
       'An admin maps chat users to cluster users under slurm.users (unixUser) or slurm.unixUser in the config.',
     );
-  const usage = await usageOf(deps.db, deps.config, actor.userId, actor.handle, deps.now());
-  const hours = req.hours ?? Math.min(cfg.defaultHours, cfg.maxHours, usage.limits.maxHours);
-  if (hours > cfg.maxHours)
-    return refuse('over-quota', 'That is longer than the cluster allows', `${slurm.name} takes jobs of at most ${cfg.maxHours} h; you asked for ${hours} h.`);
   let jobs;
+  const listedAt = deps.now();
   try {
     jobs = await ourJobs(deps, slurm);
   } catch (err) {
     return failure(slurm, 'list jobs', err);
   }
+  await recordJobs(deps, slurm, jobs, listedAt);
+  const usage = await usageOf(deps.db, deps.config, actor.userId, actor.handle, deps.now());
+  const hours = req.hours ?? Math.min(cfg.defaultHours, cfg.maxHours, usage.limits.maxHours);
+  if (hours > cfg.maxHours)
+    return refuse('over-quota', 'That is longer than the cluster allows', `${slurm.name} takes jobs of at most ${cfg.maxHours} h; you asked for ${hours} h.`);
   const heldOnCluster = jobs.filter(({ job, owner }) => owner === actor.handle && isActive(job)).reduce((n, { job }) => n + job.gpus, 0);
   const quota = checkRequest(usage.limits, usage.heldGpus + heldOnCluster, req.gpus, hours, usage.used);
   if (!quota.ok) return refuse(quotaCode(quota.limit), 'Over your quota', `${quota.reason}.`);
@@ -238,6 +261,7 @@ export async function reserveOnSlurm(deps: OpsDeps, slurm: SlurmCluster, req: Re
   } catch (err) {
     return failure(slurm, `allocate ${req.gpus} GPU(s) now`, err, 'not-allowed');
   }
+  await recordClusterJob(deps.db, slurm.name, { jobId: id, handle: actor.handle, gpus: req.gpus, submittedAt: deps.now() });
   await audit(deps.db, {
     actor: actor.handle,
     action: 'reserve',

@@ -4,6 +4,7 @@ import { refuse, reply, type Reply } from '../core/reply.js';
 import type { Request } from '../core/requests.js';
 import { parseIndexes } from '../db/allocations.js';
 import { minutesOf } from '../db/telemetry.js';
+import { clusterJobsHeld } from '../db/cluster-jobs.js';
 import type { OpsDeps } from './deps.js';
 
 const DAY_MS = 86_400_000;
@@ -19,8 +20,8 @@ interface DayUsage {
 }
 
 /**
- * usage [USER] [--days N]: GPU-hours per day (containers and reservations) and the mean
- * utilization of the GPUs while held, from the 1-minute means the live monitor keeps.
+ * usage [USER] [--days N]: GPU-hours per day (containers, reservations and Slurm jobs) and the
+ * mean utilization of the GPUs while held (on the hosts), from the 1-minute means the live monitor keeps.
  */
 export async function showUsage(deps: OpsDeps, req: Extract<Request, { command: 'usage' }>, { actor }: CommandContext): Promise<Reply> {
   const handle = req.user ?? actor.handle;
@@ -36,18 +37,27 @@ export async function showUsage(deps: OpsDeps, req: Extract<Request, { command: 
   const days = new Map<string, DayUsage>();
   const day = (key: string) => days.get(key) ?? days.set(key, { gpuMs: 0, utilSum: 0, utilCount: 0 }).get(key)!;
   const held: [number, number][] = [];
+  const addGpuTime = (start: number, end: number, gpus: number) => {
+    held.push([start, end]);
+    // GPU-hours split at UTC midnight.
+    for (let t = start; t < end;) {
+      const next = Math.min(end, (Math.floor(t / DAY_MS) + 1) * DAY_MS);
+      day(dayOf(t)).gpuMs += (next - t) * gpus;
+      t = next;
+    }
+  };
+  // Slurm jobs: their GPU time counts; Slurm's nodes are not sampled, so no utilization.
+  for (const j of await clusterJobsHeld(deps.db, handle, new Date(from), new Date(now))) {
+    const start = Math.max(j.from.getTime(), from);
+    const end = Math.min(j.until?.getTime() ?? now, now);
+    if (end > start && j.gpus > 0) addGpuTime(start, end, j.gpus);
+  }
   for (const a of allocations) {
     const gpus = parseIndexes(a.gpuIndexes);
     const start = Math.max(a.createdAt.getTime(), from);
     const end = Math.min(a.state === 'active' ? now : (a.releasedAt?.getTime() ?? now), now);
     if (end <= start || gpus.length === 0) continue;
-    held.push([start, end]);
-    // GPU-hours split at UTC midnight.
-    for (let t = start; t < end;) {
-      const next = Math.min(end, (Math.floor(t / DAY_MS) + 1) * DAY_MS);
-      day(dayOf(t)).gpuMs += (next - t) * gpus.length;
-      t = next;
-    }
+    addGpuTime(start, end, gpus.length);
     for (const m of await minutesOf(deps.db, a.hostName, gpus, new Date(Math.floor(start / 60_000) * 60_000), new Date(end))) {
       if (m.utilization === null) continue;
       const d = day(dayOf(m.at.getTime()));

@@ -215,6 +215,30 @@ describe('Slurm: run, queue, logs, extend, stop and refusals against a real clus
     await waitFor(async () => (await squeue()).find((j) => j.id === id)?.state === 'CANCELLED', { what: 'the allocation cancelled' });
   });
 
+  it('the weekly GPU-hours count cluster jobs: once used up, run is refused and nothing reaches sbatch', async () => {
+    // boss (gpbbob) has held no GPUs yet: 0.01 GPU-hours is 36 GPU-seconds, and q1 holds 2 GPUs for 20 s.
+    expect((await chat(app, 'boss', 'admin quota boss --gpu-hours 0.01')).reply.tone).toBe('success');
+    const first = await chat(app, 'boss', 'run --host cluster --gpus 2 --hours 1 --name q1 -- sleep 20');
+    expect(first.reply.tone, first.text).toBe('success');
+    await waitFor(async () => (await job('q1'))?.state === 'COMPLETED', { what: 'q1 to finish', timeoutMs: 60_000 });
+    const before = await squeue();
+    const again = await chat(app, 'boss', 'run --host cluster --gpus 1 --hours 1 --name q2 -- true');
+    expect(again.reply.code, again.text).toBe('over-gpu-hours');
+    expect(again.reply.title).toBe('Over your quota');
+    expect(again.text).toMatch(/quota gpuHoursPerWeek: you have used 0\.0 of your 0\.01 GPU-hours this week/);
+    expect(await squeue()).toEqual(before);
+    expect(await job('q2')).toBeUndefined();
+    // The polling round keeps the record; quota and usage show the job's GPU time.
+    await events();
+    expect((await chat(app, 'boss', 'quota')).text).toMatch(/GPU-hours this week:\s*0\.0 \/ 0\.01 \(1[0-9]{2} %\)/);
+    expect((await chat(app, 'boss', 'usage')).reply.title).toMatch(/^You held 2 GPUs for 0 h /);
+    // Room again: the same run goes through.
+    expect((await chat(app, 'boss', 'admin quota boss --gpu-hours 10')).reply.tone).toBe('success');
+    const ok = await chat(app, 'boss', 'run --host cluster --gpus 1 --hours 1 --name q2 -- true');
+    expect(ok.reply.tone, ok.text).toBe('success');
+    expect(await job('q2')).toMatchObject({ user: 'gpbbob', gres: 'gres:gpu:1' });
+  }, 90_000);
+
   it('a node drained in Slurm shows as drained in status', async () => {
     expect((await slurm.cmd(['scontrol', 'update', 'NodeName=node1', 'State=DRAIN', 'Reason=fan broken'])).code).toBe(0);
     const { text, reply } = await chat(app, 'alice', 'status cluster');

@@ -86,6 +86,7 @@ describe('migrate (SQLite)', () => {
         'Allocation',
         'AuditEvent',
         'ChatIdentity',
+        'ClusterJob',
         'Container',
         'DashboardAccess',
         'DashboardKey',
