@@ -208,6 +208,8 @@ describe('test bed', () => {
     const docker = new Docker({ socketPath: bed.host('h2').dockerSocket });
     const c = await docker.createContainer({
       Image: 'pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime',
+      // Kept running while its environment is read (a command that exits at once leaves /proc/PID/environ empty).
+      Cmd: ['sh', '-c', 'sleep 60'],
       HostConfig: { DeviceRequests: [{ Driver: 'nvidia', DeviceIDs: ['0', '2'], Capabilities: [['gpu']] }] },
     });
     await c.start();

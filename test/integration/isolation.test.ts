@@ -1,6 +1,7 @@
 // What a container can reach: only what the database says is the user's (exact ids), only the
 // user's own files (own uid), limits on every container, no network path to another user's.
 import { stat, writeFile } from 'node:fs/promises';
+import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.js';
 import { startBed, type Bed } from '../bed/testbed.js';
@@ -146,8 +147,13 @@ describe('containers are addressed exactly, and kept apart', () => {
     const named = async (name: string) =>
       (await bed.dockerCli('h1', ['network', 'ls', '--filter', `name=^${name}$`, '--format', '{{.ID}}'])).stdout.trim().split('\n').filter(Boolean);
     expect(await named('gpubot-u-carol')).toHaveLength(1);
-    // Another bot process made the same network at the same moment: Docker's own duplicate check is not atomic.
-    await Promise.all(Array.from({ length: 6 }, () => bed.dockerCli('h1', ['network', 'create', 'gpubot-u-dave'])));
+    // Another bot process made the same network at the same moment: Docker's own duplicate check is not atomic. Raced
+    // through the Engine API until Docker keeps two (it usually does in the first round).
+    const docker = new Docker({ socketPath: bed.host('h1').dockerSocket });
+    for (let round = 0; round < 20 && (await named('gpubot-u-dave')).length < 2; round++) {
+      for (const id of await named('gpubot-u-dave')) await docker.getNetwork(id).remove();
+      await Promise.allSettled(Array.from({ length: 8 }, () => docker.createNetwork({ Name: 'gpubot-u-dave', Driver: 'bridge' })));
+    }
     expect((await named('gpubot-u-dave')).length).toBeGreaterThan(1);
     const dave = await chat(app, 'dave', `run --image ${BUSYBOX} --name daves`);
     expect(dave.reply.tone, dave.text).toBe('success');

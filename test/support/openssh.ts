@@ -21,6 +21,8 @@ export function runTool(tool: string, args: string[], input?: string, timeoutMs 
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    // A tool that exits before reading its input (a refused login) must not fail the run with EPIPE.
+    child.stdin.on('error', () => {});
     child.stdin.end(input ?? '');
   });
 }
