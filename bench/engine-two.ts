@@ -2,7 +2,7 @@ import Docker from 'dockerode';
 import { App } from '../src/app.js';
 import { parseConfig } from '../src/config/load.js';
 import { placeGpus, type CandidateHost } from '../src/core/policy/allocation.js';
-import { containerSpec } from '../src/hosts/container-spec.js';
+import { containerSpec, userNetwork } from '../src/hosts/container-spec.js';
 import type { RemoteHost } from '../src/hosts/remote-host.js';
 import { silentLogger } from '../src/log.js';
 import { testDatabaseUrl } from '../test/support/database.js';
@@ -35,6 +35,7 @@ async function benchRun(report: (line: string) => void): Promise<Record<string, 
   try {
     await waitFor(() => app.pool.get('h1')!.connection().state === 'up', { what: 'h1' });
     const actor = await app.actor('bench');
+    let uid: number | undefined; // gpubot gives the user a uid at the first run
     // The bare-dockerode baseline: the same Docker client gpubot's runtime uses on this host.
     const remote = (app.pool.get('h1') as RemoteHost).docker;
     const local = new Docker({ socketPath: bed.host('h1').dockerSocket });
@@ -57,7 +58,9 @@ async function benchRun(report: (line: string) => void): Promise<Record<string, 
         host: config.hosts[0]!,
         instanceId: app.instanceId,
         endsAt: new Date(),
-        network: 'bridge',
+        // The same spec gpubot sends: the user's own network (made by the runs before) and uid.
+        network: userNetwork('bench'),
+        ...(uid === undefined ? {} : { uid }),
       });
       const c = await docker.createContainer(spec);
       await c.start();
@@ -76,6 +79,7 @@ async function benchRun(report: (line: string) => void): Promise<Record<string, 
     const rmByBot = (name: string) => app.engine.handleText(actor, `rm ${name}`);
     const rmBare = (name: string) => local.getContainer(name).remove({ force: true });
     const runMs = await timed(gpubotRun, rmByBot);
+    if (config.storage.runAs === 'user') uid = (await app.db.user.findUniqueOrThrow({ where: { handle: 'bench' } })).uid ?? undefined;
     const bareSshMs = await timed(bare(remote), rmBare);
     const bareLocalMs = await timed(bare(local), rmBare);
     report(`run end to end (allocate, image check, create, start, record): ${ms(runMs)} median`);
