@@ -26,19 +26,21 @@ export interface ExitInfo {
 
 /** How long it ran: seconds for a short run, else "3 h 12 min". */
 const ranFor = (ms: number): string => (ms < 60_000 ? `${Math.max(1, Math.round(ms / 1000))} s` : duration(ms));
+// An end a little before the start is clock granularity (an event stamped in whole seconds, say), not an unknown time.
+const ranTime = (exit: ExitInfo): string | undefined => (exit.startedAt && exit.finishedAt ? ranFor(Math.max(0, exit.finishedAt.getTime() - exit.startedAt.getTime())) : undefined);
 
 const signalName: Record<number, string> = { 130: 'interrupted', 134: 'aborted', 137: 'killed', 139: 'segmentation fault', 143: 'terminated' };
 
 /** "exp1 finished (exit 0) after 3 h 12 min" or "exp1 crashed (exit 137, out of memory)". */
 export function endedTitle(name: string, exit: ExitInfo): string {
-  const ran = exit.startedAt && exit.finishedAt && exit.finishedAt >= exit.startedAt ? ranFor(exit.finishedAt.getTime() - exit.startedAt.getTime()) : undefined;
+  const ran = ranTime(exit);
   if (exit.exitCode === 0 && !exit.oom) return `${name} finished (exit 0)${ran ? ` after ${ran}` : ''}`;
   const why = exit.oom ? 'out of memory' : exit.exitCode !== null ? signalName[exit.exitCode] : undefined;
   return `${name} crashed (exit ${exit.exitCode ?? '?'}${why ? `, ${why}` : ''})`;
 }
 
 export function endedReply(row: Pick<Container, 'name' | 'hostName' | 'gpuIndexes'>, exit: ExitInfo, logs: string | null): Reply {
-  const ran = exit.startedAt && exit.finishedAt && exit.finishedAt >= exit.startedAt ? ` after ${ranFor(exit.finishedAt.getTime() - exit.startedAt.getTime())}` : '';
+  const ran = ranTime(exit) ? ` after ${ranTime(exit)}` : '';
   return reply(exit.exitCode === 0 && !exit.oom ? 'info' : 'warning', endedTitle(row.name, exit), [
     { type: 'text', text: `It ended on ${row.hostName}${exit.exitCode === 0 ? '' : ran}; its GPUs (${row.gpuIndexes}) went back to the pool. Its files stay.` },
     ...(logs === null ? [] : [{ type: 'code' as const, text: logs.trimEnd() || '(no output)' }]),
