@@ -70,7 +70,7 @@ export const slurmSchema = z.strictObject({
   /** containers: docker: the Docker socket on the compute nodes (the mapped users must be allowed to use it). */
   dockerSocket: z
     .string()
-    .regex(/^\/[A-Za-z0-9_./-]+$/, 'must be an absolute path of letters, digits and _ . / -')
+    .regex(/^\/(?:[A-Za-z0-9_./-]|\{node\})+$/, "must be an absolute path of letters, digits and _ . / - (and {node} for the compute node's name)")
     .default('/var/run/docker.sock'),
 });
 

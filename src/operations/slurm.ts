@@ -108,7 +108,8 @@ export function batchScript(name: string, handle: string, workspace: string, pay
   const head = ['#!/bin/bash', `# gpubot job ${name} for ${handle}`, `export HOME=${shellWords([workspace])}`];
   const c = payload.container;
   if (!c) return [...head, `exec ${shellWords(payload.cmd?.length ? payload.cmd : ['sleep', 'infinity'])}`, ''].join('\n');
-  const docker = shellWords(['docker', '-H', `unix://${c.dockerSocket}`]);
+  // The socket path is validated to [A-Za-z0-9_./-] and "{node}", which becomes the node the job landed on.
+  const docker = `docker -H "unix://${c.dockerSocket.replaceAll('{node}', '${SLURMD_NODENAME}')}"`;
   const run = shellWords([
     '--rm',
     '--label',

@@ -256,14 +256,23 @@ describe('Slurm with containers: docker: the job runs the image on the node’s 
 
   beforeAll(async () => {
     expect(slurmMissing()).toBeUndefined();
-    [bed, slurm] = await Promise.all([startBed({ hosts: 1, gpusPerHost: 4 }), startSlurmBed({ nodes: 1, gpusPerNode: 2, users: ['gpbalice'] })]);
-    // Every node of this cluster is this machine: h1's dockerd is the node's Docker. The mapped
-    // user may use it (as the docker group would allow on a real node): test bed only.
-    const sock = bed.host('h1').dockerSocket;
-    for (let d = path.dirname(sock); d !== '/' && d !== path.dirname(bed.baseDir); d = path.dirname(d)) fs.chmodSync(d, fs.statSync(d).mode | 0o005);
-    fs.chmodSync(sock, 0o666);
+    [bed, slurm] = await Promise.all([startBed({ hosts: 2, gpusPerHost: 4 }), startSlurmBed({ nodes: 2, gpusPerNode: 2, users: ['gpbalice'] })]);
+    // Every node of this cluster is this machine, so each node gets a dockerd of its own: node1 is h1's, node2 is h2's,
+    // reached as /…/docker-{node}.sock. The mapped user may use them (as the docker group would allow on a real node): test bed only.
+    const nodeDir = path.join(bed.baseDir, 'node-docker');
+    fs.mkdirSync(nodeDir, { recursive: true });
+    for (const [node, host] of [
+      ['node1', 'h1'],
+      ['node2', 'h2'],
+    ]) {
+      const sock = bed.host(host!).dockerSocket;
+      for (let d = path.dirname(sock); d !== '/' && d !== path.dirname(bed.baseDir); d = path.dirname(d)) fs.chmodSync(d, fs.statSync(d).mode | 0o005);
+      fs.chmodSync(sock, 0o666);
+      fs.symlinkSync(sock, path.join(nodeDir, `docker-${node}.sock`));
+    }
+    fs.chmodSync(nodeDir, 0o755);
     app = await appFor(bed, {
-      slurm: slurm.config({ containers: 'docker', dockerSocket: sock, users: { alice: { unixUser: 'gpbalice' } } }),
+      slurm: slurm.config({ containers: 'docker', dockerSocket: path.join(nodeDir, 'docker-{node}.sock'), users: { alice: { unixUser: 'gpbalice' } } }),
     });
     await waitFor(() => app.ops.slurm!.connection().state === 'up', { what: 'the login node' });
   }, 120_000);
@@ -272,23 +281,37 @@ describe('Slurm with containers: docker: the job runs the image on the node’s 
     await Promise.all([bed?.teardown(), slurm?.teardown()]);
   });
 
-  it('run starts the container with the GPUs Slurm allocated; stop (scancel) ends the container too', async () => {
+  it('run starts the container on the allocated node’s Docker with the GPUs Slurm allocated; stop (scancel) ends the container too', async () => {
     const refused = await chat(app, 'alice', 'run --host cluster --image evil/miner:latest -- true');
     expect(refused.reply.code).toBe('not-allowed');
-    const { reply, text } = await chat(
-      app,
-      'alice',
-      `run --host cluster --gpus 2 --image gpubot-test/busybox:latest --name c1 -- sh -c "echo nvd=$NVIDIA_VISIBLE_DEVICES uid=$(id -u); sleep 600"`,
-    );
-    expect(reply.tone, text).toBe('success');
-    const id = /is job (\d+)/.exec(reply.title)![1]!;
-    const container = `gpubot-slurm-${id}`;
-    await waitFor(async () => (await bed.dockerCli('h1', ['ps', '--format', '{{.Names}}'])).stdout.includes(container), { what: 'the job’s container', timeoutMs: 30_000 });
     const uid = String(fs.statSync(path.join(slurm.homeRoot, 'gpbalice')).uid);
-    await waitFor(async () => (await chat(app, 'alice', 'logs c1')).text.includes(`nvd=0,1 uid=${uid}`), { what: 'the GPUs and uid in the output', intervalMs: 1000 });
-    const inspect = await bed.dockerCli('h1', ['inspect', '--format', '{{json .HostConfig.DeviceRequests}} {{.Config.User}}', container]);
-    expect(inspect.stdout).toContain('"DeviceIDs":["0","1"]');
-    expect((await chat(app, 'alice', 'stop c1')).reply.tone).toBe('success');
-    await waitFor(async () => !(await bed.dockerCli('h1', ['ps', '-a', '--format', '{{.Names}}'])).stdout.includes(container), { what: 'the container gone', timeoutMs: 40_000 });
+    // Two jobs of 2 GPUs on nodes of 2 GPUs each: one per node, each container on that node's own dockerd.
+    const placed: Record<string, string> = {};
+    for (const name of ['c1', 'c2']) {
+      const { reply, text } = await chat(
+        app,
+        'alice',
+        `run --host cluster --gpus 2 --image gpubot-test/busybox:latest --name ${name} -- sh -c "echo nvd=$NVIDIA_VISIBLE_DEVICES uid=$(id -u); sleep 600"`,
+      );
+      expect(reply.tone, text).toBe('success');
+      const container = `gpubot-slurm-${/is job (\d+)/.exec(reply.title)![1]!}`;
+      await waitFor(
+        async () => {
+          for (const h of ['h1', 'h2']) if ((await bed.dockerCli(h, ['ps', '--format', '{{.Names}}'])).stdout.includes(container)) return (placed[name] = h);
+          return null;
+        },
+        { what: `${name}’s container`, timeoutMs: 30_000 },
+      );
+      await waitFor(async () => (await chat(app, 'alice', `logs ${name}`)).text.includes(`nvd=0,1 uid=${uid}`), { what: 'the GPUs and uid in the output', intervalMs: 1000 });
+      const inspect = await bed.dockerCli(placed[name]!, ['inspect', '--format', '{{json .HostConfig.DeviceRequests}} {{.Config.User}}', container]);
+      expect(inspect.stdout).toContain('"DeviceIDs":["0","1"]');
+    }
+    expect(new Set(Object.values(placed))).toEqual(new Set(['h1', 'h2']));
+    for (const name of ['c1', 'c2']) expect((await chat(app, 'alice', `stop ${name}`)).reply.tone).toBe('success');
+    for (const h of ['h1', 'h2'])
+      await waitFor(async () => !(await bed.dockerCli(h, ['ps', '-a', '--format', '{{.Names}}'])).stdout.includes('gpubot-slurm-'), {
+        what: `the containers gone on ${h}`,
+        timeoutMs: 40_000,
+      });
   });
 });
