@@ -137,6 +137,43 @@ export function batchScript(name: string, handle: string, workspace: string, pay
   ].join('\n');
 }
 
+/**
+ * What run and reserve check before anything reaches Slurm: a mapped Unix user, the user's jobs as of
+ * now (recorded, so the weekly GPU-hours count them up to this moment), the cluster's longest job, and
+ * gpubot's own limits over the GPUs held on the hosts plus those of the user's jobs still in Slurm.
+ */
+async function admit(
+  deps: OpsDeps,
+  slurm: SlurmCluster,
+  actor: Actor,
+  gpus: number,
+  askedHours: number | undefined,
+): Promise<Reply | { unixUser: string; jobs: Awaited<ReturnType<typeof ourJobs>>; hours: number }> {
+  const cfg = deps.config.slurm!;
+  const unixUser = unixUserFor(deps, actor.handle);
+  if (!unixUser)
+    return refuse(
+      'not-allowed',
+      `You have no Unix user on ${slurm.name}`,
+      'An admin maps chat users to cluster users under slurm.users (unixUser) or slurm.unixUser in the config.',
+    );
+  let jobs;
+  const listedAt = deps.now();
+  try {
+    jobs = await ourJobs(deps, slurm);
+  } catch (err) {
+    return failure(slurm, 'list jobs', err);
+  }
+  await recordJobs(deps, slurm, jobs, listedAt);
+  const usage = await usageOf(deps.db, deps.config, actor.userId, actor.handle, deps.now());
+  const hours = askedHours ?? Math.min(cfg.defaultHours, cfg.maxHours, usage.limits.maxHours);
+  if (hours > cfg.maxHours)
+    return refuse('over-quota', 'That is longer than the cluster allows', `${slurm.name} takes jobs of at most ${cfg.maxHours} h; you asked for ${hours} h.`);
+  const heldOnCluster = jobs.filter(({ job, owner }) => owner === actor.handle && isActive(job)).reduce((n, { job }) => n + job.gpus, 0);
+  const quota = checkRequest(usage.limits, usage.heldGpus + heldOnCluster, gpus, hours, usage.used);
+  if (!quota.ok) return refuse(quotaCode(quota.limit), 'Over your quota', `${quota.reason}.`);
+  return { unixUser, jobs, hours };
+}
 export async function runOnSlurm(deps: OpsDeps, slurm: SlurmCluster, req: Req<'run'>, { actor, progress }: CommandContext): Promise<Reply> {
   const cfg = deps.config.slurm!;
   const docker = cfg.containers === 'docker';
@@ -146,33 +183,12 @@ export async function runOnSlurm(deps: OpsDeps, slurm: SlurmCluster, req: Req<'r
   const image = req.image ?? deps.config.images.default;
   if (docker && !imageAllowed(image, deps.config.images.allowed))
     return refuse('not-allowed', 'That image is not allowed', `${image} is not on the allow-list: ${deps.config.images.allowed.join(', ')}`);
-  const unixUser = unixUserFor(deps, actor.handle);
-  if (!unixUser)
-    return refuse(
-      'not-allowed',
-      `You have no Unix user on ${slurm.name}`,
-      'An admin maps chat users to cluster users under slurm.users (unixUser) or slurm.unixUser in the config.',
-    );
+  const admitted = await admit(deps, slurm, actor, req.gpus, req.hours);
+  if ('tone' in admitted) return admitted;
+  const { unixUser, jobs, hours } = admitted;
   const name = req.name ?? `${actor.handle}-${randomBytes(2).toString('hex')}`;
-  let jobs;
-  const listedAt = deps.now();
-  try {
-    jobs = await ourJobs(deps, slurm);
-  } catch (err) {
-    return failure(slurm, 'list jobs', err);
-  }
-  // The weekly GPU-hours count the cluster jobs up to now, not as of the last polling round.
-  await recordJobs(deps, slurm, jobs, listedAt);
-  const usage = await usageOf(deps.db, deps.config, actor.userId, actor.handle, deps.now());
-  const hours = req.hours ?? Math.min(cfg.defaultHours, cfg.maxHours, usage.limits.maxHours);
-  if (hours > cfg.maxHours)
-    return refuse('over-quota', 'That is longer than the cluster allows', `${slurm.name} takes jobs of at most ${cfg.maxHours} h; you asked for ${hours} h.`);
   if (jobs.some(({ job }) => job.name === name && isActive(job)) || (await deps.db.container.findFirst({ where: { name, state: { not: 'removed' } } })))
     return refuse('conflict', `The name "${name}" is taken`, 'Pick another --name, or stop the old job with "stop".');
-  // gpubot's own limits first: GPUs held on the hosts plus those of the user's jobs still in Slurm.
-  const heldOnCluster = jobs.filter(({ job, owner }) => owner === actor.handle && isActive(job)).reduce((n, { job }) => n + job.gpus, 0);
-  const quota = checkRequest(usage.limits, usage.heldGpus + heldOnCluster, req.gpus, hours, usage.used);
-  if (!quota.ok) return refuse(quotaCode(quota.limit), 'Over your quota', `${quota.reason}.`);
 
   const workspace = workspaceOf(deps, actor.handle, unixUser);
   await progress(`Submitting ${name} to ${slurm.name}`);
@@ -226,29 +242,9 @@ export const RESERVATION = 'gpubot-reserve';
 
 /** `reserve N --host CLUSTER`: a Slurm allocation (salloc --no-shell), granted now or refused. */
 export async function reserveOnSlurm(deps: OpsDeps, slurm: SlurmCluster, req: Req<'reserve'>, actor: Actor): Promise<Reply> {
-  const cfg = deps.config.slurm!;
-  const unixUser = unixUserFor(deps, actor.handle);
-  if (!unixUser)
-    return refuse(
-      'not-allowed',
-      `You have no Unix user on ${slurm.name}`,
-      'An admin maps chat users to cluster users under slurm.users (unixUser) or slurm.unixUser in the config.',
-    );
-  let jobs;
-  const listedAt = deps.now();
-  try {
-    jobs = await ourJobs(deps, slurm);
-  } catch (err) {
-    return failure(slurm, 'list jobs', err);
-  }
-  await recordJobs(deps, slurm, jobs, listedAt);
-  const usage = await usageOf(deps.db, deps.config, actor.userId, actor.handle, deps.now());
-  const hours = req.hours ?? Math.min(cfg.defaultHours, cfg.maxHours, usage.limits.maxHours);
-  if (hours > cfg.maxHours)
-    return refuse('over-quota', 'That is longer than the cluster allows', `${slurm.name} takes jobs of at most ${cfg.maxHours} h; you asked for ${hours} h.`);
-  const heldOnCluster = jobs.filter(({ job, owner }) => owner === actor.handle && isActive(job)).reduce((n, { job }) => n + job.gpus, 0);
-  const quota = checkRequest(usage.limits, usage.heldGpus + heldOnCluster, req.gpus, hours, usage.used);
-  if (!quota.ok) return refuse(quotaCode(quota.limit), 'Over your quota', `${quota.reason}.`);
+  const admitted = await admit(deps, slurm, actor, req.gpus, req.hours);
+  if ('tone' in admitted) return admitted;
+  const { unixUser, hours } = admitted;
   let id: string;
   try {
     id = await slurm.allocate({
