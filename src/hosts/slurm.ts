@@ -173,11 +173,9 @@ export class SlurmCluster {
       });
   }
 
-  /** sbatch as the user, the script on stdin; returns the job id. */
-  async submit(spec: SubmitSpec): Promise<string> {
-    const argv = [
-      'sbatch',
-      '--parsable',
+  /** What sbatch and salloc both say of a request: name, where, how many GPUs, how long, whose. */
+  private requestOptions(spec: Omit<SubmitSpec, 'script'>): string[] {
+    return [
       `--job-name=${spec.name}`,
       `--partition=${this.config.partition}`,
       ...(this.config.account ? [`--account=${this.config.account}`] : []),
@@ -185,9 +183,12 @@ export class SlurmCluster {
       `--time=${spec.minutes}`,
       `--comment=${spec.comment}`,
       `--chdir=${spec.workdir}`,
-      `--output=${spec.workdir}/gpubot-%x-%j.out`,
-      '--export=NONE',
     ];
+  }
+
+  /** sbatch as the user, the script on stdin; returns the job id. */
+  async submit(spec: SubmitSpec): Promise<string> {
+    const argv = ['sbatch', '--parsable', ...this.requestOptions(spec), `--output=${spec.workdir}/gpubot-%x-%j.out`, '--export=NONE'];
     const out = await this.ok(this.asUser(spec.unixUser, argv), spec.script);
     const id = out.trim().split(';')[0]!;
     if (!JOB_ID.test(id)) throw new SlurmRefused(`sbatch gave no job id: ${out.trim().slice(0, 200)}`);
@@ -199,18 +200,7 @@ export class SlurmCluster {
    * or refused: the job id, or SlurmRefused with Slurm's reason.
    */
   async allocate(spec: Omit<SubmitSpec, 'script'>): Promise<string> {
-    const argv = [
-      'salloc',
-      '--no-shell',
-      '--immediate=5',
-      `--job-name=${spec.name}`,
-      `--partition=${this.config.partition}`,
-      ...(this.config.account ? [`--account=${this.config.account}`] : []),
-      `--gres=gpu:${spec.gpus}`,
-      `--time=${spec.minutes}`,
-      `--comment=${spec.comment}`,
-      `--chdir=${spec.workdir}`,
-    ];
+    const argv = ['salloc', '--no-shell', '--immediate=5', ...this.requestOptions(spec)];
     const r = await this.ssh.exec(this.asUser(spec.unixUser, argv), Math.max(this.timeoutMs, 15_000));
     const granted = /Granted job allocation (\d+)/.exec(`${r.stderr}\n${r.stdout}`);
     if (r.code !== 0 || !granted) throw new SlurmRefused(slurmMessage(r.stderr || r.stdout) || `salloc exited with ${r.code}`);
