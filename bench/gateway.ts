@@ -12,7 +12,7 @@ import { clientOptions, makeKey, runTool, spawnTool } from '../test/support/open
 import { waitFor } from '../test/support/wait.js';
 import { median } from './stats.js';
 
-const ROUNDS = 5;
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
 // eslint-disable-next-line no-control-regex -- terminal escape sequences are what it matches
 const ANSI_ESCAPE = /\x1b\[[0-9;?]*[A-Za-z]/g;
 const MB = 100;
@@ -118,15 +118,21 @@ export async function benchGateway(report: (line: string) => void): Promise<void
     // A throughput ratio: direct speed / gateway speed, i.e. gateway time / direct time.
     row(`\`scp\` of ${MB} MB into /workspace (direct: into the same directory on the host)`, scpGw, scpDirect, mbps);
 
-    // The same server (busybox httpd) and file: in the container, reached by -L through the gateway;
-    // on the host, reached by -L through the host's sshd.
-    await bed.dockerCli('h1', ['exec', 'exp1', 'httpd', '-p', '127.0.0.1:8080', '-h', '/workspace']);
-    const onHost = spawnTool('ssh', [...direct, 'timeout', '600', 'busybox', 'httpd', '-f', '-p', '127.0.0.1:18080', '-h', userDir]);
+    // One busybox httpd in the container serving the file on all its addresses: reached by -L
+    // through the gateway (localhost:8080, which gpubot reaches on the container's bridge address
+    // through the host's sshd), and by -L straight through the host's sshd to that address, as a
+    // user with an account on the host would. A second httpd on the container's loopback only can
+    // be reached through the gateway alone (a Docker exec relay).
+    await bed.dockerCli('h1', ['exec', 'exp1', 'httpd', '-p', '8080', '-h', '/workspace']);
+    await bed.dockerCli('h1', ['exec', 'exp1', 'httpd', '-p', '127.0.0.1:8081', '-h', '/workspace']);
+    const ip = (await bed.dockerCli('h1', ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', 'exp1'])).stdout.trim().split(' ')[0]!;
     const fwdGw: number[] = [];
     const fwdDirect: number[] = [];
+    const fwdRelay: number[] = [];
     for (const [args, target, out] of [
       [clientOptions(key.path, port).concat('exp1@127.0.0.1'), 'localhost:8080', fwdGw],
-      [direct, 'localhost:18080', fwdDirect],
+      [direct, `${ip}:8080`, fwdDirect],
+      [clientOptions(key.path, port).concat('exp1@127.0.0.1'), 'localhost:8081', fwdRelay],
     ] as const) {
       const local = await freePort();
       const fwd = spawnTool('ssh', ['-N', '-o', 'ExitOnForwardFailure=yes', '-L', `${local}:${target}`, ...args]);
@@ -138,8 +144,10 @@ export async function benchGateway(report: (line: string) => void): Promise<void
         fwd.kill();
       }
     }
-    onHost.kill();
-    row(`download of ${MB} MB through \`ssh -L\` from busybox httpd in the container (direct: the same on the host)`, fwdGw, fwdDirect, mbps);
+    row(`download of ${MB} MB through \`ssh -L\` from busybox httpd in the container (direct: \`ssh -L PORT:CONTAINER_IP:8080 HOST\`)`, fwdGw, fwdDirect, mbps);
+    report(
+      `| (reference) the same from an httpd on the container's loopback only (a Docker exec relay; no direct way) | ${mbps(median(fwdRelay))} | ${mbps(median(fwdDirect))} | ${(median(fwdRelay) / median(fwdDirect)).toFixed(2)}x | |`,
+    );
     // Where a forward's bytes go: out of a Docker exec. The same exec, reached directly.
     const catGw: number[] = [];
     const catDirect: number[] = [];

@@ -140,6 +140,9 @@ export class DockerRuntime implements ContainerRuntime {
       finishedAt: date(info.State.FinishedAt),
       image: info.Config.Image,
       createdAt: new Date(info.Created),
+      addresses: Object.values(info.NetworkSettings?.Networks ?? {})
+        .map((n) => n.IPAddress)
+        .filter((a): a is string => typeof a === 'string' && a !== ''),
     };
   }
 

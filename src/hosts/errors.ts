@@ -42,6 +42,18 @@ export class AlreadyStopped extends Error {
   }
 }
 
+/** The host could open no TCP connection to that address and port (nothing listens there, say). */
+export class ConnectionRefused extends Error {
+  override name = 'ConnectionRefused';
+  constructor(
+    readonly host: string,
+    readonly target: string,
+    reason: string,
+  ) {
+    super(`${host} could not connect to ${target}: ${reason}`);
+  }
+}
+
 /** Rejects with a Timeout after `ms`; the work itself is left to finish or fail on its own. */
 export function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

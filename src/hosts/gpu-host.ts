@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { HostConfig } from '../config/schema.js';
 import type { CommandOutput } from './nvidia-smi.js';
 import type { ContainerRuntime } from './runtime.js';
@@ -38,6 +38,12 @@ export interface GpuHost {
   waitUp(timeoutMs: number): Promise<boolean>;
   /** Runs a fixed argv whose stdout is streamed (a tar of a directory), for as long as it takes. */
   runStream(argv: string[], openTimeoutMs: number): Promise<StreamedCommand>;
+  /**
+   * A TCP connection made by the host itself (to a container's bridge address): over SSH a
+   * direct-tcpip channel, so the host's sshd connects. Rejects with ConnectionRefused when the host
+   * could open no connection there.
+   */
+  connectTcp(address: string, port: number, timeoutMs: number): Promise<Duplex>;
   close(): void;
 }
 

@@ -1,7 +1,10 @@
 import { execFile, spawn } from 'node:child_process';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import type { Config, HostConfig } from '../config/schema.js';
 import { DockerRuntime } from './docker-runtime.js';
+import { ConnectionRefused } from './errors.js';
 import type { CommandStream, GpuHost, HostConnectionState, StreamedCommand } from './gpu-host.js';
 import type { CommandOutput } from './nvidia-smi.js';
 import type { RuntimeTimeouts } from './runtime.js';
@@ -51,6 +54,26 @@ export class LocalHost implements GpuHost {
       child.on('close', (code) => resolve({ code, stderr }));
     });
     return { stdout: child.stdout, done, close: () => void child.kill('SIGKILL') };
+  }
+
+  connectTcp(address: string, port: number, timeoutMs: number): Promise<Duplex> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: address, port, timeout: timeoutMs });
+      const fail = (reason: string) => {
+        socket.destroy();
+        reject(new ConnectionRefused(this.name, `${address}:${port}`, reason));
+      };
+      const onTimeout = () => fail('timed out');
+      const onError = (err: Error) => fail(err.message);
+      socket.once('timeout', onTimeout);
+      socket.once('error', onError);
+      socket.once('connect', () => {
+        socket.setTimeout(0);
+        socket.off('timeout', onTimeout);
+        socket.off('error', onError);
+        resolve(socket);
+      });
+    });
   }
 
   async stream(argv: string[]): Promise<CommandStream> {

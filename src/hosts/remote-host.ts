@@ -64,6 +64,10 @@ export class RemoteHost implements GpuHost {
     return { stdout: channel, close, ended };
   }
 
+  connectTcp(address: string, port: number, timeoutMs: number) {
+    return this.ssh.openTcp(address, port, timeoutMs);
+  }
+
   async waitUp(timeoutMs: number): Promise<boolean> {
     try {
       await this.ssh.ready(timeoutMs);

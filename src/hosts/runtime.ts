@@ -23,6 +23,8 @@ export interface ContainerDetails extends ContainerSummary {
   oomKilled?: boolean;
   startedAt?: Date;
   finishedAt?: Date;
+  /** Its IPv4 addresses on its networks (where the host reaches it). */
+  addresses: string[];
 }
 
 export interface ImageSummary {

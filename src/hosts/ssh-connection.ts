@@ -2,7 +2,7 @@ import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
 import { NodeSSH } from 'node-ssh';
 import type { Logger } from '../log.js';
 import { quoteArgv } from './argv.js';
-import { HostUnavailable, Timeout } from './errors.js';
+import { ConnectionRefused, HostUnavailable, Timeout } from './errors.js';
 import { fingerprint, hostKeyMatches } from './host-key.js';
 import type { CommandOutput } from './nvidia-smi.js';
 import type { StreamedCommand } from './gpu-host.js';
@@ -205,6 +205,25 @@ export class SshConnection {
       client.openssh_forwardOutStreamLocal(socketPath, (err, stream) =>
         err ? reject(new HostUnavailable(this.name, `cannot reach ${socketPath}: ${err.message}`)) : resolve(stream),
       );
+    });
+  }
+
+  /** A direct-tcpip channel: the host's sshd connects to address:port. */
+  async openTcp(address: string, port: number, timeoutMs: number): Promise<ClientChannel> {
+    const client = await this.ready(timeoutMs);
+    return new Promise((resolve, reject) => {
+      // sshd answers the open only once its connect() ends: an address that drops packets is given up on.
+      let late = false;
+      const timer = setTimeout(() => {
+        late = true;
+        reject(new ConnectionRefused(this.name, `${address}:${port}`, `no answer in ${timeoutMs} ms`));
+      }, timeoutMs);
+      client.forwardOut('127.0.0.1', 0, address, port, (err, stream) => {
+        clearTimeout(timer);
+        if (late) return void stream?.close();
+        if (err) reject(new ConnectionRefused(this.name, `${address}:${port}`, err.message));
+        else resolve(stream);
+      });
     });
   }
 

@@ -81,6 +81,7 @@ export interface BedStateFile {
 
 const SSHD = '/usr/sbin/sshd';
 const FAKE_NVIDIA_SMI = fileURLToPath(new URL('./fake-nvidia-smi.cjs', import.meta.url));
+const INETD = fileURLToPath(new URL('./inetd.cjs', import.meta.url));
 
 /**
  * The two queries gpubot runs are answered from files rendered when the state is written: 16
@@ -654,7 +655,9 @@ function spawnDetached(cmd: string, args: string[], logFile: string, env: NodeJS
 async function startSshdProcess(h: HostRuntime): Promise<number> {
   const cfg = path.join(h.dir, 'sshd_config');
   const log = path.join(h.dir, 'sshd.log');
-  const pid = await spawnDetached(SSHD, ['-D', '-e', '-f', cfg], log, { PATH: BASE_PATH });
+  // sshd -i per connection, in dockerd's network namespace (see inetd.cjs): like a real host, its
+  // sshd reaches the containers' bridge addresses.
+  const pid = await spawnDetached(process.execPath, [INETD, String(h.sshPort), path.join(h.dir, 'docker.pid'), SSHD, '-i', '-e', '-f', cfg], log, { PATH: BASE_PATH });
   const deadline = Date.now() + 15_000;
   for (;;) {
     const r = await probeSsh(h.sshPort, 1_000);
@@ -715,7 +718,11 @@ async function startDockerd(h: HostRuntime): Promise<number> {
   for (;;) {
     try {
       const r = await dockerApi(h.dockerSocket, 'GET', '/_ping', { timeoutMs: 2_000 });
-      if (r.status === 200 && r.body.trim() === 'OK') return pid;
+      if (r.status === 200 && r.body.trim() === 'OK') {
+        // unshare leaves the namespace's loopback down; a host's own 127.0.0.1 works.
+        await runOk('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', 'link', 'set', 'lo', 'up']);
+        return pid;
+      }
     } catch {
       /* not yet */
     }

@@ -274,6 +274,46 @@ describe('the SSH gateway, with the real OpenSSH client', () => {
     expect(remote.stderr).toMatch(/remote port forwarding failed/i);
   });
 
+  it("forwards to a service on the container's own address through the host's sshd, byte for byte, with no Docker exec in the path", async () => {
+    await inContainer('exp1', ['sh', '-c', 'mkdir -p /tmp/big && head -c 5000000 /dev/urandom > /tmp/big/blob.bin && httpd -p 8090 -h /tmp/big']);
+    const expected = createHash('sha256')
+      .update(Buffer.from(await inContainer('exp1', ['base64', '/tmp/big/blob.bin']), 'base64'))
+      .digest('hex');
+    const since = (Date.now() / 1000).toFixed(3);
+    const local = await freePort();
+    const fwd = spawnTool('ssh', [...clientOptions(alice.path, port), '-N', '-o', 'ExitOnForwardFailure=yes', '-L', `${local}:localhost:8090`, 'exp1@127.0.0.1']);
+    try {
+      const body = await waitFor(
+        async () =>
+          fetch(`http://127.0.0.1:${local}/blob.bin`)
+            .then(async (r) => (r.ok ? Buffer.from(await r.arrayBuffer()) : null))
+            .catch(() => null),
+        { what: 'the forwarded download' },
+      );
+      expect(body.length).toBe(5_000_000);
+      expect(createHash('sha256').update(body).digest('hex')).toBe(expected);
+    } finally {
+      fwd.kill();
+    }
+    // Docker's own record: the relay would have made an exec in exp1 for each connection.
+    const until = (Date.now() / 1000 + 1).toFixed(3);
+    const events = await bed.dockerCli('h1', [
+      'events',
+      '--since',
+      since,
+      '--until',
+      until,
+      '--filter',
+      'container=exp1',
+      '--filter',
+      'event=exec_create',
+      '--format',
+      '{{.Action}}',
+    ]);
+    expect(events.code, events.stderr).toBe(0);
+    expect(events.stdout.trim()).toBe('');
+  });
+
   it('run --jupyter: refuses images without JupyterLab naming those with it; replies the ssh -L line and URL, which answer through the gateway', async () => {
     const plain = await chat(app, 'alice', 'run --gpus 1 --host h1 --jupyter');
     expect(plain.reply.tone).toBe('error');
