@@ -506,6 +506,12 @@ export function withSlurm(deps: OpsDeps, slurm: SlurmCluster, base: Handlers): H
       const [own, section] = await Promise.all([base.ls!(r, ctx), jobsSection(deps, slurm, ctx.actor, r.all)]);
       return withSection(own, section, /^(You have no|Nobody holds)/, r.all ? `gpubot's jobs on ${slurm.name}` : `Your jobs on ${slurm.name}`);
     },
+    admin: async (r, ctx) => {
+      const own = await base.admin!(r, ctx);
+      // The cluster beside the hosts, for admins only (a refusal carries a code).
+      if (r.action !== 'hosts' || own.code) return own;
+      return { ...own, blocks: [...own.blocks, await statusSection(deps, slurm)] };
+    },
     queue: async (r, ctx) => {
       const own = await base.queue!(r, ctx);
       if (r.cancel !== undefined) return own;

@@ -69,6 +69,16 @@ describe('Slurm: run, queue, logs, extend, stop and refusals against a real clus
     expect(text).toMatch(/node1\s.*idle\s.*0\/2/);
   });
 
+  it('admin hosts lists the cluster beside the hosts, to admins only', async () => {
+    const { text } = await chat(app, 'boss', 'admin hosts');
+    expect(text).toContain('h1');
+    expect(text).toContain('cluster (Slurm): 0/4 GPUs in use on 2 nodes');
+    expect(text).toMatch(/node2\s.*idle/);
+    const refused = await chat(app, 'alice', 'admin hosts');
+    expect(refused.reply.code).toBe('not-admin');
+    expect(refused.text).not.toContain('node1');
+  });
+
   it('run submits a job with the right gres, time and ownership comment, as the mapped Unix user', async () => {
     const { reply, text } = await chat(app, 'alice', `run --host cluster --gpus 2 --hours 3 --name exp1 -- sh -c "echo gpus=$CUDA_VISIBLE_DEVICES; sleep 600"`);
     expect(reply.tone, text).toBe('success');
