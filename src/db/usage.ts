@@ -10,8 +10,10 @@ export interface Usage {
   used: number;
   limits: QuotaLimits;
   window: UsageWindow;
-  /** GPUs held right now. */
+  /** GPUs held right now on the hosts. */
   heldGpus: number;
+  /** GPUs of the user's Slurm jobs not yet seen ended (as last listed): they count towards maxGpus too. */
+  heldOnCluster: number;
 }
 
 /** A user's limits: config defaults, then the config's entry, then an admin's override from chat. */
@@ -44,5 +46,6 @@ export async function usageOf(db: PrismaClient, config: Config, userId: number, 
     now,
   );
   const heldGpus = allocations.reduce((n, a) => n + a._count.leases, 0);
-  return { used, limits: await effectiveLimits(db, config, handle), window, heldGpus };
+  const onCluster = await db.clusterJob.aggregate({ where: { handle, endedAt: null }, _sum: { gpus: true } });
+  return { used, limits: await effectiveLimits(db, config, handle), window, heldGpus, heldOnCluster: onCluster._sum.gpus ?? 0 };
 }

@@ -90,7 +90,7 @@ export async function startContainer(deps: OpsDeps, req: Named<'start'>, { actor
       now: deps.now(),
       kind: 'container',
       endsAt,
-      quota: (held) => checkRequest(limits, held, indexes.length, defaultHours(limits), usage.used),
+      quota: (held) => checkRequest(limits, held + usage.heldOnCluster, indexes.length, defaultHours(limits), usage.used),
       place: (leased) => {
         const blocked = indexes.filter((i) => leased.has(gpuKey(c.hostName, i)) || busy.has(i));
         return blocked.length ? { ok: false, reason: 'taken' } : { ok: true, host: c.hostName, indexes };

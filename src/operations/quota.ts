@@ -13,7 +13,10 @@ export function usageBlocks(u: Usage): Reply['blocks'] {
       fields: [
         { label: 'GPU-hours this week', value: `${u.used.toFixed(1)} / ${u.limits.gpuHoursPerWeek} (${Math.round((100 * u.used) / Math.max(u.limits.gpuHoursPerWeek, 1e-9))} %)` },
         { label: 'Window', value: u.window.end ? `since ${isoMinute(u.window.start)}, ends ${isoMinute(u.window.end)}` : 'the last 7 days (rolling)' },
-        { label: 'GPUs held now', value: `${u.heldGpus} of at most ${u.limits.maxGpus}` },
+        {
+          label: 'GPUs held now',
+          value: `${u.heldGpus + u.heldOnCluster} of at most ${u.limits.maxGpus}${u.heldOnCluster ? ` (${u.heldOnCluster} in Slurm jobs)` : ''}`,
+        },
         { label: 'Longest run', value: `${u.limits.maxHours} h` },
       ],
     },

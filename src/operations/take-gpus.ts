@@ -32,7 +32,7 @@ export async function takeGpus(deps: OpsDeps, actor: Actor, kind: AllocationKind
     now: deps.now(),
     kind,
     endsAt,
-    quota: (held) => checkRequest(limits, held, req.gpus, hours, usage.used),
+    quota: (held) => checkRequest(limits, held + usage.heldOnCluster, req.gpus, hours, usage.used),
     place: (leased) => placeGpus(candidates(snapshots, drained, leased, deps.instanceId), req.gpus, req.host),
   });
   if (!taken.ok) {

@@ -249,6 +249,23 @@ describe('Slurm: run, queue, logs, extend, stop and refusals against a real clus
     expect(await job('q2')).toMatchObject({ user: 'gpbbob', gres: 'gres:gpu:1' });
   }, 90_000);
 
+  it('GPUs held on the cluster count towards maxGpus on the hosts too', async () => {
+    await chat(app, 'bob', 'quota'); // bob is known to gpubot before an admin sets his limit
+    expect((await chat(app, 'boss', 'admin quota bob --max-gpus 2')).reply.tone).toBe('success');
+    const onCluster = await chat(app, 'bob', 'run --host cluster --gpus 2 --hours 1 --name held2 -- sleep 120');
+    expect(onCluster.reply.tone, onCluster.text).toBe('success');
+    expect((await chat(app, 'bob', 'quota')).text).toMatch(/GPUs held now:\s*2 of at most 2/);
+    const onHost = await chat(app, 'bob', 'run --gpus 1 --host h1 --name over1');
+    expect(onHost.reply.code, onHost.text).toBe('over-quota');
+    expect(onHost.text).toMatch(/you hold 2 GPUs and asked for 1 more; your limit is 2/);
+    expect(await app.db.container.findFirst({ where: { name: 'over1' } })).toBeNull();
+    expect((await chat(app, 'bob', 'stop held2')).reply.tone).toBe('success');
+    await waitFor(async () => ['CANCELLED', 'COMPLETED', undefined].includes((await job('held2'))?.state), { what: 'held2 cancelled' });
+    await events();
+    expect((await chat(app, 'bob', 'quota')).text).toMatch(/GPUs held now:\s*0 of at most 2/);
+    expect((await chat(app, 'boss', 'admin quota bob --max-gpus 8')).reply.tone).toBe('success');
+  });
+
   it('a node drained in Slurm shows as drained in status', async () => {
     expect((await slurm.cmd(['scontrol', 'update', 'NodeName=node1', 'State=DRAIN', 'Reason=fan broken'])).code).toBe(0);
     const { text, reply } = await chat(app, 'alice', 'status cluster');
