@@ -1,11 +1,8 @@
 import { reply } from '../core/reply.js';
+import { sendOnce } from '../db/notices.js';
 import type { SlurmJob } from '../hosts/slurm.js';
-import type { OpsDeps } from '../operations/deps.js';
 import { isActive, jobOwner, jobWaited, recordJobs } from '../operations/slurm.js';
 import type { Job } from './job.js';
-
-/** Last state seen per job id, per app: transitions since the last round become DMs. */
-const seen = new WeakMap<OpsDeps, Map<string, string>>();
 
 /** COMPLETED -> finished (exit 0); FAILED -> failed (exit 3); TIMEOUT -> hit its time limit. */
 function endText(job: SlurmJob, exitCode: string | undefined): string {
@@ -18,7 +15,8 @@ function endText(job: SlurmJob, exitCode: string | undefined): string {
 
 /**
  * gpubot's jobs on the Slurm cluster as events: started (after how long in the queue) and ended
- * (how), each told to its owner by DM. The first round after a start only records what it sees.
+ * (how), each told to its owner by DM once, across restarts and processes (the notice ledger): a
+ * job that started or ended while gpubot was down is told on the next round.
  */
 export const slurmJob: Job = {
   name: 'slurm',
@@ -32,36 +30,32 @@ export const slurmJob: Job = {
       return owner ? [{ job, owner }] : [];
     });
     await recordJobs(deps, slurm, jobs, listedAt);
-    const first = !seen.has(deps);
-    const last = seen.get(deps) ?? new Map<string, string>();
-    const next = new Map<string, string>();
     let told = 0;
     for (const { job, owner } of jobs) {
-      next.set(job.id, job.state);
-      const before = last.get(job.id);
-      if (first || before === job.state) continue;
+      const running = job.state === 'RUNNING';
+      if (!running && isActive(job)) continue;
       const user = await deps.db.user.findUnique({ where: { handle: owner } });
       if (!user) continue;
-      if (job.state === 'RUNNING' && (before === undefined || before === 'PENDING')) {
-        const waited = jobWaited(job);
-        await deps.notify(
-          user.id,
-          reply('info', `${job.name} started on ${job.nodes}${waited ? ` after ${waited} in the queue` : ''}`, [{ type: 'text', text: `Slurm job ${job.id} on ${slurm.name}.` }]),
-        );
-        told++;
-      } else if (!isActive(job) && (before === undefined || ['PENDING', 'RUNNING', 'COMPLETING', 'CONFIGURING'].includes(before))) {
+      const key = `slurm-${running ? 'start' : 'end'}:${slurm.name}:${job.id}`;
+      const sent = await sendOnce(deps.db, key, user.id, async () => {
+        if (running) {
+          const waited = jobWaited(job);
+          await deps.notify(
+            user.id,
+            reply('info', `${job.name} started on ${job.nodes}${waited ? ` after ${waited} in the queue` : ''}`, [{ type: 'text', text: `Slurm job ${job.id} on ${slurm.name}.` }]),
+          );
+          return;
+        }
         const detail = await slurm.job(job.id).catch(() => undefined);
-        const how = endText(job, detail?.ExitCode);
         await deps.notify(
           user.id,
-          reply(job.state === 'COMPLETED' ? 'info' : 'warning', `${job.name} ${how}`, [
+          reply(job.state === 'COMPLETED' ? 'info' : 'warning', `${job.name} ${endText(job, detail?.ExitCode)}`, [
             { type: 'text', text: `Slurm job ${job.id} on ${slurm.name}, after ${job.timeUsed}. "logs ${job.name}" shows its output.` },
           ]),
         );
-        told++;
-      }
+      });
+      if (sent) told++;
     }
-    seen.set(deps, next);
     return `${jobs.length} gpubot job(s) on ${slurm.name}, ${told} owner(s) told`;
   },
 };

@@ -9,6 +9,7 @@ import type { App } from '../../src/app.js';
 import { startBed, type Bed } from '../bed/testbed.js';
 import { slurmMissing, startSlurmBed, type SlurmBed } from '../bed/slurm.js';
 import { appFor, chat } from '../support/app.js';
+import { testDatabaseUrl } from '../support/database.js';
 import { waitFor } from '../support/wait.js';
 
 interface Row {
@@ -26,6 +27,8 @@ describe('Slurm: run, queue, logs, extend, stop and refusals against a real clus
   let bed: Bed;
   let slurm: SlurmBed;
   let app: App;
+  let databaseUrl: string;
+  let slurmConfig: Record<string, unknown>;
   const inbox: { to: string; title: string }[] = [];
   const events = async () => expect((await chat(app, 'boss', 'admin run-job slurm')).reply.tone).toBe('success');
 
@@ -48,10 +51,12 @@ describe('Slurm: run, queue, logs, extend, stop and refusals against a real clus
     // Fails here (does not skip) when Slurm is not installed.
     expect(slurmMissing()).toBeUndefined();
     [bed, slurm] = await Promise.all([startBed({ hosts: 1, docker: false }), startSlurmBed({ nodes: 2, gpusPerNode: 2, users: ['gpbalice', 'gpbbob'] })]);
-    app = await appFor(bed, {
+    databaseUrl = await testDatabaseUrl(bed.baseDir, 'slurm');
+    slurmConfig = {
       admins: ['boss'],
       slurm: slurm.config({ maxHours: 8, users: { alice: { unixUser: 'gpbalice' }, bob: { unixUser: 'gpbbob' }, boss: { unixUser: 'gpbbob' } } }),
-    });
+    };
+    app = await appFor(bed, slurmConfig, undefined, { databaseUrl });
     await waitFor(() => app.ops.slurm!.connection().state === 'up', { what: 'the login node' });
     app.registerNotifier('console', async (to, reply) => void inbox.push({ to, title: reply.title }));
     // The first round only records what runs already.
@@ -264,6 +269,28 @@ describe('Slurm: run, queue, logs, extend, stop and refusals against a real clus
     await events();
     expect((await chat(app, 'bob', 'quota')).text).toMatch(/GPUs held now:\s*0 of at most 2/);
     expect((await chat(app, 'boss', 'admin quota bob --max-gpus 8')).reply.tone).toBe('success');
+  });
+
+  it('a job that ends while no gpubot is running is told once, by the next process; never twice', async () => {
+    const r = await chat(app, 'alice', 'run --host cluster --gpus 1 --hours 1 --name away1 -- true');
+    expect(r.reply.tone, r.text).toBe('success');
+    await waitFor(async () => (await job('away1'))?.state === 'COMPLETED', { what: 'away1 to finish', timeoutMs: 60_000 });
+    // A new process on the same database (gpubot restarted): its first round tells alice.
+    const later = await appFor(bed, slurmConfig, undefined, { databaseUrl, reconcileOnStart: false });
+    const laterInbox: { to: string; title: string }[] = [];
+    later.registerNotifier('console', async (to, reply) => void laterInbox.push({ to, title: reply.title }));
+    try {
+      await waitFor(() => later.ops.slurm!.connection().state === 'up', { what: 'the login node' });
+      expect((await chat(later, 'boss', 'admin run-job slurm')).reply.tone).toBe('success');
+      expect(laterInbox.filter((m) => m.title.startsWith('away1 '))).toEqual([{ to: 'alice', title: 'away1 finished (exit 0)' }]);
+      // Once: neither this process again nor the first one tells it a second time.
+      expect((await chat(later, 'boss', 'admin run-job slurm')).reply.tone).toBe('success');
+      await events();
+      expect(laterInbox.filter((m) => m.title.startsWith('away1 '))).toHaveLength(1);
+      expect(inbox.filter((m) => m.title.startsWith('away1 '))).toEqual([]);
+    } finally {
+      await later.close();
+    }
   });
 
   it('a node drained in Slurm shows as drained in status', async () => {
