@@ -83,11 +83,13 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
     const uid = config.storage.runAs === 'user' ? await userUid(db, actor.userId, config.storage.uidBase) : undefined;
     const prepared = await Promise.allSettled([
       ensureUserDir(deps, host, actor.handle, uid),
-      own ? ensureUserImageOn(deps, host, own, progress) : ensureImage(host, image, progress),
       ensureNetwork(deps, host, actor.handle),
+      // An allow-listed image is not looked up first (a round trip per run): create says when it is missing, and it is pulled then.
+      own ? ensureUserImageOn(deps, host, own, progress) : undefined,
     ]);
     for (const p of prepared) if (p.status === 'rejected') throw p.reason;
-    dockerId = await createAndStart(deps, host, row, actor.handle, req.cmd, uid, (prepared[2] as PromiseFulfilledResult<string>).value);
+    const network = (prepared[1] as PromiseFulfilledResult<string>).value;
+    dockerId = await createAndStart(deps, host, row, actor.handle, req.cmd, uid, network, own ? undefined : () => ensureImage(host, image, progress));
     // Conditional: if the row was changed meanwhile (removed by an admin, say), this launch lost.
     const { count } = await db.container.updateMany({ where: { id: row.id, state: 'creating' }, data: { dockerId, state: 'running' } });
     if (count === 0) throw new Error('the container was removed while it was starting');
