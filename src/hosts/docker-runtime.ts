@@ -5,6 +5,7 @@ import type { ProgressSink } from '../core/reply.js';
 import { containerSpec, type LaunchSpec } from './container-spec.js';
 import { AlreadyStopped, ContainerNotFound, HostUnavailable, ImageMissing, NetworkUnusable, Timeout, withTimeout } from './errors.js';
 import { pullImage } from './images.js';
+import { errorMessage } from '../util/errors.js';
 import { LABEL } from './labels.js';
 import type { CommandOutput } from './nvidia-smi.js';
 import {
@@ -29,7 +30,6 @@ const MANAGED_FILTER = { label: [`${LABEL.managed}=true`] };
 
 /** Docker's words for a container's network that is gone or named twice (at create on newer engines, at start on older ones). */
 const NETWORK_UNUSABLE = /\bnetwork \S+ (?:not found|is ambiguous)/i;
-const dockerMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 const summary = (c: Docker.ContainerInfo): ContainerSummary => ({
   id: c.Id,
@@ -96,7 +96,7 @@ export class DockerRuntime implements ContainerRuntime {
   private typed(err: unknown, container?: string): unknown {
     if (err instanceof HostUnavailable || err instanceof Timeout) return err;
     // Before the 404 below: Docker answers a start whose network is gone with 404, and the container is there.
-    if (statusCode(err) !== undefined && NETWORK_UNUSABLE.test(dockerMessage(err))) return new NetworkUnusable(this.host, dockerMessage(err));
+    if (statusCode(err) !== undefined && NETWORK_UNUSABLE.test(errorMessage(err))) return new NetworkUnusable(this.host, errorMessage(err));
     if (container !== undefined && statusCode(err) === 404) return new ContainerNotFound(this.host, container);
     const code = (err as { code?: unknown }).code;
     if (typeof code === 'string' && UNREACHABLE.has(code)) {
@@ -111,7 +111,7 @@ export class DockerRuntime implements ContainerRuntime {
       const created = await this.call('creating the container', this.timeouts.actionMs, () => this.docker.createContainer(containerSpec(this.config, spec)));
       return created.id;
     } catch (err) {
-      if (statusCode(err) === 404 && /no such image/i.test(dockerMessage(err))) throw new ImageMissing(this.host, spec.image, dockerMessage(err));
+      if (statusCode(err) === 404 && /no such image/i.test(errorMessage(err))) throw new ImageMissing(this.host, spec.image, errorMessage(err));
       throw err;
     }
   }
