@@ -19,10 +19,13 @@ export interface Usage {
 /** A user's limits: config defaults, then the config's entry, then an admin's override from chat. */
 export async function effectiveLimits(db: PrismaClient, config: Config, handle: string): Promise<QuotaLimits> {
   // quotas.users may name the person by handle or by chat id ("slack:U024BE7LH"); the handle's entry comes last and wins.
-  const identities = await db.chatIdentity.findMany({ where: { user: { handle } }, orderBy: { id: 'asc' } });
+  // Reads that do not depend on each other go together: each is a round trip on PostgreSQL.
+  const [identities, o] = await Promise.all([
+    db.chatIdentity.findMany({ where: { user: { handle } }, orderBy: { id: 'asc' } }),
+    db.quotaOverride.findUnique({ where: { handle } }),
+  ]);
   const keys = [...identities.flatMap((i) => chatIdKeys(i.platform, i.externalId).reverse()), handle];
   const base = keys.reduce((limits, key) => limitsFor(key, limits, config.quotas.users), config.quotas.default);
-  const o = await db.quotaOverride.findUnique({ where: { handle } });
   return {
     maxGpus: o?.maxGpus ?? base.maxGpus,
     gpuHoursPerWeek: o?.gpuHoursPerWeek ?? base.gpuHoursPerWeek,
@@ -33,19 +36,20 @@ export async function effectiveLimits(db: PrismaClient, config: Config, handle: 
 /** GPU-hours a user held in the current window (containers, reservations and Slurm jobs alike). */
 export async function usageOf(db: PrismaClient, config: Config, userId: number, handle: string, now: Date): Promise<Usage> {
   const window = usageWindow(config.quotas.window, now);
-  const allocations = await db.allocation.findMany({
-    where: { userId, createdAt: { lt: now }, OR: [{ releasedAt: null }, { releasedAt: { gt: window.start } }] },
-    include: { _count: { select: { leases: true } } },
-  });
+  const [allocations, jobs, limits, onCluster] = await Promise.all([
+    db.allocation.findMany({
+      where: { userId, createdAt: { lt: now }, OR: [{ releasedAt: null }, { releasedAt: { gt: window.start } }] },
+      include: { _count: { select: { leases: true } } },
+    }),
+    clusterJobsHeld(db, handle, window.start, now),
+    effectiveLimits(db, config, handle),
+    db.clusterJob.aggregate({ where: { handle, endedAt: null }, _sum: { gpus: true } }),
+  ]);
   const used = gpuHours(
-    [
-      ...allocations.map((a) => ({ gpus: a.gpuIndexes ? a.gpuIndexes.split(',').length : 0, from: a.createdAt, until: a.state === 'active' ? null : a.releasedAt })),
-      ...(await clusterJobsHeld(db, handle, window.start, now)),
-    ],
+    [...allocations.map((a) => ({ gpus: a.gpuIndexes ? a.gpuIndexes.split(',').length : 0, from: a.createdAt, until: a.state === 'active' ? null : a.releasedAt })), ...jobs],
     window,
     now,
   );
   const heldGpus = allocations.reduce((n, a) => n + a._count.leases, 0);
-  const onCluster = await db.clusterJob.aggregate({ where: { handle, endedAt: null }, _sum: { gpus: true } });
-  return { used, limits: await effectiveLimits(db, config, handle), window, heldGpus, heldOnCluster: onCluster._sum.gpus ?? 0 };
+  return { used, limits, window, heldGpus, heldOnCluster: onCluster._sum.gpus ?? 0 };
 }

@@ -3,8 +3,9 @@ import type Docker from 'dockerode';
 import type { Config } from '../config/schema.js';
 import type { ProgressSink } from '../core/reply.js';
 import { containerSpec, type LaunchSpec } from './container-spec.js';
-import { AlreadyStopped, ContainerNotFound, HostUnavailable, Timeout, withTimeout } from './errors.js';
+import { AlreadyStopped, ContainerNotFound, HostUnavailable, ImageMissing, NetworkUnusable, Timeout, withTimeout } from './errors.js';
 import { pullImage } from './images.js';
+import { errorMessage } from '../util/errors.js';
 import { LABEL } from './labels.js';
 import type { CommandOutput } from './nvidia-smi.js';
 import {
@@ -26,6 +27,9 @@ const statusCode = (err: unknown): number | undefined => (err as { statusCode?: 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ETIMEDOUT']);
 
 const MANAGED_FILTER = { label: [`${LABEL.managed}=true`] };
+
+/** Docker's words for a container's network that is gone or named twice (at create on newer engines, at start on older ones). */
+const NETWORK_UNUSABLE = /\bnetwork \S+ (?:not found|is ambiguous)/i;
 
 const summary = (c: Docker.ContainerInfo): ContainerSummary => ({
   id: c.Id,
@@ -91,6 +95,8 @@ export class DockerRuntime implements ContainerRuntime {
 
   private typed(err: unknown, container?: string): unknown {
     if (err instanceof HostUnavailable || err instanceof Timeout) return err;
+    // Before the 404 below: Docker answers a start whose network is gone with 404, and the container is there.
+    if (statusCode(err) !== undefined && NETWORK_UNUSABLE.test(errorMessage(err))) return new NetworkUnusable(this.host, errorMessage(err));
     if (container !== undefined && statusCode(err) === 404) return new ContainerNotFound(this.host, container);
     const code = (err as { code?: unknown }).code;
     if (typeof code === 'string' && UNREACHABLE.has(code)) {
@@ -101,8 +107,13 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async create(spec: LaunchSpec): Promise<string> {
-    const created = await this.call('creating the container', this.timeouts.actionMs, () => this.docker.createContainer(containerSpec(this.config, spec)));
-    return created.id;
+    try {
+      const created = await this.call('creating the container', this.timeouts.actionMs, () => this.docker.createContainer(containerSpec(this.config, spec)));
+      return created.id;
+    } catch (err) {
+      if (statusCode(err) === 404 && /no such image/i.test(errorMessage(err))) throw new ImageMissing(this.host, spec.image, errorMessage(err));
+      throw err;
+    }
   }
 
   async start(idOrName: string): Promise<void> {
@@ -227,13 +238,21 @@ export class DockerRuntime implements ContainerRuntime {
 
   /** Docker does not refuse a second network of the same name made at the same moment, so launches share one attempt. */
   private readonly networksInFlight = new Map<string, Promise<void>>();
+  /**
+   * Networks this process made or found on this host: not asked for again (a round trip per run).
+   * One removed meanwhile makes create or start fail with NetworkUnusable; the caller then asks with recheck.
+   */
+  private readonly networksKnown = new Set<string>();
 
-  ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
+  ensureNetwork(name: string, labels: Record<string, string>, { recheck = false }: { recheck?: boolean } = {}): Promise<void> {
     let pending = this.networksInFlight.get(name);
-    if (!pending) {
-      pending = this.makeNetwork(name, labels).finally(() => this.networksInFlight.delete(name));
-      this.networksInFlight.set(name, pending);
-    }
+    if (pending) return pending;
+    if (!recheck && this.networksKnown.has(name)) return Promise.resolve();
+    this.networksKnown.delete(name);
+    pending = this.makeNetwork(name, labels)
+      .then(() => void this.networksKnown.add(name))
+      .finally(() => this.networksInFlight.delete(name));
+    this.networksInFlight.set(name, pending);
     return pending;
   }
 

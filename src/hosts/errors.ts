@@ -31,6 +31,29 @@ export class ContainerNotFound extends Error {
   }
 }
 
+/** The host has no image of that name (create does not pull). */
+export class ImageMissing extends Error {
+  override name = 'ImageMissing';
+  constructor(
+    readonly host: string,
+    readonly image: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The container's network is gone, or its name matches more than one network (Docker's words kept). */
+export class NetworkUnusable extends Error {
+  override name = 'NetworkUnusable';
+  constructor(
+    readonly host: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** Stop asked of a container that was not running. */
 export class AlreadyStopped extends Error {
   override name = 'AlreadyStopped';

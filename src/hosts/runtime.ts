@@ -71,8 +71,11 @@ export interface ContainerRuntime {
    * `since`, the events from then on are replayed first (after a gap: none is missed).
    */
   events(listener: (event: RuntimeEvent) => void, ended?: (err?: Error) => void, options?: { since?: Date }): Promise<() => void>;
-  /** Makes the bridge network `name` (with these labels) unless it exists. */
-  ensureNetwork(name: string, labels: Record<string, string>): Promise<void>;
+  /**
+   * Makes the bridge network `name` (with these labels) unless it exists. May answer from memory
+   * that it exists; `recheck` asks the host (after create or start said it is gone or named twice).
+   */
+  ensureNetwork(name: string, labels: Record<string, string>, options?: { recheck?: boolean }): Promise<void>;
   hasImage(image: string): Promise<boolean>;
   /** Pulls an image, reporting progress now and then; abandoned when it shows no progress for a while. */
   pull(image: string, progress: ProgressSink): Promise<void>;

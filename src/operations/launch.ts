@@ -4,7 +4,7 @@ import type { GpuHost } from '../hosts/gpu-host.js';
 import { userDir, userNetwork } from '../hosts/container-spec.js';
 import { LABEL } from '../hosts/labels.js';
 import { markStopped } from '../db/containers.js';
-import { ContainerNotFound } from '../hosts/errors.js';
+import { ContainerNotFound, ImageMissing, NetworkUnusable } from '../hosts/errors.js';
 import { ensureStopped } from '../hosts/runtime.js';
 import { errorMessage } from '../util/errors.js';
 import type { OpsDeps } from './deps.js';
@@ -33,9 +33,9 @@ export async function ensureUserDir(deps: Pick<OpsDeps, 'config' | 'userDirs'>, 
 const missingBindSource = (err: unknown): boolean => /bind source path does not exist/i.test(errorMessage(err));
 
 /** The user's own bridge network on a host, made on first use: other users' containers are not on it. */
-export async function ensureNetwork(deps: Pick<OpsDeps, 'instanceId'>, host: GpuHost, handle: string): Promise<string> {
+export async function ensureNetwork(deps: Pick<OpsDeps, 'instanceId'>, host: GpuHost, handle: string, recheck = false): Promise<string> {
   const name = userNetwork(handle);
-  await host.runtime.ensureNetwork(name, { [LABEL.managed]: 'true', [LABEL.owner]: handle, [LABEL.instance]: deps.instanceId });
+  await host.runtime.ensureNetwork(name, { [LABEL.managed]: 'true', [LABEL.owner]: handle, [LABEL.instance]: deps.instanceId }, { recheck });
   return name;
 }
 
@@ -46,7 +46,12 @@ export async function ensureImage(host: GpuHost, image: string, progress: Progre
   await progress(`pulled ${image} on ${host.name}`);
 }
 
-/** Creates and starts the container for a DB row in state "creating"; returns the Docker id. */
+/**
+ * Creates and starts the container for a DB row in state "creating"; returns the Docker id.
+ * What the launch took for granted without asking the host (the user's dir and network, which this
+ * process made before; the image, when `makeImage` is given) is made again once if Docker says it
+ * is missing, and the step retried.
+ */
 export async function createAndStart(
   deps: OpsDeps,
   host: GpuHost,
@@ -55,6 +60,7 @@ export async function createAndStart(
   cmd: string[] | undefined,
   uid: number | undefined,
   network: string,
+  makeImage?: () => Promise<void>,
 ): Promise<string> {
   const spec = {
     instanceId: deps.instanceId,
@@ -70,18 +76,41 @@ export async function createAndStart(
     cmd,
     host: host.config,
   };
-  const create = () => host.runtime.create(spec);
-  const id = await create().catch(async (err: unknown) => {
-    if (!missingBindSource(err)) throw err;
-    await ensureUserDir(deps, host, owner, uid, true);
-    return create();
-  });
+  const repaired = new Set<string>();
+  /** Makes what `err` says is missing, once per kind; rethrows anything else. */
+  const repair = async (err: unknown): Promise<void> => {
+    const what = missingBindSource(err) ? 'dir' : err instanceof NetworkUnusable ? 'network' : err instanceof ImageMissing && makeImage ? 'image' : undefined;
+    if (!what || repaired.has(what)) throw err;
+    repaired.add(what);
+    if (what === 'dir') await ensureUserDir(deps, host, owner, uid, true);
+    else if (what === 'network') await ensureNetwork(deps, host, owner, true);
+    else await makeImage!();
+  };
+  let id: string;
+  for (;;) {
+    try {
+      id = await host.runtime.create(spec);
+      break;
+    } catch (err) {
+      await repair(err);
+    }
+  }
   failpoint(deps, 'after-container-create');
-  await host.runtime.start(id).catch((err: unknown) => {
-    // The caller removes the container (by id) before it gives the GPUs back.
-    throw Object.assign(err instanceof Error ? err : new Error(String(err)), { containerId: id });
-  });
-  return id;
+  for (;;) {
+    try {
+      await host.runtime.start(id);
+      return id;
+    } catch (err) {
+      try {
+        // Of the three, only the network is looked up at start (by older engines).
+        if (!(err instanceof NetworkUnusable)) throw err;
+        await repair(err);
+      } catch (failed) {
+        // The caller removes the container (by id) before it gives the GPUs back.
+        throw Object.assign(failed instanceof Error ? failed : new Error(String(failed)), { containerId: id });
+      }
+    }
+  }
 }
 
 /**

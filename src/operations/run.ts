@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { CommandContext } from '../core/engine.js';
 import { imageAllowed } from '../core/policy/images.js';
-import { refuse, reply, type Reply } from '../core/reply.js';
+import { refuse, reply, type ProgressSink, type Reply } from '../core/reply.js';
 import type { Request } from '../core/requests.js';
 import { containerActions, containerBlocks } from '../core/views.js';
 import { release } from '../db/allocations.js';
@@ -77,17 +77,27 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
   }
 
   let dockerId: string | undefined;
+  // The first progress line (a chat call) goes out while the host is prepared; later lines wait for the one before, so they keep their order.
+  let said = Promise.resolve().then(() => progress(`GPUs ${taken.indexes.join(',')} on ${taken.host} are yours; preparing the container`));
+  void said.catch(() => undefined); // awaited below; never an unhandled rejection
+  const say: ProgressSink = (text) => {
+    said = said.then(() => progress(text));
+    void said.catch(() => undefined);
+    return said;
+  };
   try {
-    await progress(`GPUs ${taken.indexes.join(',')} on ${taken.host} are yours; preparing the container`);
-    // Both at once, but the reply waits for both: no pull outlives a refusal.
-    const uid = config.storage.runAs === 'user' ? await userUid(db, actor.userId, config.storage.uidBase) : undefined;
+    const uidNow = config.storage.runAs === 'user' ? userUid(db, actor.userId, config.storage.uidBase) : Promise.resolve(undefined);
+    // All at once, but the reply waits for all: no pull outlives a refusal.
     const prepared = await Promise.allSettled([
-      ensureUserDir(deps, host, actor.handle, uid),
-      own ? ensureUserImageOn(deps, host, own, progress) : ensureImage(host, image, progress),
+      uidNow.then((uid) => ensureUserDir(deps, host, actor.handle, uid)),
       ensureNetwork(deps, host, actor.handle),
+      // An allow-listed image is not looked up first (a round trip per run): create says when it is missing, and it is pulled then.
+      own ? ensureUserImageOn(deps, host, own, say) : undefined,
     ]);
     for (const p of prepared) if (p.status === 'rejected') throw p.reason;
-    dockerId = await createAndStart(deps, host, row, actor.handle, req.cmd, uid, (prepared[2] as PromiseFulfilledResult<string>).value);
+    const network = (prepared[1] as PromiseFulfilledResult<string>).value;
+    dockerId = await createAndStart(deps, host, row, actor.handle, req.cmd, await uidNow, network, own ? undefined : () => ensureImage(host, image, say));
+    await said;
     // Conditional: if the row was changed meanwhile (removed by an admin, say), this launch lost.
     const { count } = await db.container.updateMany({ where: { id: row.id, state: 'creating' }, data: { dockerId, state: 'running' } });
     if (count === 0) throw new Error('the container was removed while it was starting');
@@ -97,6 +107,7 @@ export async function runContainer(deps: OpsDeps, req: RunRequest, { actor, prog
     // The GPUs go back only once the host confirms no container holds them.
     const gone = await removeIfPresent(host, dockerId ?? (err as { containerId?: string }).containerId, taken.allocation.id);
     if (gone) await markRemoved(deps, row, 'launch failed', deps.now());
+    await said.catch(() => undefined); // the answer comes after the progress lines
     return refuse(
       'failed',
       `Could not start ${name}`,

@@ -22,10 +22,13 @@ export interface Taken {
 /** Quota, placement and the allocating transaction, shared by `run` and `reserve`. */
 export async function takeGpus(deps: OpsDeps, actor: Actor, kind: AllocationKind, req: { gpus: number; host?: string; hours?: number }): Promise<Taken | Reply> {
   if (req.host && !deps.pool.get(req.host)) return refuse('not-found', `There is no host "${req.host}"`, `Known hosts: ${deps.pool.hostNames().join(', ')}`);
-  const usage = await usageOf(deps.db, deps.config, actor.userId, actor.handle, deps.now());
+  const [usage, snapshots, drained] = await Promise.all([
+    usageOf(deps.db, deps.config, actor.userId, actor.handle, deps.now()),
+    deps.pool.recentSnapshot(SNAPSHOT_MAX_AGE_MS, req.host ? [req.host] : undefined),
+    drainedHosts(deps.db),
+  ]);
   const limits = usage.limits;
   const hours = req.hours ?? defaultHours(limits);
-  const [snapshots, drained] = await Promise.all([deps.pool.recentSnapshot(SNAPSHOT_MAX_AGE_MS, req.host ? [req.host] : undefined), drainedHosts(deps.db)]);
   const endsAt = new Date(deps.now().getTime() + hours * HOUR_MS);
   const taken = await allocate(deps.txDb, {
     userId: actor.userId,

@@ -2,8 +2,9 @@
 // user's own files (own uid), limits on every container, no network path to another user's.
 import { stat, writeFile } from 'node:fs/promises';
 import Docker from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { App } from '../../src/app.js';
+import type { RemoteHost } from '../../src/hosts/remote-host.js';
 import { startBed, type Bed } from '../bed/testbed.js';
 import { appFor, chat } from '../support/app.js';
 import { waitFor } from '../support/wait.js';
@@ -158,5 +159,33 @@ describe('containers are addressed exactly, and kept apart', () => {
     const dave = await chat(app, 'dave', `run --image ${BUSYBOX} --name daves`);
     expect(dave.reply.tone, dave.text).toBe('success');
     expect(await named('gpubot-u-dave')).toHaveLength(1);
+  });
+
+  it("asks for a user's network once per host, and makes it again when it was removed behind gpubot's back", async () => {
+    const named = async (name: string) =>
+      (await bed.dockerCli('h1', ['network', 'ls', '--filter', `name=^${name}$`, '--format', '{{.ID}}'])).stdout.trim().split('\n').filter(Boolean);
+    const docker = new Docker({ socketPath: bed.host('h1').dockerSocket });
+    const lists = vi.spyOn((app.pool.get('h1') as RemoteHost).docker, 'listNetworks');
+    const run = async (name: string) => {
+      const r = await chat(app, 'erin', `run --image ${BUSYBOX} --name ${name}`);
+      expect(r.reply.tone, r.text).toBe('success');
+      expect((await inspect(name)).HostConfig.NetworkMode).toBe('gpubot-u-erin');
+      expect((await chat(app, 'erin', `rm ${name}`)).reply.tone).toBe('success');
+    };
+    await run('erin1');
+    const first = lists.mock.calls.length;
+    expect(first).toBeGreaterThan(0);
+    await run('erin2');
+    expect(lists.mock.calls.length).toBe(first); // known to this process: not asked again
+    // Removed through the host's own Docker API, not through gpubot.
+    for (const id of await named('gpubot-u-erin')) await docker.getNetwork(id).remove();
+    expect(await named('gpubot-u-erin')).toHaveLength(0);
+    await run('erin3');
+    expect(await named('gpubot-u-erin')).toHaveLength(1);
+    // And once more, the same way: the network made again is remembered and, gone, made again.
+    for (const id of await named('gpubot-u-erin')) await docker.getNetwork(id).remove();
+    await run('erin4');
+    expect(await named('gpubot-u-erin')).toHaveLength(1);
+    lists.mockRestore();
   });
 });

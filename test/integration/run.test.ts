@@ -125,6 +125,24 @@ describe('run, and what a container gets', () => {
     await chat(app, 'alice', 'rm again');
   });
 
+  it('prepares the container while a slow chat shows the first progress line; the answer comes after the line', async () => {
+    const shown: { line: string; at: number }[] = [];
+    const slowChat = async (line: string) => {
+      await new Promise((r) => setTimeout(r, 3000));
+      shown.push({ line, at: Date.now() });
+    };
+    const reply = await app.engine.handleText(await app.actor('frank'), 'run --host h1 --name slowchat', slowChat);
+    const answeredAt = Date.now();
+    expect(reply.tone, reply.title).toBe('success');
+    expect(shown).toHaveLength(1);
+    expect(shown[0]!.line).toMatch(/^GPUs \d+ on h1 are yours; preparing the container$/);
+    expect(shown[0]!.at).toBeLessThanOrEqual(answeredAt);
+    // Docker made the container before the chat call came back, not after.
+    const created = new Date((await inspect(bed, 'h1', 'slowchat')).Created).getTime();
+    expect(created).toBeLessThan(shown[0]!.at);
+    await chat(app, 'frank', 'rm slowchat');
+  });
+
   it('logs, extend, stop frees the GPUs, start takes the same ones again', async () => {
     const run = await chat(app, 'erin', `run --host h2 --name talker -- sh -c 'trap "exit 0" TERM; echo hello from erin; sleep 3600 & wait'`);
     expect(run.reply.tone, run.text).toBe('success');
