@@ -97,13 +97,17 @@ export class HostPool implements ClusterView {
         const host = this.hosts.get(name);
         if (host && host.connection().state !== 'up' && !host.connection().down) await host.waitUp(this.timeoutMs);
         const monitor = this.monitors.get(name);
-        if (monitor?.fresh(maxAgeMs)) {
+        const now = Date.now();
+        const hit = this.recent.get(name);
+        const probed = hit && now - hit.at < maxAgeMs ? hit : undefined;
+        // A probe begun after the last live sample knows more (a process started since, say): it wins.
+        const sampledAt = now - (monitor?.sampleAge(now) ?? Infinity);
+        if (monitor?.fresh(maxAgeMs, now) && !(probed && probed.at > sampledAt)) {
           // Young enough for an allocation even if status would call it stale.
-          const live = monitor.snapshot();
+          const live = monitor.snapshot(now);
           return live.state === 'stale' && live.gpus ? { ...live, state: 'up' as const, sampleAgeMs: undefined } : live;
         }
-        const hit = this.recent.get(name);
-        if (hit && Date.now() - hit.at < maxAgeMs) return hit.snapshot;
+        if (probed) return probed.snapshot;
         return this.probe(name);
       }),
     );
