@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { App } from '../src/app.js';
 import { parseConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
@@ -11,6 +13,8 @@ import { testDatabaseUrl } from '../test/support/database.js';
 import { clientOptions, makeKey, runTool, spawnTool } from '../test/support/openssh.js';
 import { waitFor } from '../test/support/wait.js';
 import { median } from './stats.js';
+
+const INETD = fileURLToPath(new URL('../test/bed/inetd.cjs', import.meta.url));
 
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
 // eslint-disable-next-line no-control-regex -- terminal escape sequences are what it matches
@@ -127,25 +131,59 @@ export async function benchGateway(report: (line: string) => void): Promise<void
     await bed.dockerCli('h1', ['exec', 'exp1', 'httpd', '-p', '8080', '-h', '/workspace']);
     await bed.dockerCli('h1', ['exec', 'exp1', 'httpd', '-p', '127.0.0.1:8081', '-h', '/workspace']);
     const ip = (await bed.dockerCli('h1', ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', 'exp1'])).stdout.trim().split(' ')[0]!;
+    // The real alternative for reaching a host through a gateway: OpenSSH's own jump host. A second
+    // sshd of h1's (same config and key) in this machine's network namespace is the bastion, and
+    // `ssh -J` goes through it to h1's sshd: one extra hop that decrypts and re-encrypts, as
+    // gpubot's does, but in C.
+    const bastionPort = await freePort();
+    const bastion = spawn(process.execPath, [INETD, String(bastionPort), join(work, 'no-dockerd.pid'), '/usr/sbin/sshd', '-i', '-e', '-f', join(h1.dir, 'sshd_config')], {
+      stdio: 'ignore',
+    });
+    const jumpCommand = ['ssh', ...clientOptions(bed.clientKeyPath, bastionPort), '-W', '%h:%p', 'root@127.0.0.1'].join(' ');
     const fwdGw: number[] = [];
     const fwdDirect: number[] = [];
+    const fwdJump: number[] = [];
     const fwdRelay: number[] = [];
-    for (const [args, target, out] of [
-      [clientOptions(key.path, port).concat('exp1@127.0.0.1'), 'localhost:8080', fwdGw],
-      [direct, `${ip}:8080`, fwdDirect],
-      [clientOptions(key.path, port).concat('exp1@127.0.0.1'), 'localhost:8081', fwdRelay],
-    ] as const) {
-      const local = await freePort();
-      const fwd = spawnTool('ssh', ['-N', '-o', 'ExitOnForwardFailure=yes', '-L', `${local}:${target}`, ...args]);
-      try {
+    const gatewayCpu: number[] = [];
+    try {
+      const forwards = [
+        [clientOptions(key.path, port).concat('exp1@127.0.0.1'), 'localhost:8080'],
+        [direct, `${ip}:8080`],
+        [['-o', `ProxyCommand=${jumpCommand}`, ...direct], `${ip}:8080`],
+        [clientOptions(key.path, port).concat('exp1@127.0.0.1'), 'localhost:8081'],
+      ] as const;
+      const urls: string[] = [];
+      const tunnels = [];
+      for (const [args, target] of forwards) {
+        const local = await freePort();
+        tunnels.push(spawnTool('ssh', ['-N', '-o', 'ExitOnForwardFailure=yes', '-L', `${local}:${target}`, ...args]));
         const url = `http://127.0.0.1:${local}/blob.bin`;
-        await waitFor(async () => (await fetch(url, { method: 'HEAD' }).catch(() => null))?.ok, { what: `the forward to ${target}` });
-        for (let i = 0; i < ROUNDS; i++) out.push(await download(url));
-      } finally {
-        fwd.kill();
+        await waitFor(async () => (await fetch(url, { method: 'HEAD' }).catch(() => null))?.ok, { what: `the forward to ${target}`, timeoutMs: 20_000 });
+        urls.push(url);
       }
+      try {
+        // Interleaved, so a slow spell of this shared machine falls on every path alike.
+        for (let i = 0; i < ROUNDS; i++) {
+          const cpu = process.cpuUsage();
+          fwdGw.push(await download(urls[0]!));
+          const used = process.cpuUsage(cpu);
+          gatewayCpu.push((used.user + used.system) / 1000);
+          fwdDirect.push(await download(urls[1]!));
+          fwdJump.push(await download(urls[2]!));
+          fwdRelay.push(await download(urls[3]!));
+        }
+      } finally {
+        for (const t of tunnels) t.kill();
+      }
+    } finally {
+      bastion.kill();
     }
     row(`download of ${MB} MB through \`ssh -L\` from busybox httpd in the container (direct: \`ssh -L PORT:CONTAINER_IP:8080 HOST\`)`, fwdGw, fwdDirect, mbps);
+    report(
+      `| (reference) the same through OpenSSH's own jump host, an extra sshd hop in C (\`ssh -J BASTION -L PORT:CONTAINER_IP:8080 HOST\`) | ${mbps(median(fwdJump))} | ${mbps(median(fwdDirect))} | ${(median(fwdJump) / median(fwdDirect)).toFixed(2)}x | |`,
+    );
+    report(`| (reference) the gateway against that jump host | ${mbps(median(fwdGw))} | ${mbps(median(fwdJump))} | ${(median(fwdGw) / median(fwdJump)).toFixed(2)}x | |`);
+    report(`| (reference) CPU of the gateway's process per ${MB} MB forwarded | ${ms(median(gatewayCpu))} | | | |`);
     report(
       `| (reference) the same from an httpd on the container's loopback only (a Docker exec relay; no direct way) | ${mbps(median(fwdRelay))} | ${mbps(median(fwdDirect))} | ${(median(fwdRelay) / median(fwdDirect)).toFixed(2)}x | |`,
     );

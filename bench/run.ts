@@ -1,7 +1,7 @@
 /** npm run bench [-- one|two|slack|live|memory|slurm|gateway|dashboard]: the benchmarks in one run; figures go to docs/BENCHMARKS.md. */
 const only = process.argv[2];
 const report = (line: string) => process.stdout.write(`${line}\n`);
-report(`gpubot benchmarks (${new Date().toISOString()}, node ${process.version})`);
+report(`gpubot benchmarks (${new Date().toISOString()}, node ${process.version} ${process.execArgv.filter((a) => a.startsWith('--max')).join(' ')})`);
 if (!only || only === 'one') {
   report('\n## Engine I: status and Docker over SSH');
   await (await import('./engine-one.js')).benchEngineOne(report);

@@ -6,6 +6,7 @@ import { errorMessage } from '../util/errors.js';
 import { execInContainer, LOGIN_SHELL, portRelay, shellCommand, type ContainerProcess } from './container-exec.js';
 import type { GpuHost } from './gpu-host.js';
 import { RemoteHost } from './remote-host.js';
+import { HostSftpPool } from './host-sftp.js';
 import { serveSftp } from './sftp-proxy.js';
 
 /** Who proved possession of a registered key. */
@@ -86,6 +87,7 @@ let nextId = 1;
 export async function startGatewayServer(options: GatewayServerOptions): Promise<RunningGateway> {
   const { hooks, log } = options;
   const clients = new Set<Connection>();
+  const sftpServers = new HostSftpPool();
   const server = new ssh2.Server({ hostKeys: [options.hostKey], ident: 'gpubot', algorithms: { cipher: GATEWAY_CIPHERS } }, (client, info) => {
     let closed = false;
     clients.add(client);
@@ -229,20 +231,26 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
         const t = target;
         const remote = t.host as RemoteHost;
         // Accepted at once: the client sends its first SFTP packet without waiting for the reply.
+        // Each session gets its own sftp-server on the host, jailed to this user's directory (see
+        // host-sftp.ts); serveSftp's path checks come first, the kernel's confinement behind them.
         session.on('sftp', (accept) => {
           conn.uses.add('sftp');
           const sftp = accept();
-          const hostSftp = remote.ssh.sftp(SFTP_TIMEOUT_MS);
-          hostSftp.catch((err) => {
-            log.warn({ host: remote.name, err: errorMessage(err) }, 'gateway: no SFTP channel to the host');
-            sftp.end();
-          });
+          const { sftp: hostSftp, release } = sftpServers.take(remote.ssh, { hostDir: t.hostDir, mountPath: t.mountPath, uid: t.uid }, SFTP_TIMEOUT_MS);
+          sftp.on('close', release);
+          hostSftp.then(
+            (h) => h.once('close', () => sftp.end()),
+            (err) => {
+              log.warn({ host: remote.name, err: errorMessage(err) }, 'gateway: no SFTP server on the host');
+              sftp.end();
+            },
+          );
           serveSftp(sftp, {
             host: hostSftp,
-            hostDir: t.hostDir,
+            // The jailed server sees the directory where the container does.
+            hostDir: t.mountPath,
             mountPath: t.mountPath,
             uid: t.uid,
-            makeDirInContainer: (path, mode) => makeDirInContainer(t, path, mode),
             onBytes: (dir, n) => (dir === 'in' ? (conn.bytesIn += n) : (conn.bytesOut += n)),
           });
         });
@@ -330,21 +338,6 @@ async function connectDirect(target: GatewayTarget, port: number): Promise<Duple
     }
   }
   return null;
-}
-
-/**
- * mkdir run inside the container, as its user: the new directory is theirs, and links in the path
- * resolve in the container's own view (its mounts), never on the host. Group/other write bits dropped.
- */
-async function makeDirInContainer(target: GatewayTarget, path: string, mode: number): Promise<void> {
-  const p = await execInContainer(target.host, target.container, { argv: ['mkdir', '-m', (mode & 0o755).toString(8), '--', path], tty: false });
-  p.stdin.end();
-  p.stdout.resume();
-  let err = '';
-  p.stderr.on('data', (d: Buffer) => (err += String(d)));
-  const code = await p.exited;
-  await ended(p.stderr);
-  if (code !== 0) throw new Error(err.replace(/^mkdir: /, '').trim() || `mkdir failed (exit ${code ?? 'unknown'})`);
 }
 
 const ended = (s: Readable): Promise<void> => (s.readableEnded ? Promise.resolve() : new Promise((r) => s.once('end', r).once('close', r)));

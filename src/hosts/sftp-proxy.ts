@@ -19,8 +19,6 @@ export interface SftpJail {
    * theirs, so they can edit it inside the container. Undefined: left as the host's SSH user made it.
    */
   uid?: number;
-  /** Makes a directory, given as the container sees it, inside the container as its user; used with `uid`. */
-  makeDirInContainer?: (path: string, mode: number) => Promise<void>;
   onBytes?: (direction: 'in' | 'out', n: number) => void;
 }
 
@@ -242,8 +240,7 @@ export function serveSftp(client: SFTPWrapper, jail: SftpJail): void {
   client.on('MKDIR', (reqId, path, attrs) =>
     handle(reqId, async () => {
       const at = await entry(path);
-      if (jail.uid !== undefined && jail.makeDirInContainer) await jail.makeDirInContainer(await virtual(at), safeAttrs(attrs).mode ?? 0o777);
-      else await call<void>((cb) => host.mkdir(at, safeAttrs(attrs), (err) => cb(err, undefined)));
+      await call<void>((cb) => host.mkdir(at, safeAttrs(attrs), (err) => cb(err, undefined)));
       client.status(reqId, STATUS_CODE.OK);
     }),
   );

@@ -1,4 +1,4 @@
-import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
+import type { Client, ClientChannel } from 'ssh2';
 import { NodeSSH } from 'node-ssh';
 import type { Logger } from '../log.js';
 import { quoteArgv } from './argv.js';
@@ -225,39 +225,6 @@ export class SshConnection {
         else resolve(stream);
       });
     });
-  }
-
-  private sftpChannel: Promise<SFTPWrapper> | null = null;
-
-  /**
-   * One SFTP channel on this connection, shared by every gateway file session on this host (SFTP
-   * multiplexes requests), so files never eat into the host's MaxSessions.
-   */
-  sftp(timeoutMs: number): Promise<SFTPWrapper> {
-    if (!this.sftpChannel) {
-      const opening = this.ready(timeoutMs).then(
-        (client) =>
-          new Promise<SFTPWrapper>((resolve, reject) =>
-            client.sftp((err, sftp) => {
-              if (err) return reject(new HostUnavailable(this.name, `cannot open SFTP: ${err.message}`));
-              sftp.on('close', () => {
-                if (this.sftpChannel === opening) this.sftpChannel = null;
-              });
-              resolve(sftp);
-            }),
-          ),
-      );
-      this.sftpChannel = opening;
-      opening.catch(() => {
-        if (this.sftpChannel === opening) this.sftpChannel = null;
-      });
-      const off = this.onStateChange((state) => {
-        if (state === 'up') return;
-        off();
-        if (this.sftpChannel === opening) this.sftpChannel = null;
-      });
-    }
-    return this.sftpChannel;
   }
 
   close(): void {

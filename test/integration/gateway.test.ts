@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFile, mkdtemp, readFile, realpath, writeFile, mkdir, stat } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, readdir, realpath, writeFile, mkdir, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -238,9 +238,40 @@ describe('the SSH gateway, with the real OpenSSH client', () => {
       expect(r.code, `${attempt}: ${r.stdout} ${r.stderr}`).not.toBe(0);
       await expect(stat(out), attempt).rejects.toThrow();
     }
-    const { readdir } = await import('node:fs/promises');
     expect((await readdir(bobDir)).sort()).toEqual(['secret.txt']);
     expect(await readdir(join(bed.baseDir, 'users', 'alice'))).not.toContain('root-link');
+  });
+
+  it("keeps SFTP in the user's directory while a directory in the path is swapped for a symlink (a race from inside the container)", async () => {
+    // The attack a path check on the host cannot stop: the user, inside their container, swaps
+    // real/ for a link to bob's directory over and over, while their SFTP client reads and writes
+    // through real/. A check that resolves real/ as a directory and then an open that finds the
+    // link would read bob's secret or write into his directory as the host's SSH user (root).
+    const bobDir = join(bed.baseDir, 'users', 'bob');
+    await mkdir(bobDir, { recursive: true });
+    await writeFile(join(bobDir, 'secret.txt'), 'bob-secret');
+    const before = (await readdir(bobDir)).sort();
+    await inContainer('exp1', ['sh', '-c', 'mkdir -p /workspace/real && echo decoy > /workspace/real/secret.txt']);
+    const loop = `echo $$ > /tmp/swapper.pid; cd /workspace; ln -sfn ${bobDir} link; while true; do mv real real.d; mv link real; mv real link; mv real.d real; done`;
+    expect((await bed.dockerCli('h1', ['exec', '-d', 'exp1', 'sh', '-c', loop])).code).toBe(0);
+    const out = await mkdtemp(join(keys, 'race-'));
+    const local = join(keys, 'mallory.txt');
+    await writeFile(local, 'alice-was-here');
+    try {
+      const lines: string[] = [`lcd ${out}`];
+      for (let i = 0; i < 600; i++) lines.push(`-get real/secret.txt got-${i}`, `-put ${local} real/put-${i}.txt`);
+      const r = await runTool('sftp', [...clientOptions(alice.path, port), '-b', '-', 'exp1@127.0.0.1'], lines.join('\n') + '\n', 120_000);
+      expect(r.stdout + r.stderr).not.toContain('bob-secret');
+    } finally {
+      await inContainer('exp1', ['sh', '-c', 'kill "$(cat /tmp/swapper.pid)"; sleep 0.2; cd /workspace; if [ -d real.d ]; then rm -f real; mv real.d real; fi; rm -f link; true']);
+    }
+    const got = await readdir(out);
+    // The race was really run: some reads found real/ a directory and got the decoy.
+    expect(got.length).toBeGreaterThan(0);
+    for (const f of got) expect(await readFile(join(out, f), 'utf8'), f).toBe('decoy\n');
+    expect((await readdir(bobDir)).sort()).toEqual(before);
+    // Each SFTP session's server on the host ends with it.
+    await waitFor(async () => !(await runTool('pgrep', ['-f', '/.lib/sftp-server'])).stdout.trim(), { what: 'the jailed sftp-server to end', timeoutMs: 10_000 });
   });
 
   it('forwards -L to a port inside the container, and refuses other targets and -R', async () => {

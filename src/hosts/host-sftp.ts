@@ -1,0 +1,169 @@
+import { createRequire } from 'node:module';
+import type { SFTPWrapper } from 'ssh2';
+import { HostUnavailable } from './errors.js';
+import type { SshConnection } from './ssh-connection.js';
+
+/** One user's directory on a host, and where it appears inside their container. */
+export interface HostSftpJail {
+  hostDir: string;
+  mountPath: string;
+  /** The uid (and gid) the container runs as; undefined: root. */
+  uid?: number;
+}
+
+// A mount path as the jail makes it: absolute, plain names, no "." or "..".
+const MOUNT_PATH = /^(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$/;
+
+/**
+ * Runs OpenSSH's own sftp-server on the host, confined by the kernel: in a mount namespace of its
+ * own, chrooted into an empty read-only tmpfs holding only the user's directory (at the mount path,
+ * as in their container), /dev/null, a one-line passwd, and, out of sight, sftp-server with its
+ * loader and libraries; as the container's uid when it has one. So whatever the user plants in
+ * their directory from inside the container (a symlink to another user's directory, a directory
+ * swapped for a link between a check and an open), nothing on the host outside it can be named.
+ * The directory is opened once (fd 3) and bound from that fd, so its own path is not raced either.
+ * Arguments: DIR MOUNT_PATH UID ('' for root). Needs root on the host (a mount namespace).
+ */
+const JAIL_SCRIPT = `set -eu
+dir=$1 mnt=$2 id=$3
+server=
+for s in /usr/lib/openssh/sftp-server /usr/libexec/openssh/sftp-server /usr/lib/ssh/sftp-server /usr/libexec/sftp-server; do
+  if [ -x "$s" ]; then server=$s; break; fi
+done
+if [ -z "$server" ]; then echo "this host has no OpenSSH sftp-server" >&2; exit 127; fi
+if [ -L "$dir" ] || [ ! -d "$dir" ]; then echo "no directory $dir on this host" >&2; exit 1; fi
+loader=$(ldd "$server" | sed -n 's/^[[:space:]]*\\(\\/[^ ]*\\) (0x.*/\\1/p' | head -n 1)
+if [ -z "$loader" ]; then echo "cannot find the loader of $server" >&2; exit 1; fi
+exec 3<"$dir"
+j=/tmp
+mount -t tmpfs -o mode=0755,size=1m gpubot-sftp "$j"
+mkdir -m 0711 "$j/.lib" "$j/dev" "$j/etc"
+for f in "$server" $(ldd "$server" | sed -n 's/.*=> \\(\\/[^ ]*\\) (0x.*/\\1/p') "$loader"; do
+  b="$j/.lib/\${f##*/}"
+  : > "$b"
+  mount --bind "$f" "$b"
+  mount -o remount,bind,ro "$b"
+done
+: > "$j/dev/null"
+mount --bind /dev/null "$j/dev/null"
+if [ -n "$id" ]; then
+  echo "user:x:$id:$id::$mnt:/bin/false" > "$j/etc/passwd"; echo "user:x:$id:" > "$j/etc/group"
+else
+  echo "root:x:0:0::$mnt:/bin/false" > "$j/etc/passwd"; echo "root:x:0:" > "$j/etc/group"
+fi
+mkdir -p "$j$mnt"
+mount --bind /proc/self/fd/3 "$j$mnt"
+exec 3<&-
+mount -o remount,bind,nosuid,nodev "$j$mnt"
+mount -o remount,ro "$j"
+cd /
+set -- "/.lib/\${loader##*/}" --library-path /.lib "/.lib/\${server##*/}" -d "$mnt" -u 022 -P symlink,hardlink
+if [ -n "$id" ]; then exec chroot --userspec="$id:$id" --groups="$id" "$j" "$@"; fi
+exec chroot "$j" "$@"
+`;
+
+/** The fixed argv that starts the jailed sftp-server; every value is checked first. */
+export function hostSftpArgv(jail: HostSftpJail): string[] {
+  if (!jail.hostDir.startsWith('/') || jail.hostDir.split('/').some((part) => part === '..' || part === '.')) throw new Error(`not a plain absolute directory: ${jail.hostDir}`);
+  if (!MOUNT_PATH.test(jail.mountPath) || jail.mountPath.split('/').some((part) => part === '..' || part === '.'))
+    throw new Error(`mount path ${jail.mountPath} cannot be served over SFTP`);
+  if (jail.uid !== undefined && !(Number.isInteger(jail.uid) && jail.uid > 0 && jail.uid < 2 ** 31)) throw new Error(`bad uid ${jail.uid}`);
+  return [
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    '--',
+    '/bin/sh',
+    '-c',
+    JAIL_SCRIPT,
+    'gpubot-sftp',
+    jail.hostDir,
+    jail.mountPath,
+    jail.uid === undefined ? '' : String(jail.uid),
+  ];
+}
+
+// ssh2's SFTP client: its public Client.sftp() reaches only the host's "sftp" subsystem, which runs
+// as the SSH user (root) with the whole host in view. The same client class is driven here over
+// the exec channel of the jailed server; it uses its channel only to send data and to close.
+const require = createRequire(import.meta.url);
+type SftpClient = SFTPWrapper & { push(data: Buffer | null): void; _init(): void };
+const { SFTP } = require('ssh2/lib/protocol/SFTP.js') as { SFTP: new (client: unknown, chanInfo: unknown, cfg: object) => SftpClient };
+
+/** An SFTP client onto the user's directory only, through the host's kept SSH connection. Ends when closed. */
+export async function openHostSftp(ssh: SshConnection, jail: HostSftpJail, timeoutMs: number): Promise<SFTPWrapper> {
+  const channel = await ssh.openExec(hostSftpArgv(jail), timeoutMs);
+  let stderr = '';
+  channel.stderr.on('data', (d: Buffer) => {
+    if (stderr.length < 4096) stderr += d.toString('utf8');
+  });
+  const side = () => ({ id: 0, window: Infinity, packetSize: 32768, state: 'open' });
+  const transport = {
+    // "OpenSSH": ssh2 then reads and writes in OpenSSH's larger packets.
+    _remoteIdentRaw: 'SSH-2.0-OpenSSH_gpubot-jail',
+    channelData: (_id: number, data: Buffer) => channel.write(data),
+    channelClose: () => channel.close(),
+  };
+  const sftp = new SFTP({ _protocol: transport }, { type: 'sftp', incoming: side(), outgoing: side() }, {});
+  channel.on('data', (d: Buffer) => sftp.push(d));
+  channel.on('close', () => {
+    sftp.push(null);
+    sftp.emit('close');
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail('no answer'), timeoutMs);
+    function fail(why: string): void {
+      clearTimeout(timer);
+      channel.close();
+      reject(new HostUnavailable(ssh.name, `cannot serve SFTP: ${stderr.trim().split('\n').pop() || why}`));
+    }
+    sftp.once('ready', () => {
+      clearTimeout(timer);
+      resolve(sftp);
+    });
+    channel.once('close', () => fail('the sftp-server ended'));
+    sftp._init();
+  });
+}
+
+/**
+ * The jailed servers in use, one per host and user directory however many of that user's file
+ * sessions are open (SFTP multiplexes them): each holds one session of the host's SSH connection
+ * (sshd's MaxSessions, 10 by default), so they are counted per user, not per session.
+ */
+export class HostSftpPool {
+  private readonly open = new Map<string, { sftp: Promise<SFTPWrapper>; users: number }>();
+
+  /** A server for this jail, and the function that gives it back. */
+  take(ssh: SshConnection, jail: HostSftpJail, timeoutMs: number): { sftp: Promise<SFTPWrapper>; release: () => void } {
+    const key = [ssh.name, jail.hostDir, jail.mountPath, jail.uid ?? ''].join('\0');
+    let entry = this.open.get(key);
+    if (!entry) {
+      const sftp = openHostSftp(ssh, jail, timeoutMs);
+      const made = { sftp, users: 0 };
+      entry = made;
+      this.open.set(key, made);
+      const forget = () => {
+        if (this.open.get(key) === made) this.open.delete(key);
+      };
+      sftp.then((s) => s.once('close', forget), forget);
+    }
+    entry.users++;
+    const held = entry;
+    let released = false;
+    return {
+      sftp: held.sftp,
+      release: () => {
+        if (released) return;
+        released = true;
+        if (--held.users > 0) return;
+        if (this.open.get(key) === held) this.open.delete(key);
+        held.sftp.then(
+          (s) => s.end(),
+          () => {},
+        );
+      },
+    };
+  }
+}
