@@ -6,7 +6,6 @@ import { errorMessage } from '../util/errors.js';
 import { execInContainer, LOGIN_SHELL, portRelay, shellCommand, type ContainerProcess } from './container-exec.js';
 import type { GpuHost } from './gpu-host.js';
 import { RemoteHost } from './remote-host.js';
-import { HostSftpPool } from './host-sftp.js';
 import { serveSftp } from './sftp-proxy.js';
 
 /** Who proved possession of a registered key. */
@@ -87,7 +86,6 @@ let nextId = 1;
 export async function startGatewayServer(options: GatewayServerOptions): Promise<RunningGateway> {
   const { hooks, log } = options;
   const clients = new Set<Connection>();
-  const sftpServers = new HostSftpPool();
   const server = new ssh2.Server({ hostKeys: [options.hostKey], ident: 'gpubot', algorithms: { cipher: GATEWAY_CIPHERS } }, (client, info) => {
     let closed = false;
     clients.add(client);
@@ -233,10 +231,18 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
         // Accepted at once: the client sends its first SFTP packet without waiting for the reply.
         // Each session gets its own sftp-server on the host, jailed to this user's directory (see
         // host-sftp.ts); serveSftp's path checks come first, the kernel's confinement behind them.
-        session.on('sftp', (accept) => {
+        session.on('sftp', (accept, reject) => {
           conn.uses.add('sftp');
+          let taken: ReturnType<RemoteHost['sftp']>;
+          try {
+            taken = remote.sftp({ hostDir: t.hostDir, mountPath: t.mountPath, uid: t.uid }, SFTP_TIMEOUT_MS);
+          } catch (err) {
+            // Too many users' transfers on that host at once: sftp and scp say the subsystem failed.
+            log.warn({ host: remote.name, err: errorMessage(err) }, 'gateway: file session refused');
+            return reject();
+          }
           const sftp = accept();
-          const { sftp: hostSftp, release } = sftpServers.take(remote.ssh, { hostDir: t.hostDir, mountPath: t.mountPath, uid: t.uid }, SFTP_TIMEOUT_MS);
+          const { sftp: hostSftp, release } = taken;
           sftp.on('close', release);
           hostSftp.then(
             (h) => h.once('close', () => sftp.end()),

@@ -127,27 +127,40 @@ export async function openHostSftp(ssh: SshConnection, jail: HostSftpJail, timeo
   });
 }
 
+/** More users' file sessions on one host at once than its file connection takes. */
+export class TooManyFileSessions extends Error {
+  override name = 'TooManyFileSessions';
+}
+
 /**
- * The jailed servers in use, one per host and user directory however many of that user's file
- * sessions are open (SFTP multiplexes them): each holds one session of the host's SSH connection
- * (sshd's MaxSessions, 10 by default), so they are counted per user, not per session.
+ * The jailed servers open on one connection, one per user directory however many of that user's
+ * file sessions are open (SFTP multiplexes them). Each holds one session of the connection, and
+ * sshd allows 10 per connection by default (MaxSessions): at most MAX_SERVERS at once.
  */
 export class HostSftpPool {
+  static readonly MAX_SERVERS = 8;
   private readonly open = new Map<string, { sftp: Promise<SFTPWrapper>; users: number }>();
 
+  constructor(private readonly ssh: SshConnection) {}
+
+  /** Jailed servers open now. */
+  get size(): number {
+    return this.open.size;
+  }
+
   /** A server for this jail, and the function that gives it back. */
-  take(ssh: SshConnection, jail: HostSftpJail, timeoutMs: number): { sftp: Promise<SFTPWrapper>; release: () => void } {
-    const key = [ssh.name, jail.hostDir, jail.mountPath, jail.uid ?? ''].join('\0');
+  take(jail: HostSftpJail, timeoutMs: number): { sftp: Promise<SFTPWrapper>; release: () => void } {
+    const key = [jail.hostDir, jail.mountPath, jail.uid ?? ''].join('\0');
     let entry = this.open.get(key);
     if (!entry) {
-      const sftp = openHostSftp(ssh, jail, timeoutMs);
-      const made = { sftp, users: 0 };
+      if (this.open.size >= HostSftpPool.MAX_SERVERS) throw new TooManyFileSessions(`${this.ssh.name} has ${this.open.size} users' file transfers open; try again when one ends`);
+      const made = { sftp: openHostSftp(this.ssh, jail, timeoutMs), users: 0 };
       entry = made;
       this.open.set(key, made);
       const forget = () => {
         if (this.open.get(key) === made) this.open.delete(key);
       };
-      sftp.then((s) => s.once('close', forget), forget);
+      made.sftp.then((s) => s.once('close', forget), forget);
     }
     entry.users++;
     const held = entry;

@@ -4,8 +4,13 @@ import type { Logger } from '../log.js';
 import { DockerRuntime } from './docker-runtime.js';
 import type { CommandStream, GpuHost, HostConnectionState } from './gpu-host.js';
 import type { RuntimeTimeouts } from './runtime.js';
+import type { SFTPWrapper } from 'ssh2';
+import { HostSftpPool, type HostSftpJail } from './host-sftp.js';
 import { SshConnection } from './ssh-connection.js';
 import { SshDockerAgent } from './ssh-docker-agent.js';
+
+/** A file connection with no file session left is closed after this long. */
+const FILE_CONNECTION_LINGER_MS = 30_000;
 
 /** A GPU host reached over SSH; Docker API calls ride channels of the same connection. */
 export class RemoteHost implements GpuHost {
@@ -17,8 +22,8 @@ export class RemoteHost implements GpuHost {
     readonly config: HostConfig & { ssh: NonNullable<HostConfig['ssh']> },
     gpubotConfig: Config,
     timeouts: RuntimeTimeouts,
-    log: Logger,
-    downAfterMs = 3000,
+    private readonly log: Logger,
+    private readonly downAfterMs = 3000,
   ) {
     this.ssh = new SshConnection(config.name, config.ssh, log, downAfterMs);
     const agent = new SshDockerAgent(this.ssh, config.dockerSocket, config.ssh.connectTimeoutMs);
@@ -77,7 +82,42 @@ export class RemoteHost implements GpuHost {
     }
   }
 
+  private files: { ssh: SshConnection; pool: HostSftpPool } | undefined;
+  private filesIdle: NodeJS.Timeout | undefined;
+
+  /**
+   * SFTP onto one user's directory only (see host-sftp.ts). The jailed servers run on a second SSH
+   * connection, opened while file sessions are open, so they never take the sessions the kept
+   * connection's commands and monitor need. Throws TooManyFileSessions when that one is full.
+   */
+  sftp(jail: HostSftpJail, timeoutMs: number): { sftp: Promise<SFTPWrapper>; release: () => void } {
+    clearTimeout(this.filesIdle);
+    if (!this.files) {
+      const ssh = new SshConnection(this.config.name, this.config.ssh, this.log, this.downAfterMs);
+      ssh.start();
+      this.files = { ssh, pool: new HostSftpPool(ssh) };
+    }
+    const files = this.files;
+    const taken = files.pool.take(jail, timeoutMs);
+    return {
+      sftp: taken.sftp,
+      release: () => {
+        taken.release();
+        if (files.pool.size > 0 || this.files !== files) return;
+        clearTimeout(this.filesIdle);
+        this.filesIdle = setTimeout(() => {
+          if (files.pool.size > 0 || this.files !== files) return;
+          this.files = undefined;
+          files.ssh.close();
+        }, FILE_CONNECTION_LINGER_MS).unref();
+      },
+    };
+  }
+
   close(): void {
+    clearTimeout(this.filesIdle);
+    this.files?.ssh.close();
+    this.files = undefined;
     this.ssh.close();
   }
 }
