@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { SFTPWrapper } from 'ssh2';
 import { HostUnavailable } from './errors.js';
@@ -11,8 +12,10 @@ export interface HostSftpJail {
   uid?: number;
 }
 
-// A mount path as the jail makes it: absolute, plain names, no "." or "..".
+// A mount path as the jail makes it: absolute, plain names, no "." or "..", and not where the jail
+// keeps its own files (the user would then write the jail's passwd or libraries).
 const MOUNT_PATH = /^(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$/;
+const JAIL_OWN = /^\/(etc|dev|lib[^/]*)(\/|$)/;
 
 /**
  * Runs OpenSSH's own sftp-server on the host, confined by the kernel: in a mount namespace of its
@@ -22,10 +25,12 @@ const MOUNT_PATH = /^(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$/;
  * their directory from inside the container (a symlink to another user's directory, a directory
  * swapped for a link between a check and an open), nothing on the host outside it can be named.
  * The directory is opened once (fd 3) and bound from that fd, so its own path is not raced either.
- * Arguments: DIR MOUNT_PATH UID ('' for root). Needs root on the host (a mount namespace).
+ * Arguments: DIR MOUNT_PATH UID ('' for root) TAG. The libraries' directory is named after TAG, so
+ * the server's command line starts with it and `pkill -f` finds this server and no other process.
+ * Needs root on the host (a mount namespace).
  */
 const JAIL_SCRIPT = `set -eu
-dir=$1 mnt=$2 id=$3
+dir=$1 mnt=$2 id=$3 tag=$4
 server=
 for s in /usr/lib/openssh/sftp-server /usr/libexec/openssh/sftp-server /usr/lib/ssh/sftp-server /usr/libexec/sftp-server; do
   if [ -x "$s" ]; then server=$s; break; fi
@@ -37,15 +42,21 @@ if [ -z "$loader" ]; then echo "cannot find the loader of $server" >&2; exit 1; 
 exec 3<"$dir"
 j=/tmp
 mount -t tmpfs -o mode=0755,size=1m gpubot-sftp "$j"
-mkdir -m 0711 "$j/.lib" "$j/dev" "$j/etc"
-for f in "$server" $(ldd "$server" | sed -n 's/.*=> \\(\\/[^ ]*\\) (0x.*/\\1/p') "$loader"; do
-  b="$j/.lib/\${f##*/}"
+lib=/.gpubot-$tag
+mkdir -m 0711 "$j$lib" "$j/dev" "$j/etc"
+libs=$(ldd "$server" | sed -n 's/.*=> \\(\\/[^ ]*\\) (0x.*/\\1/p')
+# glibc before 2.34 loads its passwd lookup as a module: bring it when it is there.
+for l in $libs; do case "$l" in */libc.so.*) [ -e "\${l%/*}/libnss_files.so.2" ] && libs="$libs \${l%/*}/libnss_files.so.2" ;; esac; done
+for f in "$server" $libs "$loader"; do
+  b="$j$lib/\${f##*/}"
   : > "$b"
   mount --bind "$f" "$b"
   mount -o remount,bind,ro "$b"
 done
 : > "$j/dev/null"
 mount --bind /dev/null "$j/dev/null"
+mount -o remount,bind,ro "$j/dev/null"
+printf 'passwd: files\\ngroup: files\\n' > "$j/etc/nsswitch.conf"
 if [ -n "$id" ]; then
   echo "user:x:$id:$id::$mnt:/bin/false" > "$j/etc/passwd"; echo "user:x:$id:" > "$j/etc/group"
 else
@@ -57,18 +68,20 @@ exec 3<&-
 mount -o remount,bind,nosuid,nodev "$j$mnt"
 mount -o remount,ro "$j"
 cd /
-set -- "/.lib/\${loader##*/}" --library-path /.lib "/.lib/\${server##*/}" -d "$mnt" -u 022 -P symlink,hardlink
+set -- "$lib/\${loader##*/}" --library-path "$lib" "$lib/\${server##*/}" -d "$mnt" -u 022 -P symlink,hardlink
 if [ -n "$id" ]; then exec chroot --userspec="$id:$id" --groups="$id" "$j" "$@"; fi
 exec chroot "$j" "$@"
 `;
 
 /** The fixed argv that starts the jailed sftp-server; every value is checked first. */
-export function hostSftpArgv(jail: HostSftpJail): string[] {
+export function hostSftpArgv(jail: HostSftpJail, tag: string): string[] {
+  if (!/^[0-9a-f]{16}$/.test(tag)) throw new Error('bad jail tag');
   if (!jail.hostDir.startsWith('/') || jail.hostDir.split('/').some((part) => part === '..' || part === '.')) throw new Error(`not a plain absolute directory: ${jail.hostDir}`);
-  if (!MOUNT_PATH.test(jail.mountPath) || jail.mountPath.split('/').some((part) => part === '..' || part === '.'))
-    throw new Error(`mount path ${jail.mountPath} cannot be served over SFTP`);
+  if (!MOUNT_PATH.test(jail.mountPath) || JAIL_OWN.test(jail.mountPath)) throw new Error(`mount path ${jail.mountPath} cannot be served over SFTP`);
   if (jail.uid !== undefined && !(Number.isInteger(jail.uid) && jail.uid > 0 && jail.uid < 2 ** 31)) throw new Error(`bad uid ${jail.uid}`);
+  // exec all the way down: sshd's session process is sftp-server itself, so a signal reaches it.
   return [
+    'exec',
     'unshare',
     '--mount',
     '--propagation',
@@ -81,6 +94,7 @@ export function hostSftpArgv(jail: HostSftpJail): string[] {
     jail.hostDir,
     jail.mountPath,
     jail.uid === undefined ? '' : String(jail.uid),
+    tag,
   ];
 }
 
@@ -93,7 +107,8 @@ const { SFTP } = require('ssh2/lib/protocol/SFTP.js') as { SFTP: new (client: un
 
 /** An SFTP client onto the user's directory only, through the host's kept SSH connection. Ends when closed. */
 export async function openHostSftp(ssh: SshConnection, jail: HostSftpJail, timeoutMs: number): Promise<SFTPWrapper> {
-  const channel = await ssh.openExec(hostSftpArgv(jail), timeoutMs);
+  const tag = randomBytes(8).toString('hex');
+  const channel = await ssh.openExec(hostSftpArgv(jail, tag), timeoutMs);
   let stderr = '';
   channel.stderr.on('data', (d: Buffer) => {
     if (stderr.length < 4096) stderr += d.toString('utf8');
@@ -103,7 +118,14 @@ export async function openHostSftp(ssh: SshConnection, jail: HostSftpJail, timeo
     // "OpenSSH": ssh2 then reads and writes in OpenSSH's larger packets.
     _remoteIdentRaw: 'SSH-2.0-OpenSSH_gpubot-jail',
     channelData: (_id: number, data: Buffer) => channel.write(data),
-    channelClose: () => channel.close(),
+    channelClose: () => stop(),
+  };
+  // Killed, not just closed: a server blocked in an open() (a fifo the user made) would outlive
+  // its channel and keep the session sshd counts against MaxSessions. sshd will not pass a signal
+  // to a root login's session, so a command of its own does it, naming this server by its tag.
+  const stop = () => {
+    channel.close();
+    void ssh.exec(['pkill', '-KILL', '-f', `^/\\.gpubot-${tag}/`], timeoutMs).catch(() => {});
   };
   const sftp = new SFTP({ _protocol: transport }, { type: 'sftp', incoming: side(), outgoing: side() }, {});
   channel.on('data', (d: Buffer) => sftp.push(d));
@@ -115,7 +137,7 @@ export async function openHostSftp(ssh: SshConnection, jail: HostSftpJail, timeo
     const timer = setTimeout(() => fail('no answer'), timeoutMs);
     function fail(why: string): void {
       clearTimeout(timer);
-      channel.close();
+      stop();
       reject(new HostUnavailable(ssh.name, `cannot serve SFTP: ${stderr.trim().split('\n').pop() || why}`));
     }
     sftp.once('ready', () => {

@@ -271,7 +271,22 @@ describe('the SSH gateway, with the real OpenSSH client', () => {
     for (const f of got) expect(await readFile(join(out, f), 'utf8'), f).toBe('decoy\n');
     expect((await readdir(bobDir)).sort()).toEqual(before);
     // Each SFTP session's server on the host ends with it.
-    await waitFor(async () => !(await runTool('pgrep', ['-f', '/.lib/sftp-server'])).stdout.trim(), { what: 'the jailed sftp-server to end', timeoutMs: 10_000 });
+    await waitFor(async () => !(await runTool('pgrep', ['-f', '/.gpubot-[0-9a-f]*/sftp-server'])).stdout.trim(), { what: 'the jailed sftp-server to end', timeoutMs: 10_000 });
+  });
+
+  it('ends the host side of a file session that hangs in a fifo the user made, with the session', async () => {
+    // sftp-server blocks in open() on a fifo with no reader; closing its channel alone would leave
+    // it (and the SSH session it holds on the host) behind for good.
+    await inContainer('exp1', ['mkfifo', '/workspace/trap']);
+    const local = join(keys, 'into-fifo.txt');
+    await writeFile(local, 'stuck');
+    const client = spawnTool('sftp', [...clientOptions(alice.path, port), '-b', '-', 'exp1@127.0.0.1']);
+    client.stdin!.end(`put ${local} trap\n`);
+    await waitFor(async () => (await runTool('pgrep', ['-f', '/.gpubot-[0-9a-f]*/sftp-server'])).stdout.trim(), { what: 'the jailed sftp-server', timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    client.kill();
+    await waitFor(async () => !(await runTool('pgrep', ['-f', '/.gpubot-[0-9a-f]*/sftp-server'])).stdout.trim(), { what: 'the jailed sftp-server to end', timeoutMs: 10_000 });
+    await inContainer('exp1', ['rm', '/workspace/trap']);
   });
 
   it('forwards -L to a port inside the container, and refuses other targets and -R', async () => {

@@ -4,11 +4,12 @@ import type { SshConnection } from '../../src/hosts/ssh-connection.js';
 
 describe('the jailed SFTP server on a host', () => {
   it('passes the directory, mount path and uid as words of their own, after the fixed script', () => {
-    const argv = hostSftpArgv({ hostDir: "/srv/gpubot/users/o'brien $(id)", mountPath: '/workspace', uid: 20001 });
-    expect(argv.slice(0, 7)).toEqual(['unshare', '--mount', '--propagation', 'private', '--', '/bin/sh', '-c']);
-    expect(argv.slice(8)).toEqual(['gpubot-sftp', "/srv/gpubot/users/o'brien $(id)", '/workspace', '20001']);
+    const argv = hostSftpArgv({ hostDir: "/srv/gpubot/users/o'brien $(id)", mountPath: '/workspace', uid: 20001 }, '0123456789abcdef');
+    expect(argv.slice(0, 8)).toEqual(['exec', 'unshare', '--mount', '--propagation', 'private', '--', '/bin/sh', '-c']);
+    expect(argv.slice(9)).toEqual(['gpubot-sftp', "/srv/gpubot/users/o'brien $(id)", '/workspace', '20001', '0123456789abcdef']);
     expect(argv[7]).not.toContain("o'brien");
-    expect(hostSftpArgv({ hostDir: '/srv/u/alice', mountPath: '/workspace' }).at(-1)).toBe('');
+    expect(hostSftpArgv({ hostDir: '/srv/u/alice', mountPath: '/workspace' }, '0123456789abcdef').at(-2)).toBe('');
+    expect(() => hostSftpArgv({ hostDir: '/srv/u/alice', mountPath: '/workspace' }, '1; rm -rf /')).toThrow();
   });
 
   it('refuses a path or uid it cannot jail safely', () => {
@@ -18,11 +19,14 @@ describe('the jailed SFTP server on a host', () => {
       { hostDir: '/srv/users/alice', mountPath: '/' },
       { hostDir: '/srv/users/alice', mountPath: '/work space' },
       { hostDir: '/srv/users/alice', mountPath: '/a/../etc' },
+      { hostDir: '/srv/users/alice', mountPath: '/etc' },
+      { hostDir: '/srv/users/alice', mountPath: '/dev/shm' },
+      { hostDir: '/srv/users/alice', mountPath: '/lib64' },
       { hostDir: '/srv/users/alice', mountPath: '/workspace', uid: 0 },
       { hostDir: '/srv/users/alice', mountPath: '/workspace', uid: -5 },
       { hostDir: '/srv/users/alice', mountPath: '/workspace', uid: 1.5 },
     ]) {
-      expect(() => hostSftpArgv(jail), JSON.stringify(jail)).toThrow();
+      expect(() => hostSftpArgv(jail, '0123456789abcdef'), JSON.stringify(jail)).toThrow();
     }
   });
 
@@ -32,7 +36,7 @@ describe('the jailed SFTP server on a host', () => {
     const ssh = {
       name: 'h1',
       openExec: (argv: string[]) => {
-        opened.push(argv[9]!);
+        opened.push(argv[10]!);
         return new Promise(() => {});
       },
     } as unknown as SshConnection;
