@@ -44,11 +44,20 @@ j=/tmp
 mount -t tmpfs -o mode=0755,size=1m gpubot-sftp "$j"
 lib=/.gpubot-$tag
 mkdir -m 0711 "$j$lib" "$j/dev" "$j/etc"
-libs=$(ldd "$server" | sed -n 's/.*=> \\(\\/[^ ]*\\) (0x.*/\\1/p')
+bins=$server
+# As root (runAs: root), setpriv comes too: it drops root's other capabilities before sftp-server.
+if [ -z "$id" ]; then
+  setpriv=$(command -v setpriv || true)
+  if [ -z "$setpriv" ]; then echo "this host has no setpriv (util-linux)" >&2; exit 127; fi
+  bins="$bins $setpriv"
+fi
+libs=
+for b in $bins; do libs="$libs $(ldd "$b" | sed -n 's/.*=> \\(\\/[^ ]*\\) (0x.*/\\1/p')"; done
 # glibc before 2.34 loads its passwd lookup as a module: bring it when it is there.
 for l in $libs; do case "$l" in */libc.so.*) [ -e "\${l%/*}/libnss_files.so.2" ] && libs="$libs \${l%/*}/libnss_files.so.2" ;; esac; done
-for f in "$server" $libs "$loader"; do
+for f in $bins $libs "$loader"; do
   b="$j$lib/\${f##*/}"
+  if [ -e "$b" ]; then continue; fi
   : > "$b"
   mount --bind "$f" "$b"
   mount -o remount,bind,ro "$b"
@@ -70,7 +79,8 @@ mount -o remount,ro "$j"
 cd /
 set -- "$lib/\${loader##*/}" --library-path "$lib" "$lib/\${server##*/}" -d "$mnt" -u 022 -P symlink,hardlink
 if [ -n "$id" ]; then exec chroot --userspec="$id:$id" --groups="$id" "$j" "$@"; fi
-exec chroot "$j" "$@"
+exec chroot "$j" "$lib/\${loader##*/}" --library-path "$lib" "$lib/setpriv" --no-new-privs --inh-caps=-all \\
+  --bounding-set=-all,+chown,+dac_override,+dac_read_search,+fowner,+fsetid -- "$@"
 `;
 
 /** The fixed argv that starts the jailed sftp-server; every value is checked first. */
