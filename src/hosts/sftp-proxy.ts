@@ -60,8 +60,9 @@ function endWithStatus(sftp: SFTPWrapper, code: number): void {
 }
 
 /**
- * Serves one client's SFTP session onto their directory on the container's host, through the
- * host's own SFTP channel. Clients see that directory as `mountPath` and nothing else: every path
+ * Serves one client's SFTP session onto their directory on the container's host, through an SFTP
+ * server there that is jailed to that directory (host-sftp.ts): this check is the first wall, the
+ * jail the one that holds when it is raced. Clients see that directory as `mountPath` and nothing else: every path
  * is normalized (so `..` cannot climb out), mapped under the host directory, and then resolved on
  * the host (symlinks included) and checked to stay inside it before anything is done with it.
  * Symlinks cannot be created; owners and special mode bits cannot be set.
