@@ -256,7 +256,6 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
             // The jailed server sees the directory where the container does.
             hostDir: t.mountPath,
             mountPath: t.mountPath,
-            uid: t.uid,
             onBytes: (dir, n) => (dir === 'in' ? (conn.bytesIn += n) : (conn.bytesOut += n)),
           });
         });

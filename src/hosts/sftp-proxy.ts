@@ -5,7 +5,7 @@ import ssh2 from 'ssh2';
 // ssh2 is CommonJS: its named exports exist only on the default export under Node's ESM loader.
 const { utils } = ssh2;
 
-const { STATUS_CODE, OPEN_MODE } = utils.sftp;
+const { STATUS_CODE } = utils.sftp;
 
 export interface SftpJail {
   /** The host's SFTP channel (every path it sees was checked here first); requests wait for it. */
@@ -14,11 +14,6 @@ export interface SftpJail {
   hostDir: string;
   /** Where that directory appears to the client (the container's mount path, /workspace). */
   mountPath: string;
-  /**
-   * The uid (and gid) the container runs as (storage.runAs: user): what the client creates is
-   * theirs, so they can edit it inside the container. Undefined: left as the host's SSH user made it.
-   */
-  uid?: number;
   onBytes?: (direction: 'in' | 'out', n: number) => void;
 }
 
@@ -166,27 +161,11 @@ export function serveSftp(client: SFTPWrapper, jail: SftpJail): void {
   );
   client.on('STAT', (reqId, path) => handle(reqId, async () => client.attrs(reqId, toAttrs(await call<Stats>(async (cb) => host.stat(await resolved(path), cb))))));
   client.on('LSTAT', (reqId, path) => handle(reqId, async () => client.attrs(reqId, toAttrs(await call<Stats>(async (cb) => host.lstat(await entry(path), cb))))));
-  /** A file the client may have just created goes to the user's uid, by its open handle (so a link swapped in at its path changes nothing). */
-  const ownCreated = async (remote: Buffer): Promise<void> => {
-    const { uid } = jail;
-    if (uid === undefined) return;
-    const st = await call<Stats>((cb) => host.fstat(remote, cb));
-    if (st.uid === uid && st.gid === uid) return;
-    if (!st.isFile()) throw new Refused('not a regular file');
-    await call<void>((cb) => host.fchown(remote, uid, uid, (err) => cb(err, undefined)));
-  };
   client.on('OPEN', (reqId, path, flags, attrs) =>
     handle(reqId, async () => {
       const real = await resolved(path);
+      // What it creates is the container user's already: the jailed server runs as that uid.
       const remote = await call<Buffer>((cb) => host.open(real, flags, safeAttrs(attrs), cb));
-      if (flags & OPEN_MODE.CREAT) {
-        try {
-          await ownCreated(remote);
-        } catch (err) {
-          host.close(remote, () => {});
-          throw err;
-        }
-      }
       client.handle(reqId, localHandle(remote, false));
     }),
   );
