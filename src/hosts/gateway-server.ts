@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import ssh2, { type Connection, type ServerChannel, type Session } from 'ssh2';
 import type { Logger } from '../log.js';
@@ -7,6 +7,7 @@ import { execInContainer, LOGIN_SHELL, portRelay, shellCommand, type ContainerPr
 import type { GpuHost } from './gpu-host.js';
 import { RemoteHost } from './remote-host.js';
 import { serveSftp } from './sftp-proxy.js';
+import { recyclePackets, tuneSshPackets } from './ssh-packets.js';
 
 /** Who proved possession of a registered key. */
 export interface GatewayPrincipal {
@@ -86,6 +87,7 @@ let nextId = 1;
 export async function startGatewayServer(options: GatewayServerOptions): Promise<RunningGateway> {
   const { hooks, log } = options;
   const clients = new Set<Connection>();
+  tuneSshPackets();
   const server = new ssh2.Server({ hostKeys: [options.hostKey], ident: 'gpubot', algorithms: { cipher: GATEWAY_CIPHERS } }, (client, info) => {
     let closed = false;
     clients.add(client);
@@ -299,21 +301,25 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
       if (!ch.destroyed) ch.end();
     }
   });
+  // Our own listener hands each socket to ssh2 (its public injectSocket), so the socket can give
+  // packet buffers back for reuse (ssh-packets.ts).
+  const listener = createServer((socket) => server.injectSocket(recyclePackets(socket)));
+  listener.on('error', (err: Error) => log.warn({ err: errorMessage(err) }, 'gateway server error'));
   server.on('error', (err: Error) => log.warn({ err: errorMessage(err) }, 'gateway server error'));
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.listen, () => {
-      server.off('error', reject);
+    listener.once('error', reject);
+    listener.listen(options.port, options.listen, () => {
+      listener.off('error', reject);
       resolve();
     });
   });
-  const port = (server.address() as AddressInfo).port;
+  const port = (listener.address() as AddressInfo).port;
   log.info({ port, listen: options.listen }, 'ssh gateway listening');
   return {
     port,
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        listener.close(() => resolve());
         for (const c of clients) c.end();
       }),
   };

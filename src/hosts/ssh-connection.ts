@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import type { Client, ClientChannel } from 'ssh2';
 import { NodeSSH } from 'node-ssh';
 import type { Logger } from '../log.js';
@@ -6,6 +8,7 @@ import { ConnectionRefused, HostUnavailable, Timeout } from './errors.js';
 import { fingerprint, hostKeyMatches } from './host-key.js';
 import type { CommandOutput } from './nvidia-smi.js';
 import type { StreamedCommand } from './gpu-host.js';
+import { recyclePackets, tuneSshPackets } from './ssh-packets.js';
 
 export interface SshTarget {
   host: string;
@@ -237,13 +240,26 @@ export class SshConnection {
 
   private async attempt(): Promise<void> {
     let offered: Buffer | undefined;
+    let privateKey: string;
+    try {
+      privateKey = await readFile(this.target.privateKeyPath, 'utf8');
+    } catch (err) {
+      this.fail(`cannot read the private key ${this.target.privateKeyPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      return;
+    }
+    tuneSshPackets();
     const ssh = new NodeSSH();
     try {
+      // Our own socket, so its packet buffers are reused (ssh-packets.ts). node-ssh hands it to ssh2
+      // in this same tick (the key is already read), so no socket event goes unheard.
+      const sock = recyclePackets(connect({ host: this.target.host, port: this.target.port }));
+      sock.setMaxListeners(0);
       await ssh.connect({
         host: this.target.host,
         port: this.target.port,
+        sock,
         username: this.target.user,
-        privateKeyPath: this.target.privateKeyPath,
+        privateKey,
         readyTimeout: this.target.connectTimeoutMs,
         keepaliveInterval: 2000,
         keepaliveCountMax: 3,
