@@ -116,9 +116,17 @@ type SftpClient = SFTPWrapper & { push(data: Buffer | null): void; _init(): void
 const { SFTP } = require('ssh2/lib/protocol/SFTP.js') as { SFTP: new (client: unknown, chanInfo: unknown, cfg: object) => SftpClient };
 
 /** An SFTP client onto the user's directory only, through the host's kept SSH connection. Ends when closed. */
-export async function openHostSftp(ssh: SshConnection, jail: HostSftpJail, timeoutMs: number): Promise<SFTPWrapper> {
+export async function openHostSftp(ssh: SshConnection, jail: HostSftpJail, timeoutMs: number, live = new Set<string>()): Promise<SFTPWrapper> {
   const tag = randomBytes(8).toString('hex');
-  const channel = await ssh.openExec(hostSftpArgv(jail, tag), timeoutMs);
+  // Listed until it is known gone, so a shutdown can still kill it (HostSftpPool.endAll).
+  live.add(tag);
+  let channel: Awaited<ReturnType<SshConnection['openExec']>>;
+  try {
+    channel = await ssh.openExec(hostSftpArgv(jail, tag), timeoutMs);
+  } catch (err) {
+    live.delete(tag);
+    throw err;
+  }
   let stderr = '';
   channel.stderr.on('data', (d: Buffer) => {
     if (stderr.length < 4096) stderr += d.toString('utf8');
@@ -133,13 +141,21 @@ export async function openHostSftp(ssh: SshConnection, jail: HostSftpJail, timeo
   // Killed, not just closed: a server blocked in an open() (a fifo the user made) would outlive
   // its channel and keep the session sshd counts against MaxSessions. sshd will not pass a signal
   // to a root login's session, so a command of its own does it, naming this server by its tag.
+  let stopping = false;
   const stop = () => {
+    if (stopping) return;
+    stopping = true;
     channel.close();
-    void ssh.exec(['pkill', '-KILL', '-f', `^/\\.gpubot-${tag}/`], timeoutMs).catch(() => {});
+    void ssh
+      .exec(['pkill', '-KILL', '-f', `^/\\.gpubot-${tag}/`], timeoutMs)
+      .catch(() => {})
+      .finally(() => live.delete(tag));
   };
   const sftp = new SFTP({ _protocol: transport }, { type: 'sftp', incoming: side(), outgoing: side() }, {});
   channel.on('data', (d: Buffer) => sftp.push(d));
   channel.on('close', () => {
+    // Closed by the server's side: it has exited.
+    if (!stopping) live.delete(tag);
     sftp.push(null);
     sftp.emit('close');
   });
@@ -172,6 +188,8 @@ export class TooManyFileSessions extends Error {
 export class HostSftpPool {
   static readonly MAX_SERVERS = 8;
   private readonly open = new Map<string, { sftp: Promise<SFTPWrapper>; users: number }>();
+  /** Tags of the servers that may still run on the host. */
+  private readonly live = new Set<string>();
 
   constructor(private readonly ssh: SshConnection) {}
 
@@ -180,13 +198,27 @@ export class HostSftpPool {
     return this.open.size;
   }
 
+  /** Whether a server of this pool may still run on the host. */
+  get running(): boolean {
+    return this.live.size > 0;
+  }
+
+  /**
+   * Kills every server that may still run, for a shutdown: one blocked on a fifo would otherwise
+   * outlive gpubot on the host. Tags are hex, so the pattern is theirs alone.
+   */
+  async endAll(timeoutMs: number): Promise<void> {
+    if (this.live.size === 0) return;
+    await this.ssh.exec(['pkill', '-KILL', '-f', `^/\\.gpubot-(${[...this.live].join('|')})/`], timeoutMs).catch(() => {});
+  }
+
   /** A server for this jail, and the function that gives it back. */
   take(jail: HostSftpJail, timeoutMs: number): { sftp: Promise<SFTPWrapper>; release: () => void } {
     const key = [jail.hostDir, jail.mountPath, jail.uid ?? ''].join('\0');
     let entry = this.open.get(key);
     if (!entry) {
       if (this.open.size >= HostSftpPool.MAX_SERVERS) throw new TooManyFileSessions(`${this.ssh.name} has ${this.open.size} users' file transfers open; try again when one ends`);
-      const made = { sftp: openHostSftp(this.ssh, jail, timeoutMs), users: 0 };
+      const made = { sftp: openHostSftp(this.ssh, jail, timeoutMs, this.live), users: 0 };
       entry = made;
       this.open.set(key, made);
       const forget = () => {

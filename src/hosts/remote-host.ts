@@ -11,6 +11,8 @@ import { SshDockerAgent } from './ssh-docker-agent.js';
 
 /** A file connection with no file session left is closed after this long. */
 const FILE_CONNECTION_LINGER_MS = 30_000;
+/** How long a shutdown waits for the jailed SFTP servers still running to be killed. */
+const FILE_KILL_TIMEOUT_MS = 2_000;
 
 /** A GPU host reached over SSH; Docker API calls ride channels of the same connection. */
 export class RemoteHost implements GpuHost {
@@ -116,8 +118,12 @@ export class RemoteHost implements GpuHost {
 
   close(): void {
     clearTimeout(this.filesIdle);
-    this.files?.ssh.close();
+    const files = this.files;
     this.files = undefined;
     this.ssh.close();
+    if (!files) return;
+    // The file connection stays until its servers are killed (bounded), so none outlives gpubot.
+    if (!files.pool.running) files.ssh.close();
+    else void files.pool.endAll(FILE_KILL_TIMEOUT_MS).finally(() => files.ssh.close());
   }
 }

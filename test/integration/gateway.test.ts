@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.js';
 import { startBed, type Bed } from '../bed/testbed.js';
 import { appFor, chat } from '../support/app.js';
-import { clientOptions, makeKey, runTool, spawnTool } from '../support/openssh.js';
+import { clientOptions, jailedSftpServers, makeKey, runTool, spawnTool } from '../support/openssh.js';
 import { waitFor } from '../support/wait.js';
 
 const freePort = () =>
@@ -271,7 +271,7 @@ describe('the SSH gateway, with the real OpenSSH client', () => {
     for (const f of got) expect(await readFile(join(out, f), 'utf8'), f).toBe('decoy\n');
     expect((await readdir(bobDir)).sort()).toEqual(before);
     // Each SFTP session's server on the host ends with it.
-    await waitFor(async () => !(await runTool('pgrep', ['-f', '/.gpubot-[0-9a-f]*/sftp-server'])).stdout.trim(), { what: 'the jailed sftp-server to end', timeoutMs: 10_000 });
+    await waitFor(async () => (await jailedSftpServers(bed.baseDir)).length === 0, { what: 'the jailed sftp-server to end', timeoutMs: 10_000 });
   });
 
   it('ends the host side of a file session that hangs in a fifo the user made, with the session', async () => {
@@ -282,10 +282,10 @@ describe('the SSH gateway, with the real OpenSSH client', () => {
     await writeFile(local, 'stuck');
     const client = spawnTool('sftp', [...clientOptions(alice.path, port), '-b', '-', 'exp1@127.0.0.1']);
     client.stdin!.end(`put ${local} trap\n`);
-    await waitFor(async () => (await runTool('pgrep', ['-f', '/.gpubot-[0-9a-f]*/sftp-server'])).stdout.trim(), { what: 'the jailed sftp-server', timeoutMs: 10_000 });
+    await waitFor(async () => (await jailedSftpServers(bed.baseDir)).length > 0, { what: 'the jailed sftp-server', timeoutMs: 10_000 });
     await new Promise((r) => setTimeout(r, 500));
     client.kill();
-    await waitFor(async () => !(await runTool('pgrep', ['-f', '/.gpubot-[0-9a-f]*/sftp-server'])).stdout.trim(), { what: 'the jailed sftp-server to end', timeoutMs: 10_000 });
+    await waitFor(async () => (await jailedSftpServers(bed.baseDir)).length === 0, { what: 'the jailed sftp-server to end', timeoutMs: 10_000 });
     await inContainer('exp1', ['rm', '/workspace/trap']);
   });
 

@@ -61,3 +61,17 @@ export function spawnTool(tool: string, args: string[]): ChildProcess & { output
   child.stderr!.on('data', (d) => (out += String(d)));
   return Object.assign(child, { output: () => out });
 }
+
+/**
+ * PIDs of gpubot's jailed sftp-servers serving a directory under `baseDir` (one bed's), read from
+ * each server's mount table: test files running side by side each see only their own.
+ */
+export async function jailedSftpServers(baseDir: string): Promise<number[]> {
+  const pids = (await runTool('pgrep', ['-f', '^/\\.gpubot-[0-9a-f]+/'])).stdout.split('\n').filter(Boolean).map(Number);
+  const mine: number[] = [];
+  for (const pid of pids) {
+    const mounts = await readFile(`/proc/${pid}/mountinfo`, 'utf8').catch(() => '');
+    if (mounts.includes(baseDir.split('/').pop()!)) mine.push(pid);
+  }
+  return mine;
+}
