@@ -146,16 +146,23 @@ export async function openHostSftp(ssh: SshConnection, jail: HostSftpJail, timeo
     if (stopping) return;
     stopping = true;
     channel.close();
-    void ssh
-      .exec(['pkill', '-KILL', '-f', `^/\\.gpubot-${tag}/`], timeoutMs)
-      .catch(() => {})
-      .finally(() => live.delete(tag));
+    // Off the list only when pkill ran (0: killed, 1: already gone); a failed attempt leaves it
+    // for HostSftpPool.endAll.
+    void ssh.exec(['pkill', '-KILL', '-f', `^/\\.gpubot-${tag}/`], timeoutMs).then(
+      (r) => {
+        if (r.code === 0 || r.code === 1) live.delete(tag);
+      },
+      () => {},
+    );
   };
   const sftp = new SFTP({ _protocol: transport }, { type: 'sftp', incoming: side(), outgoing: side() }, {});
   channel.on('data', (d: Buffer) => sftp.push(d));
-  channel.on('close', () => {
-    // Closed by the server's side: it has exited.
+  // An exit status means the server has exited; a channel closed without one (the connection
+  // dropped) may leave it running, so it stays listed.
+  channel.on('exit', () => {
     if (!stopping) live.delete(tag);
+  });
+  channel.on('close', () => {
     sftp.push(null);
     sftp.emit('close');
   });
@@ -209,7 +216,9 @@ export class HostSftpPool {
    */
   async endAll(timeoutMs: number): Promise<void> {
     if (this.live.size === 0) return;
-    await this.ssh.exec(['pkill', '-KILL', '-f', `^/\\.gpubot-(${[...this.live].join('|')})/`], timeoutMs).catch(() => {});
+    const tags = [...this.live];
+    const r = await this.ssh.exec(['pkill', '-KILL', '-f', `^/\\.gpubot-(${tags.join('|')})/`], timeoutMs).catch(() => null);
+    if (r && (r.code === 0 || r.code === 1)) for (const t of tags) this.live.delete(t);
   }
 
   /** A server for this jail, and the function that gives it back. */

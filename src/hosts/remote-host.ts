@@ -12,7 +12,7 @@ import { SshDockerAgent } from './ssh-docker-agent.js';
 /** A file connection with no file session left is closed after this long. */
 const FILE_CONNECTION_LINGER_MS = 30_000;
 /** How long a shutdown waits for the jailed SFTP servers still running to be killed. */
-const FILE_KILL_TIMEOUT_MS = 2_000;
+const FILE_KILL_TIMEOUT_MS = 1_400;
 
 /** A GPU host reached over SSH; Docker API calls ride channels of the same connection. */
 export class RemoteHost implements GpuHost {

@@ -249,11 +249,13 @@ export class SshConnection {
     }
     tuneSshPackets();
     const ssh = new NodeSSH();
+    // Our own socket, so its packet buffers are reused (ssh-packets.ts). node-ssh hands it to ssh2
+    // in this same tick (the key is already read). If ssh2 throws before taking it (a key it cannot
+    // parse), the catch below destroys it; the no-op listener keeps its error from crashing us.
+    const sock = recyclePackets(connect({ host: this.target.host, port: this.target.port }));
+    sock.on('error', () => {});
+    sock.setMaxListeners(0);
     try {
-      // Our own socket, so its packet buffers are reused (ssh-packets.ts). node-ssh hands it to ssh2
-      // in this same tick (the key is already read), so no socket event goes unheard.
-      const sock = recyclePackets(connect({ host: this.target.host, port: this.target.port }));
-      sock.setMaxListeners(0);
       await ssh.connect({
         host: this.target.host,
         port: this.target.port,
@@ -273,6 +275,7 @@ export class SshConnection {
       });
     } catch (err) {
       ssh.dispose();
+      sock.destroy();
       const message =
         offered && !hostKeyMatches(this.target.hostKey, offered)
           ? `host key ${fingerprint(offered)} does not match the key pinned in the config; refusing to connect`

@@ -104,7 +104,8 @@ export function tuneSshPackets(): boolean {
 
 /**
  * Lets `socket` give packet buffers back for reuse once each is written. A buffer returns only
- * after node has handed it to the kernel without error, so no byte of it is still to be sent.
+ * from its write's callback without error: node and libuv are done with it (handed to the kernel,
+ * or the write was cancelled with the socket), so no byte of it is still to be sent.
  */
 export function recyclePackets<S extends Socket>(socket: S): S {
   const write = socket.write as (this: S, ...args: unknown[]) => boolean;
